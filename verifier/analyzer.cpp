@@ -1,0 +1,1668 @@
+// The analysis: control-flow graphs, the fixpoint over abstract states, transfer functions and
+// the safety checks.
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "isa/validate.hpp"
+#include "verifier/state_ops.hpp"
+#include "verifier/verifier.hpp"
+
+#if __has_include("isa/disasm.hpp")
+#include "isa/disasm.hpp"
+#define BPFVM_VERIFIER_DISASM 1
+#endif
+
+namespace bpfvm::verifier {
+using namespace detail;
+using isa::Kind;
+using isa::Operation;
+
+namespace {
+
+constexpr std::int64_t pointer_offset_limit = std::int64_t{1} << 40;
+constexpr std::uint64_t max_helper_size = std::uint64_t{1} << 29;
+
+struct Reject {
+  Diagnostic diagnostic;
+};
+
+struct Loop {
+  std::uint32_t head = 0;
+  int parent = -1;
+  std::vector<std::uint32_t> body;  // pcs in reverse postorder, head first
+};
+
+struct Cfg {
+  std::uint32_t start = 0, end = 0;
+  std::vector<std::uint32_t> rpo;
+  std::vector<std::int32_t> rpo_index;  // by pc - start; -1 when unreachable
+  std::vector<std::int32_t> loop_of;    // innermost loop by pc - start; -1 when none
+  std::vector<Loop> loops;
+};
+
+std::string insn_text(const isa::Program& p, std::size_t pc) {
+#ifdef BPFVM_VERIFIER_DISASM
+  return isa::format_insn(p.insns, pc, isa::Syntax::llvm);
+#else
+  const auto& insn = p.insns[pc];
+  auto op = isa::decode(insn);
+  if (!op) return fmt::format("opcode {:#04x}", insn.opcode);
+  return fmt::format("{} dst=r{} src=r{} off={} imm={}", isa::info(*op).name, insn.dst(), insn.src(),
+                     insn.off, insn.imm);
+#endif
+}
+
+Scalar meet(const Scalar& a, const Scalar& b, bool& ok) {
+  Scalar r;
+  r.smin = std::max(a.smin, b.smin);
+  r.smax = std::min(a.smax, b.smax);
+  r.umin = std::max(a.umin, b.umin);
+  r.umax = std::min(a.umax, b.umax);
+  r.s32min = std::max(a.s32min, b.s32min);
+  r.s32max = std::min(a.s32max, b.s32max);
+  r.u32min = std::max(a.u32min, b.u32min);
+  r.u32max = std::min(a.u32max, b.u32max);
+  auto t = a.bits.meet(b.bits);
+  ok = t.has_value();
+  if (!ok) return r;
+  r.bits = *t;
+  ok = r.normalize();
+  return r;
+}
+
+enum class Rel { eq, ne, ugt, uge, ult, ule, sgt, sge, slt, sle, set, nset };
+
+Rel relation(Operation op, bool taken) {
+  switch (op) {
+    case Operation::jeq: return taken ? Rel::eq : Rel::ne;
+    case Operation::jne: return taken ? Rel::ne : Rel::eq;
+    case Operation::jgt: return taken ? Rel::ugt : Rel::ule;
+    case Operation::jge: return taken ? Rel::uge : Rel::ult;
+    case Operation::jlt: return taken ? Rel::ult : Rel::uge;
+    case Operation::jle: return taken ? Rel::ule : Rel::ugt;
+    case Operation::jsgt: return taken ? Rel::sgt : Rel::sle;
+    case Operation::jsge: return taken ? Rel::sge : Rel::slt;
+    case Operation::jslt: return taken ? Rel::slt : Rel::sge;
+    case Operation::jsle: return taken ? Rel::sle : Rel::sgt;
+    case Operation::jset: return taken ? Rel::set : Rel::nset;
+    default: return Rel::eq;
+  }
+}
+
+Rel swapped(Rel r) {
+  switch (r) {
+    case Rel::ugt: return Rel::ult;
+    case Rel::uge: return Rel::ule;
+    case Rel::ult: return Rel::ugt;
+    case Rel::ule: return Rel::uge;
+    case Rel::sgt: return Rel::slt;
+    case Rel::sge: return Rel::sle;
+    case Rel::slt: return Rel::sgt;
+    case Rel::sle: return Rel::sge;
+    default: return r;
+  }
+}
+
+// Narrows a and b to the values for which `a rel b` holds; false when none do.
+bool refine(Scalar& a, Scalar& b, Rel rel) {
+  using u64 = std::uint64_t;
+  using s64 = std::int64_t;
+  switch (rel) {
+    case Rel::eq: {
+      bool ok;
+      Scalar m = meet(a, b, ok);
+      if (!ok) return false;
+      a = b = m;
+      return true;
+    }
+    case Rel::ne: {
+      if (a.is_const() && b.is_const()) return a.value() != b.value();
+      auto trim = [](Scalar& x, u64 c) {
+        if (x.umin == c && x.umin != UINT64_MAX) ++x.umin;
+        if (x.umax == c && x.umax != 0) --x.umax;
+        if (x.smin == static_cast<s64>(c) && x.smin != INT64_MAX) ++x.smin;
+        if (x.smax == static_cast<s64>(c) && x.smax != INT64_MIN) --x.smax;
+        return x.normalize();
+      };
+      if (b.is_const()) return trim(a, b.value());
+      if (a.is_const()) return trim(b, a.value());
+      return true;
+    }
+    case Rel::ult:
+      if (b.umax == 0 || a.umin == UINT64_MAX) return false;
+      a.umax = std::min(a.umax, b.umax - 1);
+      b.umin = std::max(b.umin, a.umin + 1);
+      break;
+    case Rel::ule:
+      a.umax = std::min(a.umax, b.umax);
+      b.umin = std::max(b.umin, a.umin);
+      break;
+    case Rel::slt:
+      if (b.smax == INT64_MIN || a.smin == INT64_MAX) return false;
+      a.smax = std::min(a.smax, b.smax - 1);
+      b.smin = std::max(b.smin, a.smin + 1);
+      break;
+    case Rel::sle:
+      a.smax = std::min(a.smax, b.smax);
+      b.smin = std::max(b.smin, a.smin);
+      break;
+    case Rel::ugt:
+    case Rel::uge:
+    case Rel::sgt:
+    case Rel::sge: return refine(b, a, swapped(rel));
+    case Rel::set:
+      if (b.is_const()) {
+        if ((a.bits.max() & b.value()) == 0) return false;
+      } else if (a.is_const() && (b.bits.max() & a.value()) == 0) {
+        return false;
+      }
+      return true;
+    case Rel::nset:
+      if (b.is_const()) {
+        if (a.bits.value & b.value()) return false;
+        auto t = a.bits.meet(Tnum{0, ~b.value()});
+        if (!t) return false;
+        a.bits = *t;
+      } else if (a.is_const()) {
+        if (b.bits.value & a.value()) return false;
+        auto t = b.bits.meet(Tnum{0, ~a.value()});
+        if (!t) return false;
+        b.bits = *t;
+      }
+      break;
+  }
+  return a.normalize() && b.normalize();
+}
+
+bool is_signed_rel(Rel r) { return r == Rel::sgt || r == Rel::sge || r == Rel::slt || r == Rel::sle; }
+
+// Writes what a 32-bit comparison learned about the low halves (x32 = the refined view) into x.
+bool merge_low32(Scalar& x, const Scalar& x32) {
+  x.u32min = std::max(x.u32min, x32.u32min);
+  x.u32max = std::min(x.u32max, x32.u32max);
+  x.s32min = std::max(x.s32min, x32.s32min);
+  x.s32max = std::min(x.s32max, x32.s32max);
+  Tnum low = x32.bits.low32();
+  auto t = x.bits.meet(Tnum{low.value, low.mask | 0xffffffff00000000ull});
+  if (!t) return false;
+  x.bits = *t;
+  return x.normalize();
+}
+
+std::uint64_t bswap_value(std::uint64_t v, int width) {
+  std::uint64_t r = 0;
+  for (int i = 0; i < width / 8; ++i) r = (r << 8) | ((v >> (8 * i)) & 0xff);
+  return r;
+}
+
+}  // namespace
+
+class Analyzer {
+ public:
+  Analyzer(isa::Program& program, const Environment& env, const Options& options)
+      : p_(program), env_(env), opt_(options) {}
+
+  VerifyResult run();
+
+ private:
+  struct Run {
+    const Cfg* cfg = nullptr;
+    std::vector<std::optional<State>> in;
+    std::vector<std::optional<State>> back;
+    std::optional<State> exit;
+  };
+
+  // CFG
+  void successors(std::uint32_t pc, std::vector<std::uint32_t>& out) const;
+  void build_cfg(std::size_t f);
+  int function_index_at(std::uint32_t start) const;
+
+  // Fixpoint
+  std::optional<State> analyze_function(std::uint32_t f, State entry);
+  void run_nodes(const std::vector<std::uint32_t>& order, int loop);
+  void run_loop(int loop);
+  void step_node(std::uint32_t pc);
+  void deposit(std::uint32_t from, std::uint32_t to, State&& s);
+  void join_into(std::optional<State>& slot, State&& s);
+
+  // Transfer
+  void step(std::uint32_t pc, State& s, std::vector<std::pair<std::uint32_t, State>>& out);
+  void alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn);
+  void jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn,
+            std::vector<std::pair<std::uint32_t, State>>& out);
+  void load(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn);
+  void store(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn);
+  void atomic(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn);
+  void lddw(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn);
+  void legacy(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn);
+  void call(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn);
+  void call_helper(std::uint32_t pc, State& s, std::uint32_t id);
+  void call_local(std::uint32_t pc, State& s, std::uint32_t f);
+  void call_callback(std::uint32_t pc, State& s, std::uint32_t f, const Reg& ctx_arg);
+  State enter_frame(const State& s, std::uint32_t f, bool callback);
+  void leave_frame(std::uint32_t pc, State& s);
+  void exit_insn(std::uint32_t pc, State& s);
+
+  // Checks
+  enum class Access { read, write, atomic };
+  // Checks an access of `size` bytes at reg+off. Reads return the value loaded.
+  Reg access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc, const Reg* value,
+             bool sign_extend);
+  Reg stack_access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
+                   const Reg* value, bool sign_extend);
+  Reg ctx_access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
+                 const Reg* value);
+  void check_range(std::uint32_t pc, State& s, int regno, const Scalar& size, bool write, bool zero_ok,
+                   int size_regno);
+  const Reg& use(std::uint32_t pc, const State& s, int regno);
+  void leak(std::uint32_t pc, const State& s, std::string what, std::vector<int> regs);
+  void invalidate(State& s, const std::function<bool(const Reg&)>& dead);
+  void note_stack(const State& s, std::uint32_t frame, std::int64_t lowest);
+  void propagate_scalar(State& s, const Reg& refined);
+
+  [[noreturn]] void fail(std::uint32_t pc, const State& s, std::string check, std::string message,
+                         std::vector<int> regs = {});
+  std::string reg_str(const Reg& r, const State& s) const { return reg_text(r, s, names_); }
+
+  isa::Program& p_;
+  const Environment& env_;
+  const Options& opt_;
+  RegNames names_;
+  std::vector<isa::Op> ops_;
+  std::vector<Cfg> cfgs_;
+  std::vector<InsnFacts> facts_;
+  std::vector<std::uint32_t> depth_;                                 // per function
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> call_edges_;  // (call pc, callee function)
+  std::vector<std::optional<State>> invariants_;
+  std::vector<std::uint32_t> chain_;  // functions on the current call chain
+  Run* run_ = nullptr;
+  std::size_t visits_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Control flow
+
+void Analyzer::successors(std::uint32_t pc, std::vector<std::uint32_t>& out) const {
+  out.clear();
+  const auto& info = isa::info(ops_[pc]);
+  switch (info.kind) {
+    case Kind::exit: return;
+    case Kind::jump: {
+      auto t = static_cast<std::uint32_t>(isa::branch_target(p_.insns[pc], ops_[pc], pc));
+      if (info.operation != Operation::ja) out.push_back(pc + 1);
+      out.push_back(t);
+      return;
+    }
+    case Kind::lddw: out.push_back(pc + 2); return;
+    default: out.push_back(pc + 1); return;
+  }
+}
+
+int Analyzer::function_index_at(std::uint32_t start) const {
+  for (std::size_t i = 0; i < p_.functions.size(); ++i)
+    if (p_.functions[i].start == start) return static_cast<int>(i);
+  return -1;
+}
+
+void Analyzer::build_cfg(std::size_t f) {
+  Cfg& g = cfgs_[f];
+  g.start = p_.functions[f].start;
+  g.end = p_.functions[f].end;
+  std::size_t n = g.end - g.start;
+  g.rpo_index.assign(n, -1);
+  g.loop_of.assign(n, -1);
+  // Depth-first order, iteratively.
+  std::vector<std::uint32_t> post;
+  std::vector<char> seen(n, 0);
+  std::vector<std::pair<std::uint32_t, std::vector<std::uint32_t>>> stack;
+  std::vector<std::uint32_t> succ;
+  auto push = [&](std::uint32_t pc) {
+    seen[pc - g.start] = 1;
+    successors(pc, succ);
+    std::reverse(succ.begin(), succ.end());
+    stack.emplace_back(pc, succ);
+  };
+  push(g.start);
+  while (!stack.empty()) {
+    auto& [pc, rest] = stack.back();
+    if (rest.empty()) {
+      post.push_back(pc);
+      stack.pop_back();
+      continue;
+    }
+    std::uint32_t next = rest.back();
+    rest.pop_back();
+    if (!seen[next - g.start]) push(next);
+  }
+  g.rpo.assign(post.rbegin(), post.rend());
+  for (std::size_t i = 0; i < g.rpo.size(); ++i)
+    g.rpo_index[g.rpo[i] - g.start] = static_cast<std::int32_t>(i);
+
+  // Predecessors and immediate dominators (Cooper, Harvey, Kennedy) over RPO indices.
+  std::size_t m = g.rpo.size();
+  std::vector<std::vector<std::uint32_t>> preds(m);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> back_edges;
+  for (std::size_t i = 0; i < m; ++i) {
+    successors(g.rpo[i], succ);
+    for (auto t : succ) {
+      auto j = static_cast<std::uint32_t>(g.rpo_index[t - g.start]);
+      preds[j].push_back(static_cast<std::uint32_t>(i));
+      if (j <= i) back_edges.emplace_back(static_cast<std::uint32_t>(i), j);
+    }
+  }
+  std::vector<std::int32_t> idom(m, -1);
+  idom[0] = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t i = 1; i < m; ++i) {
+      std::int32_t d = -1;
+      for (auto q : preds[i]) {
+        if (idom[q] < 0) continue;
+        if (d < 0) {
+          d = static_cast<std::int32_t>(q);
+          continue;
+        }
+        auto x = static_cast<std::int32_t>(q);
+        while (x != d) {
+          while (x > d) x = idom[x];
+          while (d > x) d = idom[d];
+        }
+      }
+      if (d != idom[i]) idom[i] = d, changed = true;
+    }
+  }
+  // Loops: natural loops of back edges whose target dominates the source.
+  std::map<std::uint32_t, std::vector<std::uint32_t>> bodies;  // head rpo index -> body rpo indices
+  for (auto [src, head] : back_edges) {
+    std::int32_t x = static_cast<std::int32_t>(src);
+    while (x != static_cast<std::int32_t>(head) && x != 0) x = idom[x];
+    if (x != static_cast<std::int32_t>(head)) {
+      State empty;
+      fail(g.rpo[src], empty, "cfg",
+           fmt::format(
+               "irreducible control flow: the jump to instruction {} enters a loop other than at its head",
+               g.rpo[head]));
+    }
+    auto& body = bodies[head];
+    std::vector<char> in(m, 0);
+    for (auto b : body) in[b] = 1;
+    if (!in[head]) in[head] = 1, body.push_back(head);
+    std::vector<std::uint32_t> work{src};
+    while (!work.empty()) {
+      auto v = work.back();
+      work.pop_back();
+      if (in[v]) continue;
+      in[v] = 1;
+      body.push_back(v);
+      for (auto q : preds[v]) work.push_back(q);
+    }
+  }
+  std::vector<std::pair<std::uint32_t, std::vector<std::uint32_t>>> sorted(bodies.begin(), bodies.end());
+  std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.second.size() > b.second.size(); });
+  for (auto& [head, body] : sorted) {
+    Loop loop;
+    loop.head = g.rpo[head];
+    loop.parent = g.loop_of[loop.head - g.start];
+    std::sort(body.begin(), body.end());
+    for (auto b : body) loop.body.push_back(g.rpo[b]);
+    int id = static_cast<int>(g.loops.size());
+    for (auto pc : loop.body) g.loop_of[pc - g.start] = id;
+    g.loops.push_back(std::move(loop));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixpoint
+
+void Analyzer::join_into(std::optional<State>& slot, State&& s) {
+  if (!slot)
+    slot = std::move(s);
+  else
+    slot = join(*slot, s, env_.allow_pointer_leaks);
+}
+
+void Analyzer::deposit(std::uint32_t from, std::uint32_t to, State&& s) {
+  const Cfg& g = *run_->cfg;
+  auto ti = g.rpo_index[to - g.start];
+  if (ti <= g.rpo_index[from - g.start]) {
+    join_into(run_->back[g.loop_of[to - g.start]], std::move(s));
+    return;
+  }
+  join_into(run_->in[to - g.start], std::move(s));
+}
+
+void Analyzer::step_node(std::uint32_t pc) {
+  const Cfg& g = *run_->cfg;
+  auto& slot = run_->in[pc - g.start];
+  if (!slot) return;
+  State s = std::move(*slot);
+  slot.reset();
+  if (++visits_ > opt_.max_visits)
+    fail(pc, s, "complexity",
+         fmt::format(
+             "program too complex: more than {} instruction visits (loops with large bounds are unrolled)",
+             opt_.max_visits));
+  facts_[pc].reached = true;
+  if (opt_.record_invariants) {
+    auto& inv = invariants_[pc];
+    if (!inv)
+      inv = s;
+    else if (inv->frames.size() == s.frames.size())
+      inv = join(*inv, s, env_.allow_pointer_leaks);
+  }
+  std::vector<std::pair<std::uint32_t, State>> out;
+  step(pc, s, out);
+  for (auto& [to, st] : out) deposit(pc, to, std::move(st));
+}
+
+void Analyzer::run_nodes(const std::vector<std::uint32_t>& order, int loop) {
+  const Cfg& g = *run_->cfg;
+  for (auto pc : order) {
+    int l = g.loop_of[pc - g.start];
+    if (l == loop) {
+      step_node(pc);
+      continue;
+    }
+    // Inside a nested loop: run it from its head, skip its other nodes.
+    while (g.loops[l].parent != loop) l = g.loops[l].parent;
+    if (g.loops[l].head == pc) run_loop(l);
+  }
+}
+
+void Analyzer::run_loop(int loop) {
+  const Cfg& g = *run_->cfg;
+  const Loop& L = g.loops[loop];
+  auto& head_slot = run_->in[L.head - g.start];
+  if (!head_slot) return;
+  State s = std::move(*head_slot);
+  canonicalize(s);
+  // Follow iterations one by one until no path comes back: the loop then provably ends.
+  for (std::size_t it = 0;; ++it) {
+    run_->in[L.head - g.start] = s;
+    run_nodes(L.body, loop);
+    auto& back = run_->back[loop];
+    if (!back) break;
+    State next = std::move(*back);
+    back.reset();
+    canonicalize(next);
+    if (next == s)
+      fail(L.head, next, "loop",
+           "infinite loop: the state at the loop head repeats, so nothing bounds the number of iterations");
+    if (it + 1 >= opt_.max_loop_iterations)
+      fail(L.head, next, "loop",
+           fmt::format("loop not proven to terminate within {} iterations", opt_.max_loop_iterations));
+    s = std::move(next);
+  }
+}
+
+std::optional<State> Analyzer::analyze_function(std::uint32_t f, State entry) {
+  const Cfg& g = cfgs_[f];
+  Run run;
+  run.cfg = &g;
+  run.in.resize(g.end - g.start);
+  run.back.resize(g.loops.size());
+  run.in[0] = std::move(entry);
+  Run* saved = run_;
+  run_ = &run;
+  chain_.push_back(f);
+  run_nodes(g.rpo, -1);
+  chain_.pop_back();
+  run_ = saved;
+  return std::move(run.exit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics
+
+void Analyzer::fail(std::uint32_t pc, const State& s, std::string check, std::string message,
+                    std::vector<int> regs) {
+  Diagnostic d;
+  d.insn = pc;
+  d.insn_text = pc < p_.insns.size() ? insn_text(p_, pc) : "";
+  d.check = std::move(check);
+  d.message = std::move(message);
+  std::sort(regs.begin(), regs.end());
+  regs.erase(std::unique(regs.begin(), regs.end()), regs.end());
+  for (int r : regs) d.registers.push_back(fmt::format("r{} = {}", r, reg_str(s.regs[r], s)));
+  if (const auto* fn = p_.function_at(pc)) d.function = fn->name;
+  if (const auto* li = p_.line_at(pc)) d.line = *li;
+  throw Reject{std::move(d)};
+}
+
+const Reg& Analyzer::use(std::uint32_t pc, const State& s, int regno) {
+  const Reg& r = s.regs[regno];
+  if (r.kind == RegKind::uninit)
+    fail(pc, s, "uninit_register",
+         fmt::format("r{} is read before it is written (uninitialized, clobbered by a call, or of different "
+                     "kinds on joining paths)",
+                     regno),
+         {regno});
+  return r;
+}
+
+void Analyzer::leak(std::uint32_t pc, const State& s, std::string what, std::vector<int> regs) {
+  if (env_.allow_pointer_leaks) return;
+  fail(pc, s, "pointer_leak",
+       fmt::format("{}: the {} program type does not let pointers become numbers", what, env_.name),
+       std::move(regs));
+}
+
+void Analyzer::invalidate(State& s, const std::function<bool(const Reg&)>& dead) {
+  for (auto& r : s.regs)
+    if (dead(r)) r = Reg{};
+  for (auto& fr : s.frames) {
+    for (auto& r : fr.saved)
+      if (dead(r)) r = Reg{};
+    std::erase_if(fr.spills, [&](auto& e) {
+      if (!dead(e.second)) return false;
+      for (int k = 0; k < 8; ++k) fr.bytes[e.first * 8 + k] = byte_uninit;
+      return true;
+    });
+  }
+}
+
+void Analyzer::note_stack(const State& s, std::uint32_t frame, std::int64_t lowest) {
+  auto f = s.frames[frame].function;
+  depth_[f] = std::max<std::uint32_t>(depth_[f], static_cast<std::uint32_t>(-lowest));
+}
+
+void Analyzer::propagate_scalar(State& s, const Reg& refined) {
+  if (refined.kind != RegKind::scalar || refined.id == 0) return;
+  auto upd = [&](Reg& r) {
+    if (r.kind == RegKind::scalar && r.id == refined.id) r.val = refined.val;
+  };
+  for (auto& r : s.regs) upd(r);
+  for (auto& fr : s.frames) {
+    for (auto& r : fr.saved) upd(r);
+    for (auto& [slot, r] : fr.spills) upd(r);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfer
+
+void Analyzer::step(std::uint32_t pc, State& s, std::vector<std::pair<std::uint32_t, State>>& out) {
+  isa::Op op = ops_[pc];
+  const auto& insn = p_.insns[pc];
+  switch (isa::info(op).kind) {
+    case Kind::alu: alu(pc, s, op, insn); break;
+    case Kind::load: load(pc, s, op, insn); break;
+    case Kind::store: store(pc, s, op, insn); break;
+    case Kind::atomic: atomic(pc, s, op, insn); break;
+    case Kind::lddw:
+      lddw(pc, s, op, insn);
+      out.emplace_back(pc + 2, std::move(s));
+      return;
+    case Kind::legacy: legacy(pc, s, op, insn); break;
+    case Kind::jump: jump(pc, s, op, insn, out); return;
+    case Kind::call: call(pc, s, op, insn); break;
+    case Kind::exit: exit_insn(pc, s); return;
+  }
+  out.emplace_back(pc + 1, std::move(s));
+}
+
+void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
+  const auto& info = isa::info(op);
+  int d = insn.dst();
+  bool is64 = info.width == 64 || info.operation == Operation::le || info.operation == Operation::be ||
+              info.operation == Operation::bswap;
+  Operation o = info.operation;
+
+  // Byte order and negation act on dst alone.
+  if (o == Operation::le || o == Operation::be || o == Operation::bswap || o == Operation::neg) {
+    Reg r = use(pc, s, d);
+    if (r.kind != RegKind::scalar) {
+      leak(pc, s, fmt::format("{} of a pointer", isa::to_string(o)), {d});
+      s.regs[d] =
+          Reg::scalar(o == Operation::neg && info.width == 32 ? Scalar::of_width(32) : Scalar::unknown());
+      return;
+    }
+    Scalar v = r.val;
+    if (o == Operation::neg) {
+      v = info.width == 32 ? scalar_sub(Scalar::constant(0), v.zext32()).zext32()
+                           : scalar_sub(Scalar::constant(0), v);
+    } else if (o == Operation::le) {
+      v = info.width == 64 ? v : scalar_and(v, Scalar::constant((std::uint64_t{1} << info.width) - 1));
+    } else {
+      v = v.is_const() ? Scalar::constant(bswap_value(v.value(), info.width)) : Scalar::of_width(info.width);
+    }
+    s.regs[d] = Reg::scalar(v);
+    return;
+  }
+
+  // The second operand.
+  Reg src;
+  int sr = -1;
+  if (info.source == isa::Source::imm) {
+    auto imm = static_cast<std::int64_t>(insn.imm);
+    src = Reg::scalar(Scalar::constant(info.width == 32 ? static_cast<std::uint32_t>(insn.imm)
+                                                        : static_cast<std::uint64_t>(imm)));
+  } else {
+    sr = insn.src();
+    src = use(pc, s, sr);
+  }
+  std::vector<int> involved = {d};
+  if (sr >= 0) involved.push_back(sr);
+
+  if (o == Operation::mov || o == Operation::movsx) {
+    if (o == Operation::mov && info.width == 64) {
+      if (src.kind == RegKind::scalar && sr >= 0 && !src.is_len) {
+        // The two registers now hold one value: a check on either bounds both.
+        if (src.id == 0) src.id = fresh_id(s), s.regs[sr].id = src.id;
+      }
+      s.regs[d] = src;
+      return;
+    }
+    if (src.kind != RegKind::scalar) {
+      leak(pc, s, "32-bit or sign-extending move of a pointer", involved);
+      s.regs[d] = Reg::scalar(info.width == 32 ? Scalar::of_width(32) : Scalar::unknown());
+      return;
+    }
+    Scalar v = src.val;
+    if (o == Operation::movsx) v = v.sext(info.ext_width);
+    s.regs[d] = Reg::scalar(info.width == 32 ? v.zext32() : v);
+    return;
+  }
+
+  Reg dst = use(pc, s, d);
+
+  // Pointer arithmetic: pointer +- scalar, scalar + pointer, pointer - pointer.
+  if (dst.is_pointer() || src.is_pointer()) {
+    bool ptr_plus = (o == Operation::add || o == Operation::sub) && info.width == 64 && dst.is_pointer() &&
+                    src.kind == RegKind::scalar;
+    bool scalar_plus_ptr =
+        o == Operation::add && info.width == 64 && dst.kind == RegKind::scalar && src.is_pointer();
+    if (ptr_plus || scalar_plus_ptr) {
+      Reg ptr = ptr_plus ? dst : src;
+      const Reg& num = ptr_plus ? src : dst;
+      if (ptr.kind == RegKind::packet_end || ptr.kind == RegKind::map_ptr || ptr.kind == RegKind::func ||
+          ptr.nullable) {
+        if (env_.allow_pointer_leaks && !ptr.nullable) {
+          s.regs[d] = Reg::scalar(Scalar::unknown());
+          return;
+        }
+        fail(pc, s, "pointer_arithmetic",
+             ptr.nullable
+                 ? fmt::format("arithmetic on a pointer that may be null ({}): compare it with 0 first",
+                               reg_str(ptr, s))
+                 : fmt::format("arithmetic on {} is not allowed", reg_str(ptr, s)),
+             involved);
+      }
+      // The raw input's start plus its length is its end.
+      if (o == Operation::add && ptr.kind == RegKind::packet && ptr.id == packet_base_id && ptr.delta == 0 &&
+          num.is_len) {
+        Reg end;
+        end.kind = RegKind::packet_end;
+        s.regs[d] = end;
+        return;
+      }
+      Scalar nv = o == Operation::add ? scalar_add(ptr.val, num.val) : scalar_sub(ptr.val, num.val);
+      if (ptr.kind == RegKind::packet || ptr.kind == RegKind::packet_meta) {
+        if (num.val.is_const()) {
+          auto c = static_cast<std::int64_t>(num.val.value());
+          if (c > pointer_offset_limit || c < -pointer_offset_limit) {
+            ptr.id = fresh_id(s);
+            ptr.delta = 0;
+          } else {
+            ptr.delta += o == Operation::add ? c : -c;
+          }
+        } else {
+          ptr.id = fresh_id(s);
+          ptr.delta = 0;
+        }
+      }
+      ptr.val = nv;
+      s.regs[d] = ptr;
+      return;
+    }
+    if (o == Operation::sub && info.width == 64 && dst.is_pointer() && src.is_pointer() &&
+        dst.kind == src.kind && dst.region == src.region && dst.kind != RegKind::map_ptr &&
+        dst.kind != RegKind::func) {
+      s.regs[d] =
+          Reg::scalar(dst.kind == RegKind::packet_end ? Scalar::constant(0) : scalar_sub(dst.val, src.val));
+      return;
+    }
+    if (dst.kind == RegKind::packet_end && src.kind == RegKind::packet && o == Operation::sub &&
+        info.width == 64) {
+      // end - pkt: the bytes left after pkt, at least its proven range.
+      std::int64_t r = range_of(s, src.id);
+      Scalar left = Scalar::unknown();
+      if (r != no_range && src.id == packet_base_id)
+        left = Scalar::srange(std::max<std::int64_t>(r - src.delta, INT64_MIN / 2), INT64_MAX);
+      s.regs[d] = Reg::scalar(left);
+      return;
+    }
+    leak(pc, s, fmt::format("{} on a pointer", isa::to_string(o)), involved);
+    s.regs[d] = Reg::scalar(info.width == 32 ? Scalar::of_width(32) : Scalar::unknown());
+    return;
+  }
+
+  // Scalar arithmetic.
+  bool signed_op = o == Operation::sdiv || o == Operation::smod || o == Operation::arsh;
+  Scalar a = dst.val, b = src.val;
+  if (info.width == 32) {
+    a = signed_op ? a.sext32() : a.zext32();
+    b = signed_op ? b.sext32() : b.zext32();
+  }
+  int w = info.width;
+  Scalar count = scalar_and(b, Scalar::constant(static_cast<std::uint64_t>(w - 1)));
+  Scalar v;
+  switch (o) {
+    case Operation::add: v = scalar_add(a, b); break;
+    case Operation::sub: v = scalar_sub(a, b); break;
+    case Operation::mul: v = scalar_mul(a, b); break;
+    case Operation::div: v = scalar_udiv(a, b); break;
+    case Operation::mod: v = scalar_umod(a, b); break;
+    case Operation::sdiv: v = scalar_sdiv(a, b); break;
+    case Operation::smod: v = scalar_smod(a, b); break;
+    case Operation::bor: v = scalar_or(a, b); break;
+    case Operation::band: v = scalar_and(a, b); break;
+    case Operation::bxor: v = scalar_xor(a, b); break;
+    case Operation::lsh: v = scalar_lsh(a, count, w); break;
+    case Operation::rsh: v = scalar_rsh(a, count, w); break;
+    case Operation::arsh: v = scalar_arsh(a, count, w); break;
+    default: v = Scalar::unknown(); break;
+  }
+  if (info.width == 32) v = v.zext32();
+  s.regs[d] = Reg::scalar(v);
+  (void)is64;
+}
+
+void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn,
+                    std::vector<std::pair<std::uint32_t, State>>& out) {
+  const auto& info = isa::info(op);
+  auto target = static_cast<std::uint32_t>(isa::branch_target(insn, op, pc));
+  if (info.operation == Operation::ja) {
+    out.emplace_back(target, std::move(s));
+    return;
+  }
+  int d = insn.dst();
+  Reg a = use(pc, s, d);
+  Reg b;
+  int sr = -1;
+  if (info.source == isa::Source::imm) {
+    b = Reg::scalar(Scalar::constant(info.width == 32 ? static_cast<std::uint32_t>(insn.imm)
+                                                      : static_cast<std::uint64_t>(std::int64_t{insn.imm})));
+  } else {
+    sr = insn.src();
+    b = use(pc, s, sr);
+  }
+  std::vector<int> involved = {d};
+  if (sr >= 0) involved.push_back(sr);
+
+  auto emit = [&](bool taken, State st) { out.emplace_back(taken ? target : pc + 1, std::move(st)); };
+  auto both = [&] {
+    emit(false, s);
+    emit(true, std::move(s));
+  };
+
+  bool a_ptr = a.is_pointer(), b_ptr = b.is_pointer();
+  if (!a_ptr && !b_ptr) {
+    for (bool taken : {false, true}) {
+      State st = s;
+      Rel rel = relation(info.operation, taken);
+      Scalar x = a.val, y = b.val;
+      if (info.width == 32) {
+        Scalar x32 = is_signed_rel(rel) ? x.sext32() : x.zext32();
+        Scalar y32 = is_signed_rel(rel) ? y.sext32() : y.zext32();
+        if (!refine(x32, y32, rel) || !merge_low32(x, x32) || !merge_low32(y, y32)) continue;
+      } else if (!refine(x, y, rel)) {
+        continue;
+      }
+      st.regs[d].val = x;
+      propagate_scalar(st, st.regs[d]);
+      if (sr >= 0) {
+        st.regs[sr].val = y;
+        propagate_scalar(st, st.regs[sr]);
+      }
+      for (const Reg* r : {&st.regs[d], sr >= 0 ? &st.regs[sr] : nullptr})
+        if (r && r->is_len)
+          raise_range(st, packet_base_id,
+                      static_cast<std::int64_t>(std::min<std::uint64_t>(r->val.umin, pointer_offset_limit)));
+      emit(taken, std::move(st));
+    }
+    return;
+  }
+
+  bool eq_ne = info.operation == Operation::jeq || info.operation == Operation::jne;
+  // Null checks: a pointer against the number 0.
+  const Reg& ptr = a_ptr ? a : b;
+  const Reg& other = a_ptr ? b : a;
+  if (eq_ne && (a_ptr != b_ptr) && other.val.is_const() && other.val.value() == 0) {
+    bool eq_taken = info.operation == Operation::jeq;
+    if (!ptr.nullable) {
+      // A valid pointer is never 0.
+      emit(!eq_taken, std::move(s));
+      return;
+    }
+    State null_state = s, live_state = std::move(s);
+    std::uint32_t id = ptr.id;
+    auto is_ptr = [&](const Reg& r) { return r.nullable && r.id == id && r.is_pointer(); };
+    auto on_null = [&](Reg& r) {
+      if (is_ptr(r)) r = Reg::scalar(Scalar::constant(0));
+    };
+    auto on_live = [&](Reg& r) {
+      if (!is_ptr(r)) return;
+      r.nullable = false;
+      if (!r.allocated) r.id = 0;
+    };
+    for (auto& r : null_state.regs) on_null(r);
+    for (auto& fr : null_state.frames) {
+      for (auto& r : fr.saved) on_null(r);
+      for (auto& [sl, r] : fr.spills) on_null(r);
+    }
+    for (auto& r : live_state.regs) on_live(r);
+    for (auto& fr : live_state.frames) {
+      for (auto& r : fr.saved) on_live(r);
+      for (auto& [sl, r] : fr.spills) on_live(r);
+    }
+    emit(eq_taken, std::move(null_state));
+    emit(!eq_taken, std::move(live_state));
+    return;
+  }
+  if (info.width == 32 || a_ptr != b_ptr) {
+    leak(pc, s, info.width == 32 ? "32-bit comparison of a pointer" : "comparison of a pointer with a number",
+         involved);
+    both();
+    return;
+  }
+  // Two pointers. Packet bounds: a packet pointer against the end (or meta against data).
+  auto limit_of = [](const Reg& p, const Reg& q) {
+    if (p.kind == RegKind::packet && q.kind == RegKind::packet_end) return true;
+    return p.kind == RegKind::packet_meta && q.kind == RegKind::packet && q.id == packet_base_id &&
+           q.delta == 0;
+  };
+  bool a_is_ptr_side = limit_of(a, b);
+  if (a_is_ptr_side || limit_of(b, a)) {
+    const Reg& p = a_is_ptr_side ? a : b;
+    bool trustworthy = p.val.smin >= -pointer_offset_limit && p.val.smax <= pointer_offset_limit;
+    for (bool taken : {false, true}) {
+      Rel rel = relation(info.operation, taken);
+      if (!a_is_ptr_side) rel = swapped(rel);
+      // rel now reads "p rel limit".
+      State st = s;
+      if (trustworthy) {
+        if (rel == Rel::ule || rel == Rel::sle || rel == Rel::eq) raise_range(st, p.id, p.delta);
+        if (rel == Rel::ult || rel == Rel::slt) raise_range(st, p.id, p.delta + 1);
+      }
+      emit(taken, std::move(st));
+    }
+    return;
+  }
+  if (a.kind == b.kind && a.region == b.region && a.kind != RegKind::packet &&
+      a.kind != RegKind::packet_meta && a.kind != RegKind::map_ptr && a.kind != RegKind::func &&
+      !a.nullable && !b.nullable) {
+    // Same region: addresses compare like offsets.
+    for (bool taken : {false, true}) {
+      State st = s;
+      Scalar x = a.val, y = b.val;
+      if (!refine(x, y, relation(info.operation, taken))) continue;
+      st.regs[d].val = x;
+      if (sr >= 0) st.regs[sr].val = y;
+      emit(taken, std::move(st));
+    }
+    return;
+  }
+  if (a.kind == b.kind && (a.kind == RegKind::packet || a.kind == RegKind::packet_meta)) {
+    both();
+    return;
+  }
+  leak(pc, s, "comparison of pointers into different regions", involved);
+  both();
+}
+
+Reg Analyzer::access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
+                     const Reg* value, bool sign_extend) {
+  const Reg& base = use(pc, s, regno);
+  std::vector<int> involved = {regno};
+  const char* verb = acc == Access::read ? "read" : acc == Access::write ? "write" : "atomic update";
+  if (value && value->is_pointer() && base.kind != RegKind::stack)
+    leak(pc, s, "a pointer stored to memory", {regno});
+  auto loaded = [&] {
+    Scalar v = Scalar::of_width(size * 8);
+    if (sign_extend) v = v.sext(size * 8);
+    return Reg::scalar(v);
+  };
+  auto bounds_fail = [&](std::string what) { fail(pc, s, "mem_bounds", std::move(what), involved); };
+  switch (base.kind) {
+    case RegKind::scalar:
+      fail(pc, s, "deref_scalar",
+           fmt::format("{} through r{}, which holds a number, not a pointer", verb, regno), involved);
+    case RegKind::stack:
+      facts_[pc].regions |= static_cast<std::uint8_t>(AccessRegion::stack);
+      return stack_access(pc, s, regno, off, size, acc, value, sign_extend);
+    case RegKind::ctx:
+      facts_[pc].regions |= static_cast<std::uint8_t>(AccessRegion::ctx);
+      return ctx_access(pc, s, regno, off, size, acc, value);
+    case RegKind::packet:
+    case RegKind::packet_meta: {
+      facts_[pc].regions |= static_cast<std::uint8_t>(AccessRegion::packet);
+      if (acc == Access::atomic) fail(pc, s, "mem_permission", "atomic update of packet data", involved);
+      if (acc == Access::write && !env_.packet_writable)
+        fail(pc, s, "mem_permission", fmt::format("the {} program type cannot write packet data", env_.name),
+             involved);
+      std::int64_t lo = base.val.smin;
+      if (lo < -pointer_offset_limit || base.val.smax > pointer_offset_limit || lo + off < 0)
+        bounds_fail(fmt::format("{} of {} bytes at offset {}{:+} may fall before the start of the packet",
+                                verb, size, offset_text(base.val), off));
+      std::int64_t range = range_of(s, base.id);
+      if (range == no_range || base.delta + off + size > range)
+        bounds_fail(fmt::format(
+            "{} of {} bytes at offset {}{:+} may pass the end of the packet: only {} bytes after r{} are "
+            "proven "
+            "(compare a pointer with data_end first)",
+            verb, size, offset_text(base.val), off,
+            range == no_range ? std::int64_t{0} : std::max<std::int64_t>(0, range - base.delta), regno));
+      return loaded();
+    }
+    case RegKind::map_value:
+    case RegKind::mem: {
+      facts_[pc].regions |= static_cast<std::uint8_t>(
+          base.kind == RegKind::map_value ? AccessRegion::map_value : AccessRegion::memory);
+      if (base.nullable)
+        fail(pc, s, "null_check",
+             fmt::format("{} through r{}, which may be null: compare it with 0 first", verb, regno),
+             involved);
+      if (acc != Access::read && !base.writable)
+        fail(pc, s, "mem_permission", fmt::format("{} of read-only memory", verb), involved);
+      if (base.val.smin + off < 0 || base.val.smin < -pointer_offset_limit ||
+          base.val.smax > static_cast<std::int64_t>(base.size) ||
+          base.val.smax + off + size > static_cast<std::int64_t>(base.size))
+        bounds_fail(fmt::format("{} of {} bytes at offset {}{:+} is outside the {}-byte {}", verb, size,
+                                offset_text(base.val), off, base.size,
+                                base.kind == RegKind::map_value ? "map value" : "memory"));
+      return loaded();
+    }
+    case RegKind::packet_end:
+    case RegKind::map_ptr:
+    case RegKind::func:
+      fail(pc, s, "deref_pointer",
+           fmt::format("{} through r{} = {}, which cannot be dereferenced", verb, regno, reg_str(base, s)),
+           involved);
+    case RegKind::uninit: break;
+  }
+  return Reg{};
+}
+
+Reg Analyzer::stack_access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
+                           const Reg* value, bool sign_extend) {
+  const Reg base = s.regs[regno];
+  Frame& fr = s.frames[base.region];
+  std::vector<int> involved = {regno};
+  const char* verb = acc == Access::read ? "read" : acc == Access::write ? "write" : "atomic update";
+  std::int64_t lo = base.val.smin + off, hi = base.val.smax + off + size;
+  if (base.val.smin < -pointer_offset_limit || base.val.smax > pointer_offset_limit ||
+      lo < -isa::stack_frame_size || hi > 0)
+    fail(pc, s, "stack_bounds",
+         fmt::format("stack {} of {} bytes at fp{}{:+} is outside the 512-byte frame", verb, size,
+                     offset_text(base.val), off),
+         involved);
+  note_stack(s, base.region, lo);
+  int b0 = static_cast<int>(lo + isa::stack_frame_size), b1 = static_cast<int>(hi + isa::stack_frame_size);
+  bool fixed = base.val.is_const();
+  auto spill_at = [&](int slot) -> Reg* {
+    for (auto& [sl, r] : fr.spills)
+      if (sl == slot) return &r;
+    return nullptr;
+  };
+  auto drop_spill = [&](int slot, bool keep_init) {
+    Reg* r = spill_at(slot);
+    if (!r) return;
+    bool poison = r->is_pointer() && !env_.allow_pointer_leaks;
+    for (int k = 0; k < 8; ++k) fr.bytes[slot * 8 + k] = (keep_init && !poison) ? byte_misc : byte_uninit;
+    std::erase_if(fr.spills, [&](auto& e) { return e.first == slot; });
+  };
+  auto check_init = [&] {
+    for (int i = b0; i < b1; ++i) {
+      if (fr.bytes[i] == byte_uninit)
+        fail(pc, s, "uninit_stack",
+             fmt::format("stack {} of {} bytes at fp{}{:+} reads fp{}, which is not initialized", verb, size,
+                         offset_text(base.val), off, i - isa::stack_frame_size),
+             involved);
+      if (fr.bytes[i] == byte_spill) {
+        Reg* r = spill_at(i / 8);
+        if (r && r->is_pointer() && !(fixed && size == 8 && b0 % 8 == 0) && !env_.allow_pointer_leaks)
+          fail(pc, s, "pointer_leak",
+               fmt::format("stack {} of {} bytes at fp{}{:+} reads part of a spilled pointer ({})", verb,
+                           size, offset_text(base.val), off, reg_str(*r, s)),
+               involved);
+      }
+    }
+  };
+  if (acc == Access::read) {
+    check_init();
+    if (fixed && b0 % 8 == 0 && size == 8 && fr.bytes[b0] == byte_spill) {
+      if (Reg* r = spill_at(b0 / 8)) return *r;
+    }
+    if (fixed && fr.bytes[b0] == byte_spill && b0 / 8 == (b1 - 1) / 8) {
+      Reg* r = spill_at(b0 / 8);
+      if (r && r->kind == RegKind::scalar && r->val.is_const()) {
+        std::uint64_t v = r->val.value() >> (8 * (b0 % 8));
+        if (size < 8) v &= (std::uint64_t{1} << (8 * size)) - 1;
+        Scalar sv = Scalar::constant(v);
+        return Reg::scalar(sign_extend ? sv.sext(size * 8) : sv);
+      }
+    }
+    Scalar v = Scalar::of_width(size * 8);
+    return Reg::scalar(sign_extend ? v.sext(size * 8) : v);
+  }
+  if (acc == Access::atomic) {
+    check_init();
+    for (int slot = b0 / 8; slot <= (b1 - 1) / 8; ++slot)
+      if (Reg* r = spill_at(slot); r && r->is_pointer())
+        fail(pc, s, "pointer_leak", "atomic update of a spilled pointer", involved);
+    for (int slot = b0 / 8; slot <= (b1 - 1) / 8; ++slot) drop_spill(slot, true);
+    return Reg::scalar(Scalar::of_width(size * 8));
+  }
+  // Write.
+  if (!fixed) {
+    if (value && value->is_pointer())
+      fail(pc, s, "stack_var_offset", "a pointer stored at a variable stack offset cannot be tracked",
+           involved);
+    // Bytes in range may or may not be written: initialised ones stay initialised.
+    for (int slot = b0 / 8; slot <= (b1 - 1) / 8; ++slot) drop_spill(slot, true);
+    return Reg{};
+  }
+  for (int slot = b0 / 8; slot <= (b1 - 1) / 8; ++slot) drop_spill(slot, true);
+  if (size == 8 && b0 % 8 == 0 && value) {
+    for (int i = b0; i < b1; ++i) fr.bytes[i] = byte_spill;
+    auto it = std::lower_bound(fr.spills.begin(), fr.spills.end(), static_cast<std::uint16_t>(b0 / 8),
+                               [](auto& e, std::uint16_t v) { return e.first < v; });
+    fr.spills.insert(it, {static_cast<std::uint16_t>(b0 / 8), *value});
+    return Reg{};
+  }
+  if (value && value->is_pointer() && !env_.allow_pointer_leaks)
+    fail(pc, s, "pointer_leak", "a pointer stored to the stack with less than 8 aligned bytes", involved);
+  for (int i = b0; i < b1; ++i) fr.bytes[i] = byte_misc;
+  return Reg{};
+}
+
+Reg Analyzer::ctx_access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
+                         const Reg* value) {
+  const Reg& base = s.regs[regno];
+  std::vector<int> involved = {regno};
+  if (!base.val.is_const()) fail(pc, s, "ctx_access", "context access at a variable offset", involved);
+  std::int64_t o = static_cast<std::int64_t>(base.val.value()) + off;
+  if (env_.raw_memory || o < 0 || o + size > env_.ctx_size)
+    fail(pc, s, "ctx_access",
+         fmt::format("context access of {} bytes at offset {} is outside the {}-byte context", size, o,
+                     env_.ctx_size),
+         involved);
+  const CtxField* f = env_.field_at(static_cast<std::uint32_t>(o), static_cast<std::uint32_t>(size));
+  if (!f)
+    fail(pc, s, "ctx_access",
+         fmt::format("the {} context has no field at offset {} of {} bytes", env_.name, o, size), involved);
+  if (acc == Access::atomic) fail(pc, s, "ctx_access", "atomic update of the context", involved);
+  if (acc == Access::write) {
+    if (!f->writable || f->kind != FieldKind::scalar)
+      fail(pc, s, "ctx_access", fmt::format("context field '{}' is read-only", f->name), involved);
+    if (static_cast<std::uint32_t>(size) != f->size || static_cast<std::uint32_t>(o) != f->offset)
+      fail(pc, s, "ctx_access",
+           fmt::format("context field '{}' must be written whole ({} bytes)", f->name, f->size), involved);
+    if (value && value->is_pointer())
+      fail(pc, s, "pointer_leak", fmt::format("a pointer stored to context field '{}'", f->name), involved);
+    return Reg{};
+  }
+  if (f->kind == FieldKind::scalar) {
+    if (o % size != 0)
+      fail(pc, s, "ctx_access", fmt::format("misaligned read of context field '{}'", f->name), involved);
+    return Reg::scalar(Scalar::of_width(size * 8));
+  }
+  if (static_cast<std::uint32_t>(size) != f->size || static_cast<std::uint32_t>(o) != f->offset)
+    fail(pc, s, "ctx_access",
+         fmt::format("pointer field '{}' must be read whole ({} bytes)", f->name, f->size), involved);
+  Reg r;
+  r.val = Scalar::constant(0);
+  switch (f->kind) {
+    case FieldKind::packet: r.kind = RegKind::packet, r.id = packet_base_id; break;
+    case FieldKind::packet_end: r.kind = RegKind::packet_end; break;
+    case FieldKind::packet_meta: r.kind = RegKind::packet_meta, r.id = meta_base_id; break;
+    case FieldKind::region:
+      r.kind = RegKind::mem;
+      r.region = f->region;
+      r.size = env_.regions[f->region].size;
+      r.writable = env_.regions[f->region].writable;
+      break;
+    case FieldKind::scalar: break;
+  }
+  return r;
+}
+
+void Analyzer::load(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
+  const auto& info = isa::info(op);
+  Reg v = access(pc, s, insn.src(), insn.off, info.width / 8, Access::read, nullptr,
+                 info.operation == Operation::loadsx);
+  if (v.kind == RegKind::scalar) v.id = 0;
+  s.regs[insn.dst()] = v;
+}
+
+void Analyzer::store(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
+  const auto& info = isa::info(op);
+  Reg value;
+  if (info.source == isa::Source::imm) {
+    value = Reg::scalar(Scalar::constant(static_cast<std::uint64_t>(std::int64_t{insn.imm})));
+  } else {
+    value = use(pc, s, insn.src());
+  }
+  if (value.kind == RegKind::scalar && info.width < 64) {
+    value.val = scalar_and(value.val, Scalar::constant((std::uint64_t{1} << info.width) - 1));
+    value.id = 0;
+  }
+  access(pc, s, insn.dst(), insn.off, info.width / 8, Access::write, &value, false);
+}
+
+void Analyzer::atomic(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
+  const auto& info = isa::info(op);
+  int sr = insn.src();
+  Reg value = use(pc, s, sr);
+  if (value.is_pointer()) leak(pc, s, "a pointer used as an atomic operand", {sr});
+  if (info.operation == Operation::cmpxchg) {
+    const Reg& r0 = use(pc, s, 0);
+    if (r0.is_pointer()) leak(pc, s, "a pointer used as an atomic operand", {0});
+  }
+  Reg old = access(pc, s, insn.dst(), insn.off, info.width / 8, Access::atomic, &value, false);
+  old = Reg::scalar(Scalar::of_width(info.width));
+  switch (info.operation) {
+    case Operation::fetch_add:
+    case Operation::fetch_bor:
+    case Operation::fetch_band:
+    case Operation::fetch_bxor:
+    case Operation::xchg: s.regs[sr] = old; break;
+    case Operation::cmpxchg: s.regs[0] = old; break;
+    default: break;
+  }
+}
+
+void Analyzer::lddw(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
+  const auto& info = isa::info(op);
+  const auto& second = p_.insns[pc + 1];
+  int d = insn.dst();
+  Reg r;
+  switch (info.operation) {
+    case Operation::imm64: r = Reg::scalar(Scalar::constant(isa::lddw_value(insn, second))); break;
+    case Operation::map_idx:
+    case Operation::map_idx_value: {
+      auto idx = static_cast<std::uint32_t>(insn.imm);
+      if (idx >= p_.maps.size())
+        fail(pc, s, "map_reference",
+             fmt::format("lddw refers to map {} but the program has {} maps", idx, p_.maps.size()));
+      const auto& m = p_.maps[idx];
+      r.region = idx;
+      if (info.operation == Operation::map_idx) {
+        r.kind = RegKind::map_ptr;
+      } else {
+        r.kind = RegKind::map_value;
+        r.size = m.value_size;
+        r.writable = !m.read_only;
+        r.val = Scalar::constant(static_cast<std::uint64_t>(static_cast<std::uint32_t>(second.imm)));
+      }
+      break;
+    }
+    case Operation::func: {
+      auto target = static_cast<std::int64_t>(pc) + insn.imm + 1;
+      int f = target >= 0 ? function_index_at(static_cast<std::uint32_t>(target)) : -1;
+      if (f < 0)
+        fail(pc, s, "func_reference",
+             fmt::format("lddw of a function: instruction {} starts no function", target));
+      r.kind = RegKind::func;
+      r.region = static_cast<std::uint32_t>(f);
+      break;
+    }
+    default:
+      fail(pc, s, "map_reference",
+           fmt::format(
+               "lddw with source {} ({}) is not resolved; load the program through a loader that binds maps",
+               insn.src(), isa::to_string(info.operation)));
+  }
+  s.regs[d] = r;
+}
+
+void Analyzer::legacy(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
+  const auto& info = isa::info(op);
+  if (!env_.legacy_packet_loads)
+    fail(pc, s, "legacy_packet",
+         fmt::format("legacy packet loads need a socket program type, not {}", env_.name));
+  const Reg& ctx = use(pc, s, 6);
+  if (ctx.kind != RegKind::ctx || !ctx.val.is_const() || ctx.val.value() != 0)
+    fail(pc, s, "legacy_packet", "legacy packet loads need the context in r6", {6});
+  if (info.operation == Operation::ind) {
+    const Reg& idx = use(pc, s, insn.src());
+    if (idx.kind != RegKind::scalar)
+      fail(pc, s, "legacy_packet", "the index of a legacy packet load must be a number", {insn.src()});
+  }
+  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg{};
+  s.regs[0] = Reg::scalar(Scalar::of_width(info.width));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+void Analyzer::call(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
+  const auto& info = isa::info(op);
+  switch (info.operation) {
+    case Operation::helper: call_helper(pc, s, static_cast<std::uint32_t>(insn.imm)); return;
+    case Operation::local: {
+      auto target = static_cast<std::uint32_t>(isa::branch_target(insn, op, pc));
+      int f = function_index_at(target);
+      if (f < 0) fail(pc, s, "call", fmt::format("call to instruction {}, which starts no function", target));
+      call_local(pc, s, static_cast<std::uint32_t>(f));
+      return;
+    }
+    case Operation::callx: {
+      int d = insn.dst();
+      const Reg& t = use(pc, s, d);
+      if (t.kind == RegKind::func) {
+        call_local(pc, s, t.region);
+        return;
+      }
+      if (t.kind == RegKind::scalar && t.val.is_const() && env_.callx_helper_ids) {
+        call_helper(pc, s, static_cast<std::uint32_t>(t.val.value()));
+        return;
+      }
+      fail(pc, s, "call",
+           fmt::format("callx through r{}, which holds neither a function nor a known helper id", d), {d});
+    }
+    default: fail(pc, s, "call", "calls to kernel functions (kfuncs) are not supported");
+  }
+}
+
+void Analyzer::check_range(std::uint32_t pc, State& s, int regno, const Scalar& size, bool write,
+                           bool zero_ok, int size_regno) {
+  const Reg& base = s.regs[regno];
+  std::vector<int> involved = {regno, size_regno};
+  if (size.smin < 0)
+    fail(pc, s, "helper_arg", fmt::format("size argument r{} may be negative", size_regno), involved);
+  if (size.umax > max_helper_size)
+    fail(pc, s, "helper_arg",
+         fmt::format("size argument r{} is not bounded (up to {:#x})", size_regno, size.umax), involved);
+  if (size.umin == 0 && !zero_ok)
+    fail(pc, s, "helper_arg", fmt::format("size argument r{} may be zero", size_regno), involved);
+  if (size.umax == 0) return;
+  auto n = static_cast<int>(size.umax);
+  if (base.kind == RegKind::stack) {
+    // The helper reads or writes [off, off + size) of the frame.
+    const Frame& fr = s.frames[base.region];
+    std::int64_t lo = base.val.smin, hi = base.val.smax + n;
+    if (base.val.smin < -pointer_offset_limit || lo < -isa::stack_frame_size || hi > 0)
+      fail(pc, s, "stack_bounds",
+           fmt::format("helper memory argument r{} of up to {} bytes at fp{} is outside the frame", regno, n,
+                       offset_text(base.val)),
+           involved);
+    note_stack(s, base.region, lo);
+    int b0 = static_cast<int>(lo + isa::stack_frame_size), b1 = static_cast<int>(hi + isa::stack_frame_size);
+    if (!write) {
+      for (int i = b0; i < b1; ++i)
+        if (fr.bytes[i] == byte_uninit)
+          fail(pc, s, "uninit_stack",
+               fmt::format("helper reads {} bytes at fp{} (r{}), but fp{} is not initialized", n,
+                           offset_text(base.val), regno, i - isa::stack_frame_size),
+               involved);
+      return;
+    }
+    // Bytes surely written become initialised scalars; spills in the range are gone.
+    Frame& w = s.frames[base.region];
+    int sure_end =
+        base.val.is_const()
+            ? static_cast<int>(base.val.smin + static_cast<std::int64_t>(size.umin) + isa::stack_frame_size)
+            : b0;
+    for (int slot = b0 / 8; slot <= (b1 - 1) / 8; ++slot) {
+      bool had = false;
+      std::erase_if(w.spills, [&](auto& e) { return e.first == slot && (had = true); });
+      if (had)
+        for (int k = 0; k < 8; ++k)
+          if (w.bytes[slot * 8 + k] == byte_spill) w.bytes[slot * 8 + k] = byte_misc;
+    }
+    for (int i = b0; i < sure_end; ++i) w.bytes[i] = byte_misc;
+    return;
+  }
+  Scalar off = Scalar::constant(0);
+  access(pc, s, regno, 0, 1, write ? Access::write : Access::read, nullptr, false);  // kind and permission
+  // The whole range: check its last byte too.
+  Reg probe = base;
+  probe.val = scalar_add(base.val, Scalar::constant(static_cast<std::uint64_t>(n - 1)));
+  if (probe.kind == RegKind::packet || probe.kind == RegKind::packet_meta) probe.delta += n - 1;
+  Reg saved = s.regs[regno];
+  s.regs[regno] = probe;
+  access(pc, s, regno, 0, 1, write ? Access::write : Access::read, nullptr, false);
+  s.regs[regno] = saved;
+  (void)off;
+}
+
+void Analyzer::call_helper(std::uint32_t pc, State& s, std::uint32_t id) {
+  const isa::HelperPrototype* h = env_.helpers.find(id);
+  if (!h)
+    fail(pc, s, "helper", fmt::format("helper {} does not exist in the {} program type", id, env_.name));
+  int map = -1;
+  std::optional<std::uint64_t> alloc_size;
+  std::optional<std::pair<std::uint32_t, Reg>> callback;
+  std::optional<std::uint32_t> release_id;
+  for (int i = 0; i < h->arg_count(); ++i) {
+    int r = i + 1;
+    isa::ArgKind k = h->args[i];
+    if (k == isa::ArgKind::none) continue;
+    const Reg& a = use(pc, s, r);
+    auto bad = [&](std::string what) {
+      fail(pc, s, "helper_arg",
+           fmt::format("helper {} ({}): argument r{} must be {}, but it is {}", h->name, id, r, what,
+                       reg_str(a, s)),
+           {r});
+    };
+    switch (k) {
+      case isa::ArgKind::none:
+      case isa::ArgKind::anything: break;
+      case isa::ArgKind::scalar:
+        if (a.kind != RegKind::scalar) bad("a number");
+        break;
+      case isa::ArgKind::const_map_ptr:
+        if (a.kind != RegKind::map_ptr) bad("a map");
+        map = static_cast<int>(a.region);
+        break;
+      case isa::ArgKind::map_key:
+      case isa::ArgKind::map_value: {
+        if (map < 0) bad("a map key or value after a map");
+        const auto& m = p_.maps[static_cast<std::size_t>(map)];
+        if (a.kind == RegKind::scalar) bad("a pointer to memory");
+        auto n = k == isa::ArgKind::map_key ? m.key_size : m.value_size;
+        check_range(pc, s, r, Scalar::constant(n), false, true, r);
+        break;
+      }
+      case isa::ArgKind::mem:
+      case isa::ArgKind::mem_or_null:
+      case isa::ArgKind::uninit_mem: {
+        bool null_ok = k == isa::ArgKind::mem_or_null && a.kind == RegKind::scalar && a.val.is_const() &&
+                       a.val.value() == 0;
+        if (!null_ok && !a.is_pointer()) bad("a pointer to memory");
+        break;
+      }
+      case isa::ArgKind::const_size:
+      case isa::ArgKind::const_size_or_zero: {
+        if (a.kind != RegKind::scalar) bad("a size (a number)");
+        const Reg& mem = s.regs[r - 1];
+        if (mem.kind == RegKind::scalar) {
+          if (a.val.umax != 0 && h->args[i - 1] == isa::ArgKind::mem_or_null)
+            fail(pc, s, "helper_arg",
+                 fmt::format("null memory argument r{} with a size that may be non-zero", r - 1), {r - 1, r});
+          break;
+        }
+        check_range(pc, s, r - 1, a.val, h->args[i - 1] == isa::ArgKind::uninit_mem,
+                    k == isa::ArgKind::const_size_or_zero, r);
+        break;
+      }
+      case isa::ArgKind::const_alloc_size_or_zero:
+        if (a.kind != RegKind::scalar || !a.val.is_const()) bad("a known size");
+        if (a.val.value() > max_helper_size) bad("a size below 2^29");
+        alloc_size = a.val.value();
+        break;
+      case isa::ArgKind::ctx:
+        if (a.kind != RegKind::ctx || !a.val.is_const() || a.val.value() != 0) bad("the context pointer");
+        break;
+      case isa::ArgKind::stack_or_null:
+        if (!(a.kind == RegKind::stack ||
+              (a.kind == RegKind::scalar && a.val.is_const() && a.val.value() == 0)))
+          bad("a stack pointer or 0");
+        break;
+      case isa::ArgKind::func:
+        if (a.kind != RegKind::func) bad("a function");
+        callback = std::make_pair(a.region, Reg{});
+        break;
+      case isa::ArgKind::alloc_mem:
+        if (a.kind != RegKind::mem || !a.allocated || a.nullable || !a.val.is_const() || a.val.value() != 0)
+          bad("memory from ringbuf_reserve, null-checked and unmodified");
+        release_id = a.id;
+        break;
+    }
+  }
+  if (callback) call_callback(pc, s, callback->first, s.regs[3]);
+  if (release_id) {
+    std::uint32_t rid = *release_id;
+    invalidate(s, [&](const Reg& r) { return r.kind == RegKind::mem && r.allocated && r.id == rid; });
+  }
+  if (h->changes_packet)
+    invalidate(s, [](const Reg& r) {
+      return r.kind == RegKind::packet || r.kind == RegKind::packet_end || r.kind == RegKind::packet_meta;
+    });
+  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg{};
+  Reg r0;
+  switch (h->ret) {
+    case isa::ReturnKind::integer: r0 = Reg::scalar(Scalar::unknown()); break;
+    case isa::ReturnKind::none: break;
+    case isa::ReturnKind::map_value_or_null: {
+      const auto& m = p_.maps[static_cast<std::size_t>(map)];
+      r0.kind = RegKind::map_value;
+      r0.region = static_cast<std::uint32_t>(map);
+      r0.size = m.value_size;
+      r0.writable = !m.read_only;
+      r0.nullable = true;
+      r0.val = Scalar::constant(0);
+      r0.id = fresh_id(s);
+      break;
+    }
+    case isa::ReturnKind::alloc_mem_or_null:
+      r0.kind = RegKind::mem;
+      r0.size = alloc_size.value_or(0);
+      r0.writable = true;
+      r0.allocated = true;
+      r0.nullable = true;
+      r0.val = Scalar::constant(0);
+      r0.id = fresh_id(s);
+      break;
+  }
+  s.regs[0] = r0;
+}
+
+State Analyzer::enter_frame(const State& s, std::uint32_t f, bool callback) {
+  State c = s;
+  Frame fr;
+  fr.function = f;
+  fr.callback = callback;
+  for (int i = 0; i < 4; ++i) fr.saved[i] = s.regs[6 + i];
+  c.frames.push_back(std::move(fr));
+  c.regs[0] = Reg{};
+  for (int i = 6; i <= 9; ++i) c.regs[i] = Reg{};
+  Reg fp;
+  fp.kind = RegKind::stack;
+  fp.region = static_cast<std::uint32_t>(c.frames.size() - 1);
+  fp.val = Scalar::constant(0);
+  c.regs[isa::frame_pointer] = fp;
+  return c;
+}
+
+void Analyzer::leave_frame(std::uint32_t pc, State& s) {
+  auto top = static_cast<std::uint32_t>(s.frames.size() - 1);
+  if (s.regs[0].kind == RegKind::stack && s.regs[0].region == top)
+    fail(pc, s, "stack_escape", "a function returns a pointer to its own stack frame", {0});
+  Frame fr = std::move(s.frames.back());
+  s.frames.pop_back();
+  invalidate(s, [&](const Reg& r) { return r.kind == RegKind::stack && r.region == top; });
+  for (int i = 0; i < 4; ++i) s.regs[6 + i] = fr.saved[i];
+  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg{};
+  Reg fp;
+  fp.kind = RegKind::stack;
+  fp.region = top - 1;
+  fp.val = Scalar::constant(0);
+  s.regs[isa::frame_pointer] = fp;
+}
+
+void Analyzer::call_local(std::uint32_t pc, State& s, std::uint32_t f) {
+  if (std::find(chain_.begin(), chain_.end(), f) != chain_.end())
+    fail(pc, s, "call", fmt::format("recursive call to {}", p_.functions[f].name));
+  if (static_cast<int>(s.frames.size()) >= opt_.max_call_depth)
+    fail(pc, s, "call", fmt::format("call depth exceeds {} frames", opt_.max_call_depth));
+  call_edges_.emplace_back(pc, f);
+  auto result = analyze_function(f, enter_frame(s, f, false));
+  if (!result) {
+    // No path returns: nothing follows the call.
+    fail(pc, s, "call", fmt::format("{} never returns", p_.functions[f].name));
+  }
+  leave_frame(pc, *result);
+  s = std::move(*result);
+}
+
+void Analyzer::call_callback(std::uint32_t pc, State& s, std::uint32_t f, const Reg& ctx_arg) {
+  if (std::find(chain_.begin(), chain_.end(), f) != chain_.end())
+    fail(pc, s, "call", fmt::format("recursive callback {}", p_.functions[f].name));
+  if (static_cast<int>(s.frames.size()) >= opt_.max_call_depth)
+    fail(pc, s, "call", fmt::format("call depth exceeds {} frames", opt_.max_call_depth));
+  call_edges_.emplace_back(pc, f);
+  // The callback runs any number of times: iterate its effect on the caller's state to a fixpoint.
+  State acc = s;
+  canonicalize(acc);
+  for (int round = 0;; ++round) {
+    State entry = enter_frame(acc, f, true);
+    for (int r = 1; r <= 5; ++r) entry.regs[r] = Reg{};
+    entry.regs[1] = Reg::scalar(Scalar::of_width(32));
+    entry.regs[2] = ctx_arg;
+    auto result = analyze_function(f, std::move(entry));
+    if (!result) break;
+    leave_frame(pc, *result);
+    result->regs = acc.regs;
+    State joined = join(acc, *result, env_.allow_pointer_leaks);
+    if (joined == acc) break;
+    if (round > 64) fail(pc, s, "loop", "the callback's effect on the caller does not converge");
+    acc = round >= 3 ? widen(acc, joined) : std::move(joined);
+    canonicalize(acc);
+  }
+  s = std::move(acc);
+}
+
+void Analyzer::exit_insn(std::uint32_t pc, State& s) {
+  const Reg& r0 = use(pc, s, 0);
+  if (s.frames.size() > 1) {
+    if (s.frames.back().callback && r0.kind != RegKind::scalar)
+      fail(pc, s, "return_value", "a callback must return a number", {0});
+    join_into(run_->exit, std::move(s));
+    return;
+  }
+  if (r0.is_pointer()) leak(pc, s, "the program returns a pointer", {0});
+}
+
+// ---------------------------------------------------------------------------------------------
+
+VerifyResult Analyzer::run() {
+  VerifyResult result;
+  auto status = isa::validate(p_, isa::ValidateOptions{1'000'000, opt_.cpu_version});
+  if (!status) {
+    Diagnostic d;
+    d.insn = status.error().insn.value_or(0);
+    d.check = "structure";
+    d.message = status.error().message;
+    result.diagnostic = std::move(d);
+    return result;
+  }
+  if (auto st = check_environment(env_); !st) {
+    Diagnostic d;
+    d.check = "environment";
+    d.message = st.error().message;
+    result.diagnostic = std::move(d);
+    return result;
+  }
+  names_.map = [this](std::uint32_t i) {
+    return i < p_.maps.size() && !p_.maps[i].name.empty() ? p_.maps[i].name : fmt::format("map#{}", i);
+  };
+  names_.function = [this](std::uint32_t i) {
+    return i < p_.functions.size() ? p_.functions[i].name : fmt::format("fn#{}", i);
+  };
+  std::size_t n = p_.insns.size();
+  ops_.assign(n, isa::Op::exit);
+  for (std::size_t pc = 0; pc < n;) {
+    auto op = isa::decode(p_.insns[pc]);
+    ops_[pc] = *op;
+    pc += static_cast<std::size_t>(isa::slot_count(*op));
+  }
+  facts_.assign(n, InsnFacts{});
+  auto dump_invariants = [&] {
+    if (!opt_.record_invariants) return;
+    result.invariants.resize(n);
+    for (std::size_t pc = 0; pc < n; ++pc)
+      if (invariants_[pc]) result.invariants[pc] = state_text(*invariants_[pc], names_);
+  };
+  depth_.assign(p_.functions.size(), 0);
+  if (opt_.record_invariants) invariants_.assign(n, std::nullopt);
+  try {
+    cfgs_.resize(p_.functions.size());
+    for (std::size_t f = 0; f < p_.functions.size(); ++f) build_cfg(f);
+
+    State entry;
+    Frame fr;
+    fr.function = 0;
+    entry.frames.push_back(fr);
+    Reg fp;
+    fp.kind = RegKind::stack;
+    fp.val = Scalar::constant(0);
+    entry.regs[isa::frame_pointer] = fp;
+    if (env_.raw_memory) {
+      if (env_.raw_memory_size && *env_.raw_memory_size == 0) {
+        entry.regs[1] = Reg::scalar(Scalar::constant(0));
+        entry.regs[2] = Reg::scalar(Scalar::constant(0));
+      } else if (env_.raw_memory_size) {
+        Reg m;
+        m.kind = RegKind::mem;
+        m.size = *env_.raw_memory_size;
+        m.writable = true;
+        m.val = Scalar::constant(0);
+        entry.regs[1] = m;
+        entry.regs[2] = Reg::scalar(Scalar::constant(*env_.raw_memory_size));
+      } else {
+        Reg m;
+        m.kind = RegKind::packet;
+        m.id = packet_base_id;
+        m.val = Scalar::constant(0);
+        entry.regs[1] = m;
+        entry.regs[2] = Reg::scalar(Scalar::unknown());
+        entry.regs[2].is_len = true;
+      }
+    } else {
+      Reg c;
+      c.kind = RegKind::ctx;
+      c.val = Scalar::constant(0);
+      entry.regs[1] = c;
+    }
+    chain_.clear();
+    analyze_function(0, std::move(entry));
+
+    // Stack over call chains (the call graph has no cycles: recursion was rejected).
+    std::vector<std::uint32_t> total(p_.functions.size(), 0);
+    std::vector<char> done(p_.functions.size(), 0);
+    std::function<std::uint32_t(std::uint32_t)> chain_depth = [&](std::uint32_t f) -> std::uint32_t {
+      if (done[f]) return total[f];
+      std::uint32_t deepest = 0;
+      for (auto [pc, callee] : call_edges_) {
+        if (p_.function_at(pc) != &p_.functions[f]) continue;
+        std::uint32_t d = chain_depth(callee);
+        deepest = std::max(deepest, d);
+        if (((depth_[f] + 7) & ~7u) + d > opt_.max_total_stack) {
+          State empty;
+          fail(pc, empty, "stack_depth",
+               fmt::format("the call chain through this call uses {} bytes of stack, more than {}",
+                           ((depth_[f] + 7) & ~7u) + d, opt_.max_total_stack));
+        }
+      }
+      done[f] = 1;
+      return total[f] = ((depth_[f] + 7) & ~7u) + deepest;
+    };
+    std::uint32_t max_total = chain_depth(0);
+
+    dump_invariants();
+    VerifiedProgram vp(std::move(p_), env_);
+    vp.facts_ = std::move(facts_);
+    vp.stack_depth_ = depth_;
+    vp.max_stack_total_ = max_total;
+    result.program = std::move(vp);
+  } catch (Reject& r) {
+    result.diagnostic = std::move(r.diagnostic);
+    dump_invariants();
+  }
+  result.visits = visits_;
+  return result;
+}
+
+VerifyResult verify(isa::Program program, const Environment& env, const Options& options) {
+  Analyzer a(program, env, options);
+  return a.run();
+}
+
+}  // namespace bpfvm::verifier

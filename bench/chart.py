@@ -3,7 +3,8 @@
 time of native-vector and of every engine relative to native-scalar, on a log scale, with the
 geometric means and the targets marked.
 
-usage: bench/chart.py RESULTS.json OUT.svg
+usage: bench/chart.py RESULTS.json OUT.svg     the chart
+       bench/chart.py RESULTS.json --markdown   the table docs/PERFORMANCE.md shows, on stdout
 """
 import json
 import math
@@ -43,12 +44,45 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in xs) / len(xs)) if xs else None
 
 
+def fmt_ns(ns):
+    return f"{ns / 1000:.1f}" if ns else "-"
+
+
+def markdown(data):
+    names = []
+    for p in data["programs"]:
+        for name in p["engines"]:
+            if name not in names:
+                names.append(name)
+    head = ["program", "BPF insns", "native-scalar us", "native-vector us"]
+    for n in names:
+        head += [f"{n} us", f"{n} ratio", f"{n} ns/insn"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for p in data["programs"]:
+        row = [p["name"], str(p["bpf_insns"]), fmt_ns(p["native_scalar_ns"]), fmt_ns(p["native_vector_ns"])]
+        for n in names:
+            e = p["engines"].get(n, {})
+            row.append(fmt_ns(e.get("ns")))
+            row.append(f"{e['ratio']:.1f}x" if e.get("ratio") else "-")
+            row.append(f"{e['ns_per_insn']:.2f}" if e.get("ns_per_insn") else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    row = ["**geomean**", "", "", ""]
+    for n in names:
+        g = data.get("geomean", {}).get(n)
+        row += ["", f"**{g:.1f}x**" if g else "-", ""]
+    lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__)
         return 64
     with open(argv[1]) as f:
         data = json.load(f)
+    if argv[2] == "--markdown":
+        sys.stdout.write(markdown(data))
+        return 0
     programs = [p["name"] for p in data["programs"]]
     series = series_of(data)
     ratios = [r for _, rs, _ in series for r in rs if r] + [1.0]

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -480,7 +481,9 @@ void Analyzer::run_loop(int loop) {
   if (!head_slot) return;
   State s = std::move(*head_slot);
   canonicalize(s);
-  // Follow iterations one by one until no path comes back: the loop then provably ends.
+  // Follow iterations one by one until no path comes back: the loop then provably ends. A head
+  // state seen before means the iterations cycle without end.
+  std::unordered_set<std::uint64_t> seen{state_hash(s)};
   for (std::size_t it = 0;; ++it) {
     run_->in[L.head - g.start] = s;
     run_nodes(L.body, loop);
@@ -489,9 +492,12 @@ void Analyzer::run_loop(int loop) {
     State next = std::move(*back);
     back.reset();
     canonicalize(next);
-    if (next == s)
+    if (next == s || !seen.insert(state_hash(next)).second)
       fail(L.head, next, "loop",
-           "infinite loop: the state at the loop head repeats, so nothing bounds the number of iterations");
+           fmt::format(
+               "infinite loop: after {} iterations the state at the loop head repeats, so nothing bounds "
+               "the number of iterations",
+               it + 1));
     if (it + 1 >= opt_.max_loop_iterations)
       fail(L.head, next, "loop",
            fmt::format("loop not proven to terminate within {} iterations", opt_.max_loop_iterations));
@@ -886,8 +892,15 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
       // rel now reads "p rel limit".
       State st = s;
       if (trustworthy) {
-        if (rel == Rel::ule || rel == Rel::sle || rel == Rel::eq) raise_range(st, p.id, p.delta);
-        if (rel == Rel::ult || rel == Rel::slt) raise_range(st, p.id, p.delta + 1);
+        std::int64_t beyond = -1;  // p + beyond <= limit is now known
+        if (rel == Rel::ule || rel == Rel::sle || rel == Rel::eq) beyond = 0;
+        if (rel == Rel::ult || rel == Rel::slt) beyond = 1;
+        if (beyond >= 0) {
+          raise_range(st, p.id, p.delta + beyond);
+          // The base pointer is at most p's smallest offset away: its range grows too.
+          std::uint32_t base = p.kind == RegKind::packet ? packet_base_id : meta_base_id;
+          if (p.val.smin >= 0) raise_range(st, base, p.val.smin + beyond);
+        }
       }
       emit(taken, std::move(st));
     }

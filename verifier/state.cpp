@@ -195,7 +195,7 @@ State join(const State& a, const State& b, bool allow_leaks) {
     for (int i = 0; i < isa::stack_frame_size; ++i) {
       auto x = fa.bytes[i], y = fb.bytes[i];
       fo.bytes[i] = (x == byte_uninit || y == byte_uninit) ? std::uint8_t{byte_uninit}
-                    : (x == y ? x : std::uint8_t{byte_misc});
+                                                           : (x == y ? x : std::uint8_t{byte_misc});
     }
     auto find = [](const Frame& fr, std::uint16_t slot) -> const Reg* {
       for (auto& [s, r] : fr.spills)
@@ -250,6 +250,58 @@ State widen(const State& old, const State& joined) {
       for (auto& [s2, o] : old.frames[f].spills)
         if (s2 == slot && o.kind == r.kind) r.val = o.val.widen(r.val);
   return out;
+}
+
+namespace {
+struct Hasher {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  void add(std::uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h *= 0x100000001b3ull;
+  }
+  void add(const Scalar& v) {
+    add(static_cast<std::uint64_t>(v.smin));
+    add(static_cast<std::uint64_t>(v.smax));
+    add(v.umin);
+    add(v.umax);
+    add((std::uint64_t{static_cast<std::uint32_t>(v.s32min)} << 32) | static_cast<std::uint32_t>(v.s32max));
+    add((std::uint64_t{v.u32min} << 32) | v.u32max);
+    add(v.bits.value);
+    add(v.bits.mask);
+  }
+  void add(const Reg& r) {
+    add(static_cast<std::uint64_t>(r.kind) | (std::uint64_t{r.nullable} << 8) |
+        (std::uint64_t{r.is_len} << 9) | (std::uint64_t{r.writable} << 10) |
+        (std::uint64_t{r.allocated} << 11) | (std::uint64_t{r.region} << 32));
+    add(r.id);
+    add(static_cast<std::uint64_t>(r.delta));
+    add(r.size);
+    add(r.val);
+  }
+};
+}  // namespace
+
+std::uint64_t state_hash(const State& s) {
+  Hasher h;
+  for (const auto& r : s.regs) h.add(r);
+  for (const auto& f : s.frames) {
+    for (std::size_t i = 0; i < f.bytes.size(); i += 8) {
+      std::uint64_t w = 0;
+      for (int k = 0; k < 8; ++k) w = (w << 8) | f.bytes[i + k];
+      h.add(w);
+    }
+    for (const auto& [slot, r] : f.spills) {
+      h.add(slot);
+      h.add(r);
+    }
+    for (const auto& r : f.saved) h.add(r);
+    h.add(f.function);
+  }
+  for (const auto& [id, r] : s.ranges) {
+    h.add(id);
+    h.add(static_cast<std::uint64_t>(r));
+  }
+  return h.h;
 }
 
 std::string offset_text(const Scalar& v) {

@@ -17,6 +17,8 @@ void raise_range(State& s, std::uint32_t id, std::int64_t r);
 std::uint32_t fresh_id(const State& s);
 // Renumbers ids in order of first use, so that equal states compare equal.
 void canonicalize(State& s);
+// A hash of a canonical state (equal states hash equal).
+std::uint64_t state_hash(const State& s);
 // The least state above both (both have the same frames). The result is canonical.
 State join(const State& a, const State& b, bool allow_leaks);
 // `joined` (= join(old, newer)) with every scalar bound that moved pushed to a threshold.

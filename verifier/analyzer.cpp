@@ -1486,8 +1486,6 @@ State Analyzer::enter_frame(const State& s, std::uint32_t f, bool callback) {
 
 void Analyzer::leave_frame(std::uint32_t pc, State& s) {
   auto top = static_cast<std::uint32_t>(s.frames.size() - 1);
-  if (s.regs[0].kind == RegKind::stack && s.regs[0].region == top)
-    fail(pc, s, "stack_escape", "a function returns a pointer to its own stack frame", {0});
   Frame fr = std::move(s.frames.back());
   s.frames.pop_back();
   invalidate(s, [&](const Reg& r) { return r.kind == RegKind::stack && r.region == top; });
@@ -1545,6 +1543,8 @@ void Analyzer::call_callback(std::uint32_t pc, State& s, std::uint32_t f, const 
 void Analyzer::exit_insn(std::uint32_t pc, State& s) {
   const Reg& r0 = use(pc, s, 0);
   if (s.frames.size() > 1) {
+    if (r0.kind == RegKind::stack && r0.region == s.frames.size() - 1)
+      fail(pc, s, "stack_escape", "a function returns a pointer to its own stack frame", {0});
     if (s.frames.back().callback && r0.kind != RegKind::scalar)
       fail(pc, s, "return_value", "a callback must return a number", {0});
     join_into(run_->exit, std::move(s));
@@ -1555,8 +1555,39 @@ void Analyzer::exit_insn(std::uint32_t pc, State& s) {
 
 // ---------------------------------------------------------------------------------------------
 
+// isa::validate finds functions from call-local targets only; functions that are only called
+// through a pointer (lddw of a function: callbacks, callx) start functions too.
+void discover_functions(isa::Program& p) {
+  if (!p.functions.empty() || p.insns.empty()) return;
+  std::vector<std::size_t> starts{0};
+  bool any_pointer = false;
+  for (std::size_t pc = 0; pc < p.insns.size(); ++pc) {
+    auto op = isa::decode(p.insns[pc]);
+    if (!op) return;  // validate reports it
+    const auto& info = isa::info(*op);
+    std::int64_t t = -1;
+    if (info.kind == Kind::call && info.operation == Operation::local)
+      t = isa::branch_target(p.insns[pc], *op, pc);
+    if (info.kind == Kind::lddw && info.operation == Operation::func) {
+      t = static_cast<std::int64_t>(pc) + p.insns[pc].imm + 1;
+      any_pointer = true;
+    }
+    if (t > 0 && static_cast<std::size_t>(t) < p.insns.size()) starts.push_back(static_cast<std::size_t>(t));
+    if (info.kind == Kind::lddw) ++pc;
+  }
+  if (!any_pointer) return;
+  std::sort(starts.begin(), starts.end());
+  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    auto end = i + 1 < starts.size() ? starts[i + 1] : p.insns.size();
+    p.functions.push_back({i == 0 ? p.name : fmt::format("func_{}", starts[i]),
+                           static_cast<std::uint32_t>(starts[i]), static_cast<std::uint32_t>(end)});
+  }
+}
+
 VerifyResult Analyzer::run() {
   VerifyResult result;
+  discover_functions(p_);
   auto status = isa::validate(p_, isa::ValidateOptions{1'000'000, opt_.cpu_version});
   if (!status) {
     Diagnostic d;

@@ -72,8 +72,8 @@ constexpr Row builtin_rows[] = {
     {65, "xdp_adjust_tail", R::integer, {A::ctx, A::anything}, true},
     {80, "get_current_cgroup_id", R::integer, {}},
     {87, "map_push_elem", R::integer, {A::const_map_ptr, A::map_value, A::anything}},
-    {88, "map_pop_elem", R::integer, {A::const_map_ptr, A::uninit_mem}},
-    {89, "map_peek_elem", R::integer, {A::const_map_ptr, A::uninit_mem}},
+    {88, "map_pop_elem", R::integer, {A::const_map_ptr, A::uninit_map_value}},
+    {89, "map_peek_elem", R::integer, {A::const_map_ptr, A::uninit_map_value}},
     {112, "probe_read_user", R::integer, {A::uninit_mem, A::const_size_or_zero, A::anything}},
     {113, "probe_read_kernel", R::integer, {A::uninit_mem, A::const_size_or_zero, A::anything}},
     {114, "probe_read_user_str", R::integer, {A::uninit_mem, A::const_size_or_zero, A::anything}},
@@ -113,6 +113,7 @@ std::string_view to_string(ArgKind k) {
                                                "const_map_ptr",
                                                "map_key",
                                                "map_value",
+                                               "uninit_map_value",
                                                "mem",
                                                "mem_or_null",
                                                "uninit_mem",
@@ -156,7 +157,7 @@ Status HelperSet::add(HelperPrototype proto) {
     ArgKind k = proto.args[i];
     if (k == A::const_map_ptr) map_seen = true;
     if (k == A::const_alloc_size_or_zero) alloc_size_seen = true;
-    if ((k == A::map_key || k == A::map_value) && !map_seen)
+    if ((k == A::map_key || k == A::map_value || k == A::uninit_map_value) && !map_seen)
       return Error(fmt::format("helper {} ({}): argument {} is a map {} but no map argument precedes it",
                                proto.id, proto.name, i + 1, k == A::map_key ? "key" : "value"));
     if ((k == A::const_size || k == A::const_size_or_zero) && (i == 0 || !is_memory_arg(proto.args[i - 1])))

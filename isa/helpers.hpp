@@ -24,6 +24,7 @@ enum class ArgKind : std::uint8_t {
   const_map_ptr,             // a map (lddw of a map reference)
   map_key,                   // readable memory of the map's key_size (map: the preceding const_map_ptr)
   map_value,                 // readable memory of the map's value_size
+  uninit_map_value,          // writable memory of the map's value_size, initialised by the helper
   mem,                       // readable memory; its size is the next argument
   mem_or_null,               // like mem, or the scalar 0
   uninit_mem,                // writable memory, initialised by the helper; its size is the next argument

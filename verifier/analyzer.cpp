@@ -245,7 +245,7 @@ class Analyzer {
   void call_local(std::uint32_t pc, State& s, std::uint32_t f);
   void call_callback(std::uint32_t pc, State& s, std::uint32_t f, const Reg& ctx_arg);
   State enter_frame(const State& s, std::uint32_t f, bool callback);
-  void leave_frame(std::uint32_t pc, State& s);
+  void leave_frame(State& s);
   void exit_insn(std::uint32_t pc, State& s);
 
   // Checks
@@ -1375,12 +1375,13 @@ void Analyzer::call_helper(std::uint32_t pc, State& s, std::uint32_t id) {
         map = static_cast<int>(a.region);
         break;
       case isa::ArgKind::map_key:
-      case isa::ArgKind::map_value: {
+      case isa::ArgKind::map_value:
+      case isa::ArgKind::uninit_map_value: {
         if (map < 0) bad("a map key or value after a map");
         const auto& m = p_.maps[static_cast<std::size_t>(map)];
         if (a.kind == RegKind::scalar) bad("a pointer to memory");
         auto n = k == isa::ArgKind::map_key ? m.key_size : m.value_size;
-        check_range(pc, s, r, Scalar::constant(n), false, true, r);
+        check_range(pc, s, r, Scalar::constant(n), k == isa::ArgKind::uninit_map_value, true, r);
         break;
       }
       case isa::ArgKind::mem:
@@ -1484,7 +1485,7 @@ State Analyzer::enter_frame(const State& s, std::uint32_t f, bool callback) {
   return c;
 }
 
-void Analyzer::leave_frame(std::uint32_t pc, State& s) {
+void Analyzer::leave_frame(State& s) {
   auto top = static_cast<std::uint32_t>(s.frames.size() - 1);
   Frame fr = std::move(s.frames.back());
   s.frames.pop_back();
@@ -1509,7 +1510,7 @@ void Analyzer::call_local(std::uint32_t pc, State& s, std::uint32_t f) {
     // No path returns: nothing follows the call.
     fail(pc, s, "call", fmt::format("{} never returns", p_.functions[f].name));
   }
-  leave_frame(pc, *result);
+  leave_frame(*result);
   s = std::move(*result);
 }
 
@@ -1529,7 +1530,7 @@ void Analyzer::call_callback(std::uint32_t pc, State& s, std::uint32_t f, const 
     entry.regs[2] = ctx_arg;
     auto result = analyze_function(f, std::move(entry));
     if (!result) break;
-    leave_frame(pc, *result);
+    leave_frame(*result);
     result->regs = acc.regs;
     State joined = join(acc, *result, env_.allow_pointer_leaks);
     if (joined == acc) break;

@@ -45,7 +45,9 @@ struct Cfg {
   std::vector<Loop> loops;
 };
 
-std::string insn_text(const isa::Program& p, std::size_t pc) {
+}  // namespace
+
+std::string describe_insn(const isa::Program& p, std::size_t pc) {
 #ifdef BPFVM_VERIFIER_DISASM
   return isa::format_insn(p.insns, pc, isa::Syntax::llvm);
 #else
@@ -56,6 +58,8 @@ std::string insn_text(const isa::Program& p, std::size_t pc) {
                      insn.off, insn.imm);
 #endif
 }
+
+namespace {
 
 Scalar meet(const Scalar& a, const Scalar& b, bool& ok) {
   Scalar r;
@@ -528,7 +532,7 @@ void Analyzer::fail(std::uint32_t pc, const State& s, std::string check, std::st
                     std::vector<int> regs) {
   Diagnostic d;
   d.insn = pc;
-  d.insn_text = pc < p_.insns.size() ? insn_text(p_, pc) : "";
+  d.insn_text = pc < p_.insns.size() ? describe_insn(p_, pc) : "";
   d.check = std::move(check);
   d.message = std::move(message);
   std::sort(regs.begin(), regs.end());
@@ -1531,7 +1535,6 @@ void Analyzer::call_callback(std::uint32_t pc, State& s, std::uint32_t f, const 
     auto result = analyze_function(f, std::move(entry));
     if (!result) break;
     leave_frame(*result);
-    result->regs = acc.regs;
     State joined = join(acc, *result, env_.allow_pointer_leaks);
     if (joined == acc) break;
     if (round > 64) fail(pc, s, "loop", "the callback's effect on the caller does not converge");

@@ -89,6 +89,9 @@ struct VerifyResult {
   bool accepted() const { return program.has_value(); }
 };
 
+// One instruction as the diagnostics print it.
+std::string describe_insn(const isa::Program& program, std::size_t pc);
+
 // Structural validation first (isa::validate), then the analysis.
 VerifyResult verify(isa::Program program, const Environment& env, const Options& options = {});
 

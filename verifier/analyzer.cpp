@@ -183,6 +183,16 @@ bool refine(Scalar& a, Scalar& b, Rel rel) {
   return a.normalize() && b.normalize();
 }
 
+Rel as_signed(Rel r) {
+  switch (r) {
+    case Rel::ugt: return Rel::sgt;
+    case Rel::uge: return Rel::sge;
+    case Rel::ult: return Rel::slt;
+    case Rel::ule: return Rel::sle;
+    default: return r;
+  }
+}
+
 bool is_signed_rel(Rel r) { return r == Rel::sgt || r == Rel::sge || r == Rel::slt || r == Rel::sle; }
 
 // Writes what a 32-bit comparison learned about the low halves (x32 = the refined view) into x.
@@ -913,11 +923,12 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
   if (a.kind == b.kind && a.region == b.region && a.kind != RegKind::packet &&
       a.kind != RegKind::packet_meta && a.kind != RegKind::map_ptr && a.kind != RegKind::func &&
       !a.nullable && !b.nullable) {
-    // Same region: addresses compare like offsets.
+    // Same region: addresses compare like their offsets taken as signed numbers (stack offsets
+    // are negative; no region wraps around the address space).
     for (bool taken : {false, true}) {
       State st = s;
       Scalar x = a.val, y = b.val;
-      if (!refine(x, y, relation(info.operation, taken))) continue;
+      if (!refine(x, y, as_signed(relation(info.operation, taken)))) continue;
       st.regs[d].val = x;
       if (sr >= 0) st.regs[sr].val = y;
       emit(taken, std::move(st));

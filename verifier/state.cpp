@@ -323,7 +323,8 @@ std::string reg_text(const Reg& r, const State& s, const RegNames& names) {
       return fmt::format("{}(off={}{}{}, range={})", r.kind == RegKind::packet ? "pkt" : "pkt_meta",
                          offset_text(r.val), id,
                          r.delta && uses_id(r) ? fmt::format(" delta={}", r.delta) : "",
-                         range == no_range ? std::string("?") : fmt::format("{}", range - r.delta));
+                         range == no_range ? std::string("0")
+                                           : fmt::format("{}", std::max<std::int64_t>(0, range - r.delta)));
     }
     case RegKind::packet_end: return "pkt_end";
     case RegKind::map_value:

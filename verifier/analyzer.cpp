@@ -183,6 +183,20 @@ bool refine(Scalar& a, Scalar& b, Rel rel) {
   return a.normalize() && b.normalize();
 }
 
+// Two pointers into the same object, whose difference is the difference of their offsets. Map
+// values (one per key) and allocated blocks may each be a different object.
+bool same_base(const Reg& a, const Reg& b) {
+  if (a.kind != b.kind || a.region != b.region || a.nullable || b.nullable) return false;
+  switch (a.kind) {
+    case RegKind::stack:
+    case RegKind::ctx:
+    case RegKind::packet:
+    case RegKind::packet_meta: return true;
+    case RegKind::mem: return !a.allocated && !b.allocated;
+    default: return false;
+  }
+}
+
 Rel as_signed(Rel r) {
   switch (r) {
     case Rel::ugt: return Rel::sgt;
@@ -739,9 +753,8 @@ void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn
       s.regs[d] = ptr;
       return;
     }
-    if (o == Operation::sub && info.width == 64 && dst.is_pointer() && src.is_pointer() &&
-        dst.kind == src.kind && dst.region == src.region && dst.kind != RegKind::map_ptr &&
-        dst.kind != RegKind::func) {
+    bool both_end = dst.kind == RegKind::packet_end && src.kind == RegKind::packet_end;
+    if (o == Operation::sub && info.width == 64 && (same_base(dst, src) || both_end)) {
       s.regs[d] =
           Reg::scalar(dst.kind == RegKind::packet_end ? Scalar::constant(0) : scalar_sub(dst.val, src.val));
       return;
@@ -852,7 +865,7 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
   // Null checks: a pointer against the number 0.
   const Reg& ptr = a_ptr ? a : b;
   const Reg& other = a_ptr ? b : a;
-  if (eq_ne && (a_ptr != b_ptr) && other.val.is_const() && other.val.value() == 0) {
+  if (eq_ne && info.width == 64 && (a_ptr != b_ptr) && other.val.is_const() && other.val.value() == 0) {
     bool eq_taken = info.operation == Operation::jeq;
     if (!ptr.nullable) {
       // A valid pointer is never 0.
@@ -920,9 +933,7 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
     }
     return;
   }
-  if (a.kind == b.kind && a.region == b.region && a.kind != RegKind::packet &&
-      a.kind != RegKind::packet_meta && a.kind != RegKind::map_ptr && a.kind != RegKind::func &&
-      !a.nullable && !b.nullable) {
+  if (same_base(a, b) && a.kind != RegKind::packet && a.kind != RegKind::packet_meta) {
     // Same region: addresses compare like their offsets taken as signed numbers (stack offsets
     // are negative; no region wraps around the address space).
     for (bool taken : {false, true}) {
@@ -1450,10 +1461,13 @@ void Analyzer::call_helper(std::uint32_t pc, State& s, std::uint32_t id) {
     std::uint32_t rid = *release_id;
     invalidate(s, [&](const Reg& r) { return r.kind == RegKind::mem && r.allocated && r.id == rid; });
   }
-  if (h->changes_packet)
+  if (h->changes_packet) {
     invalidate(s, [](const Reg& r) {
       return r.kind == RegKind::packet || r.kind == RegKind::packet_end || r.kind == RegKind::packet_meta;
     });
+    // Whatever was proven about the old packet says nothing about the new one.
+    s.ranges.clear();
+  }
   for (int r = 1; r <= 5; ++r) s.regs[r] = Reg{};
   Reg r0;
   switch (h->ret) {

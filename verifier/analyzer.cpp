@@ -254,6 +254,9 @@ class Analyzer {
   std::optional<State> analyze_function(std::uint32_t f, State entry);
   void run_nodes(const std::vector<std::uint32_t>& order, int loop);
   void run_loop(int loop);
+  // Runs the body once from `head` (loop progress started when `tag` is set); the back-edge state.
+  std::optional<State> iterate(int loop, const State& head, std::uint32_t tag);
+  void widen_loop(int loop, State head, std::size_t unrolled, bool repeated);
   void step_node(std::uint32_t pc);
   void deposit(std::uint32_t from, std::uint32_t to, State&& s);
   void join_into(std::optional<State>& slot, State&& s);
@@ -310,6 +313,8 @@ class Analyzer {
   std::vector<std::uint32_t> chain_;  // functions on the current call chain
   Run* run_ = nullptr;
   std::size_t visits_ = 0;
+  std::uint32_t loop_tags_ = 0;
+  std::vector<std::uint32_t> active_tags_;  // widened loops being analysed
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -508,29 +513,115 @@ void Analyzer::run_loop(int loop) {
   auto& head_slot = run_->in[L.head - g.start];
   if (!head_slot) return;
   State s = std::move(*head_slot);
+  head_slot.reset();
   canonicalize(s);
-  // Follow iterations one by one until no path comes back: the loop then provably ends. A head
-  // state seen before means the iterations cycle without end.
+  // Follow iterations one by one until no path comes back: the loop then provably ends. When
+  // that takes too long, or the head state repeats, widening takes over.
   std::unordered_set<std::uint64_t> seen{state_hash(s)};
-  for (std::size_t it = 0;; ++it) {
-    run_->in[L.head - g.start] = s;
-    run_nodes(L.body, loop);
-    auto& back = run_->back[loop];
-    if (!back) break;
-    State next = std::move(*back);
-    back.reset();
-    canonicalize(next);
-    if (next == s || !seen.insert(state_hash(next)).second)
-      fail(L.head, next, "loop",
-           fmt::format(
-               "infinite loop: after {} iterations the state at the loop head repeats, so nothing bounds "
-               "the number of iterations",
-               it + 1));
-    if (it + 1 >= opt_.max_loop_iterations)
-      fail(L.head, next, "loop",
-           fmt::format("loop not proven to terminate within {} iterations", opt_.max_loop_iterations));
-    s = std::move(next);
+  std::size_t unroll = std::min(opt_.unroll_iterations, opt_.max_loop_iterations);
+  std::size_t start_visits = visits_;
+  for (std::size_t it = 1;; ++it) {
+    auto next = iterate(loop, s, 0);
+    if (!next) return;
+    bool repeated = *next == s || !seen.insert(state_hash(*next)).second;
+    if (repeated || it >= unroll || visits_ - start_visits > opt_.unroll_visits) {
+      widen_loop(loop, std::move(*next), it, repeated);
+      return;
+    }
+    s = std::move(*next);
   }
+}
+
+std::optional<State> Analyzer::iterate(int loop, const State& head, std::uint32_t tag) {
+  const Cfg& g = *run_->cfg;
+  const Loop& L = g.loops[loop];
+  State h = head;
+  if (tag) set_progress(h, tag, active_tags_);
+  run_->in[L.head - g.start] = std::move(h);
+  run_nodes(L.body, loop);
+  auto& back = run_->back[loop];
+  if (!back) return std::nullopt;
+  State next = std::move(*back);
+  back.reset();
+  canonicalize(next);
+  return next;
+}
+
+void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repeated) {
+  const Cfg& g = *run_->cfg;
+  const Loop& L = g.loops[loop];
+  std::uint32_t tag = ++loop_tags_;
+  active_tags_.push_back(tag);
+  struct Pop {
+    std::vector<std::uint32_t>& v;
+    ~Pop() { v.pop_back(); }
+  } pop{active_tags_};
+  auto strip = [&](State st) {
+    clear_progress(st, tag);
+    canonicalize(st);
+    return st;
+  };
+  // An invariant for the head: join what comes back, widening after a few rounds.
+  State inv = head;
+  for (int round = 0;; ++round) {
+    auto back = iterate(loop, inv, 0);
+    if (!back) return;  // no path comes back: the loop ends
+    State joined = join(inv, strip(std::move(*back)), env_.allow_pointer_leaks);
+    if (joined == inv) break;
+    if (round > 40) fail(L.head, inv, "loop", "the loop's invariant does not converge under widening");
+    inv = round >= 2 ? widen(inv, joined) : std::move(joined);
+    canonicalize(inv);
+  }
+  // Narrow once, then look for a register that moves toward a bound by a fixed step.
+  auto back = iterate(loop, inv, tag);
+  if (!back) return;
+  State narrow = join(head, strip(*back), env_.allow_pointer_leaks);
+  if (auto back2 = iterate(loop, narrow, tag); !back2) {
+    return;
+  } else if (join(narrow, strip(*back2), env_.allow_pointer_leaks) == narrow) {
+    inv = std::move(narrow);
+    back = std::move(back2);
+  } else {
+    back = iterate(loop, inv, tag);
+    if (!back) return;
+  }
+  std::uint64_t best = UINT64_MAX;
+  for (int r = 0; r < isa::frame_pointer; ++r) {
+    const Reg& h = inv.regs[r];
+    const Reg& b = back->regs[r];
+    if (h.kind != RegKind::scalar || b.kind != RegKind::scalar || b.tag != tag || b.origin != r) continue;
+    if (b.step_lo < 1 && b.step_hi > -1) continue;
+    bool up = b.step_lo >= 1;
+    auto step_min = static_cast<std::uint64_t>(up ? b.step_lo : -b.step_hi);
+    auto step_max = static_cast<std::uint64_t>(up ? b.step_hi : -b.step_lo);
+    // The measure's range at the head, unsigned and signed, in the width the steps use; each
+    // gives a bound when the step cannot wrap it.
+    auto consider = [&](std::uint64_t lo, std::uint64_t hi, std::uint64_t top) {
+      if (up ? hi > top - step_max : lo < step_max) return;
+      best = std::min(best, (hi - lo) / step_min + 1);
+    };
+    if (b.step_width == 32) {
+      consider(h.val.u32min, h.val.u32max, 0xffffffffu);
+      consider(static_cast<std::uint64_t>(std::int64_t{h.val.s32min} + 0x80000000ll),
+               static_cast<std::uint64_t>(std::int64_t{h.val.s32max} + 0x80000000ll), 0xffffffffu);
+    } else {
+      consider(h.val.umin, h.val.umax, UINT64_MAX);
+      consider(static_cast<std::uint64_t>(h.val.smin) ^ (std::uint64_t{1} << 63),
+               static_cast<std::uint64_t>(h.val.smax) ^ (std::uint64_t{1} << 63), UINT64_MAX);
+    }
+  }
+  if (best <= opt_.max_loop_iterations) return;
+  if (repeated)
+    fail(L.head, inv, "loop",
+         fmt::format(
+             "infinite loop: after {} iterations the state at the loop head repeats, and no register moves "
+             "toward a bound every iteration",
+             unrolled));
+  fail(L.head, inv, "loop",
+       fmt::format(
+           "loop not proven to terminate within {} iterations: no register moves by a fixed step toward a "
+           "bound every iteration",
+           opt_.max_loop_iterations));
 }
 
 std::optional<State> Analyzer::analyze_function(std::uint32_t f, State entry) {
@@ -801,7 +892,22 @@ void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn
     default: v = Scalar::unknown(); break;
   }
   if (info.width == 32) v = v.zext32();
-  s.regs[d] = Reg::scalar(v);
+  Reg result = Reg::scalar(v);
+  // Loop progress: adding a small constant keeps the link to the value at the loop head.
+  if ((o == Operation::add || o == Operation::sub) && dst.tag && src.kind == RegKind::scalar &&
+      src.val.is_const() && (dst.step_width == 0 || dst.step_width == info.width)) {
+    auto c = static_cast<std::int64_t>(info.width == 32 ? static_cast<std::int32_t>(src.val.value())
+                                                        : src.val.value());
+    if (c >= -(std::int64_t{1} << 31) && c <= (std::int64_t{1} << 31)) {
+      if (o == Operation::sub) c = -c;
+      result.tag = dst.tag;
+      result.origin = dst.origin;
+      result.step_width = static_cast<std::uint8_t>(info.width);
+      result.step_lo = dst.step_lo + c;
+      result.step_hi = dst.step_hi + c;
+    }
+  }
+  s.regs[d] = result;
   (void)is64;
 }
 
@@ -933,7 +1039,8 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
     }
     return;
   }
-  if (same_base(a, b) && a.kind != RegKind::packet && a.kind != RegKind::packet_meta) {
+  if (same_base(a, b) && a.kind != RegKind::packet && a.kind != RegKind::packet_meta &&
+      info.operation != Operation::jset) {
     // Same region: addresses compare like their offsets taken as signed numbers (stack offsets
     // are negative; no region wraps around the address space).
     for (bool taken : {false, true}) {
@@ -985,7 +1092,10 @@ Reg Analyzer::access(std::uint32_t pc, State& s, int regno, std::int64_t off, in
         fail(pc, s, "mem_permission", fmt::format("the {} program type cannot write packet data", env_.name),
              involved);
       std::int64_t lo = base.val.smin;
-      if (lo < -pointer_offset_limit || base.val.smax > pointer_offset_limit || lo + off < 0)
+      if (base.val.smax > pointer_offset_limit)
+        bounds_fail(fmt::format("{} of {} bytes at offset {}{:+}: the offset into the packet is not bounded",
+                                verb, size, offset_text(base.val), off));
+      if (lo < -pointer_offset_limit || lo + off < 0)
         bounds_fail(fmt::format("{} of {} bytes at offset {}{:+} may fall before the start of the packet",
                                 verb, size, offset_text(base.val), off));
       std::int64_t range = range_of(s, base.id);

@@ -70,6 +70,14 @@ struct IdJoin {
           r.val = x.val.join(y.val);
           r.is_len = x.is_len && y.is_len;
           r.id = (x.id && y.id) ? plain(0, x.id, y.id) : 0;
+          if (x.tag && x.tag == y.tag && x.origin == y.origin &&
+              (x.step_width == y.step_width || !x.step_width || !y.step_width)) {
+            r.step_width = std::max(x.step_width, y.step_width);
+            r.step_lo = std::min(x.step_lo, y.step_lo);
+            r.step_hi = std::max(x.step_hi, y.step_hi);
+          } else {
+            r.tag = 0, r.origin = -1, r.step_width = 0, r.step_lo = r.step_hi = 0;
+          }
           return r;
         case RegKind::ctx: r.val = x.val.join(y.val); return r;
         case RegKind::stack:
@@ -115,6 +123,23 @@ void for_each_reg(State& s, F&& f) {
 }
 
 }  // namespace
+
+void set_progress(State& s, std::uint32_t tag, const std::vector<std::uint32_t>& active) {
+  for (int i = 0; i < isa::frame_pointer; ++i) {
+    Reg& r = s.regs[i];
+    if (r.kind != RegKind::scalar || std::find(active.begin(), active.end(), r.tag) != active.end()) continue;
+    r.tag = tag;
+    r.origin = static_cast<std::int8_t>(i);
+    r.step_width = 0;
+    r.step_lo = r.step_hi = 0;
+  }
+}
+
+void clear_progress(State& s, std::uint32_t tag) {
+  for_each_reg(s, [&](Reg& r) {
+    if (r.tag == tag) r.tag = 0, r.origin = -1, r.step_width = 0, r.step_lo = r.step_hi = 0;
+  });
+}
 
 std::int64_t range_of(const State& s, std::uint32_t id) {
   auto it = std::lower_bound(s.ranges.begin(), s.ranges.end(), id,
@@ -240,15 +265,29 @@ State join(const State& a, const State& b, bool allow_leaks) {
 
 State widen(const State& old, const State& joined) {
   State out = joined;
+  // Loop progress whose step keeps growing is dropped, like a bound that keeps moving.
+  auto widen_progress = [](Reg& r, const Reg& o) {
+    if (r.tag && (r.tag != o.tag || r.step_lo < o.step_lo || r.step_hi > o.step_hi))
+      r.tag = 0, r.origin = -1, r.step_width = 0, r.step_lo = r.step_hi = 0;
+  };
   for (int i = 0; i < isa::register_count; ++i) {
     auto& r = out.regs[i];
     const auto& o = old.regs[i];
     if (r.kind == o.kind && r.kind != RegKind::uninit) r.val = o.val.widen(r.val);
+    widen_progress(r, o);
   }
-  for (std::size_t f = 0; f < out.frames.size() && f < old.frames.size(); ++f)
+  for (std::size_t f = 0; f < out.frames.size() && f < old.frames.size(); ++f) {
     for (auto& [slot, r] : out.frames[f].spills)
       for (auto& [s2, o] : old.frames[f].spills)
-        if (s2 == slot && o.kind == r.kind) r.val = o.val.widen(r.val);
+        if (s2 == slot && o.kind == r.kind) r.val = o.val.widen(r.val), widen_progress(r, o);
+    for (int i = 0; i < 4; ++i)
+      if (out.frames[f].saved[i].kind == old.frames[f].saved[i].kind)
+        out.frames[f].saved[i].val = old.frames[f].saved[i].val.widen(out.frames[f].saved[i].val);
+  }
+  // A packet range that shrank may shrink forever: forget it.
+  for (auto& [id, r] : out.ranges)
+    if (r < range_of(old, id)) r = no_range;
+  std::erase_if(out.ranges, [](auto& p) { return p.second == no_range; });
   return out;
 }
 
@@ -277,6 +316,10 @@ struct Hasher {
     add(static_cast<std::uint64_t>(r.delta));
     add(r.size);
     add(r.val);
+    add(r.tag | (std::uint64_t{static_cast<std::uint8_t>(r.origin)} << 32) |
+        (std::uint64_t{r.step_width} << 40));
+    add(static_cast<std::uint64_t>(r.step_lo));
+    add(static_cast<std::uint64_t>(r.step_hi));
   }
 };
 }  // namespace

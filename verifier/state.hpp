@@ -47,6 +47,13 @@ struct Reg {
   std::int64_t delta = 0;
   std::uint64_t size = 0;  // map_value, mem: bytes in the region
   Scalar val;
+  // Loop progress (scalars, while a loop is analysed by widening): this value is the value
+  // register `origin` held at the head of loop activation `tag`, plus a step in
+  // [step_lo, step_hi] applied by `step_width`-bit additions (0: none yet).
+  std::uint32_t tag = 0;
+  std::int8_t origin = -1;
+  std::uint8_t step_width = 0;
+  std::int64_t step_lo = 0, step_hi = 0;
 
   static Reg scalar(Scalar v) {
     Reg r;

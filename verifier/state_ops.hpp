@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "verifier/state.hpp"
 
@@ -13,6 +14,10 @@ namespace bpfvm::verifier::detail {
 std::int64_t range_of(const State& s, std::uint32_t id);
 void set_range(State& s, std::uint32_t id, std::int64_t r);
 void raise_range(State& s, std::uint32_t id, std::int64_t r);
+// Starts loop progress `tag` for the scalars in r0..r9 that no active loop tracks.
+void set_progress(State& s, std::uint32_t tag, const std::vector<std::uint32_t>& active);
+// Ends loop progress `tag` everywhere in the state.
+void clear_progress(State& s, std::uint32_t tag);
 // An id no register of `s` uses.
 std::uint32_t fresh_id(const State& s);
 // Renumbers ids in order of first use, so that equal states compare equal.

@@ -18,8 +18,13 @@ namespace bpfvm::verifier {
 struct Options {
   // Instruction visits over the whole analysis before it gives up ("too complex").
   std::size_t max_visits = 2'000'000;
-  // Iterations of one loop the analysis follows before it calls the loop unbounded.
-  std::size_t max_loop_iterations = 100'000;
+  // A loop must be proven to run at most this many iterations each time it is entered.
+  std::size_t max_loop_iterations = std::size_t{1} << 24;
+  // Iterations followed one by one before the analysis switches to widening (and then needs a
+  // register that moves by a bounded step toward a bound every iteration).
+  std::size_t unroll_iterations = 1024;
+  // Instruction visits one loop may spend on following iterations before widening takes over.
+  std::size_t unroll_visits = std::size_t{1} << 16;
   int max_call_depth = 8;  // frames, the entry function included
   // Bytes of stack over a whole call chain (each frame has 512).
   std::uint32_t max_total_stack = 8 * 512;

@@ -32,14 +32,19 @@ struct Fault {
 
 class Executor {
  public:
-  Executor(const isa::Program& p, std::vector<std::uint8_t> input, std::mt19937_64& rng)
-      : p_(p), mem_(std::move(input)), stack_(isa::stack_frame_size), rng_(rng) {}
+  // raw: r1 = the input. xdp: r1 = a struct xdp_md whose data/data_end/data_meta fields read as
+  // pointers into `input`, the packet.
+  Executor(const isa::Program& p, std::vector<std::uint8_t> input, std::mt19937_64& rng, bool xdp = false)
+      : p_(p), mem_(std::move(input)), stack_(isa::stack_frame_size), rng_(rng), xdp_(xdp) {
+    mem_.reserve(mem_.size() + 1);  // a real address even for an empty packet
+    data_ = addr(mem_.data());
+  }
 
   // r0 at exit, or the fault.
   std::optional<Fault> run() {
     u64 r[11] = {};
     for (auto& x : r) x = rng_();  // registers the verifier calls uninitialised hold garbage
-    r[1] = addr(mem_.data());
+    r[1] = xdp_ ? addr(ctx_) : addr(mem_.data());
     r[2] = mem_.size();
     r[10] = addr(stack_.data() + stack_.size());
     std::size_t pc = 0;
@@ -74,7 +79,16 @@ class Executor {
           break;
         }
         case Kind::load: {
-          auto* at = access(r[s] + static_cast<u64>(s64{insn.off}), w / 8);
+          u64 a = r[s] + static_cast<u64>(s64{insn.off});
+          if (xdp_ && a >= addr(ctx_) && a < addr(ctx_) + sizeof(ctx_)) {
+            // struct xdp_md: data, data_end, data_meta are pointers; the rest reads as numbers.
+            u64 off = a - addr(ctx_);
+            if (w != 32 || off % 4) return Fault{pc, "context read the verifier should have refused"};
+            u64 end = addr(mem_.data()) + mem_.size();
+            r[d] = off == 0 ? data_ : off == 4 ? end : off == 8 ? data_ : ctx_[off / 4];
+            break;
+          }
+          auto* at = access(a, w / 8);
           if (!at) return Fault{pc, "load out of bounds"};
           u64 v = 0;
           std::memcpy(&v, at, w / 8);
@@ -135,12 +149,23 @@ class Executor {
               r[0] = 0;
               break;
             }
-            case 5: r[0] = r[1]; break;  // the conformance suite's helper 5
+            case 5: r[0] = xdp_ ? rng_() : r[1]; break;  // raw: the conformance suite's helper 5
             case 6:
               if (!access(r[1], static_cast<int>(r[2]))) return Fault{pc, "trace_printk reads out of bounds"};
               r[0] = 0;
               break;
             case 7: r[0] = static_cast<std::uint32_t>(rng_()); break;
+            case 44: {  // xdp_adjust_head(ctx, delta): data moves within the buffer
+              u64 nd = data_ + r[2];
+              u64 lo = addr(mem_.data()), hi = lo + mem_.size();
+              if (xdp_ && nd >= lo && nd <= hi) {
+                data_ = nd;
+                r[0] = 0;
+              } else {
+                r[0] = static_cast<u64>(-22);
+              }
+              break;
+            }
             case 8: r[0] = 0; break;
             default: return Fault{pc, "helper the test does not model"};
           }
@@ -239,6 +264,9 @@ class Executor {
   std::vector<std::uint8_t> mem_;
   std::vector<std::uint8_t> stack_;
   std::mt19937_64& rng_;
+  bool xdp_ = false;
+  u64 data_ = 0;
+  std::uint32_t ctx_[6] = {1, 2, 3, 4, 5, 6};
 };
 
 // Programs biased towards the checks: input and stack accesses at small offsets, short jumps,
@@ -320,7 +348,115 @@ isa::Program random_program(std::mt19937_64& rng) {
   return p;
 }
 
+// XDP programs built from the idioms packet code uses: bounds checks of data plus a constant
+// against data_end in all their forms, loads through data and through derived pointers,
+// variable offsets from packet bytes, copies and spills of packet pointers, and
+// xdp_adjust_head, which moves the packet under the program.
+isa::Program random_xdp_program(std::mt19937_64& rng) {
+  std::vector<isa::Insn> insns;
+  auto add = [&](isa::Op op, int dst, int src, int off, std::int32_t imm) {
+    const auto& row = isa::info(op);
+    isa::Insn x;
+    x.opcode = row.opcode;
+    x.set_dst(dst);
+    x.set_src(src);
+    x.off = static_cast<std::int16_t>(off);
+    x.imm = imm;
+    insns.push_back(x);
+  };
+  auto small = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  add(isa::Op::mov64_reg, 6, 1, 0, 0);
+  add(isa::Op::ldxw, 2, 6, 0, 0);  // data
+  add(isa::Op::ldxw, 3, 6, 4, 0);  // data_end
+  for (int r : {0, 4, 5, 7, 8, 9}) add(isa::Op::mov64_imm, r, 0, 0, small(20));
+  std::size_t n = 12 + rng() % 30;
+  const isa::Op checks[] = {isa::Op::jgt64_reg, isa::Op::jge64_reg, isa::Op::jlt64_reg, isa::Op::jle64_reg};
+  const isa::Op loads[] = {isa::Op::ldxb, isa::Op::ldxh, isa::Op::ldxw, isa::Op::ldxdw};
+  int ptrs[] = {2, 4, 5};  // registers that may hold packet pointers
+  while (insns.size() < n) {
+    int p = ptrs[rng() % 3];
+    int v = 7 + small(3);
+    switch (rng() % 12) {
+      case 0:
+      case 1: {  // p = data + k; if p <op> end goto +j (either operand order)
+        add(isa::Op::mov64_reg, p, 2, 0, 0);
+        add(isa::Op::add64_imm, p, 0, 0, small(40));
+        auto op = checks[rng() % 4];
+        if (rng() % 2)
+          add(op, p, 3, small(4), 0);
+        else
+          add(op, 3, p, small(4), 0);
+        break;
+      }
+      case 2:
+      case 3:
+      case 4: add(loads[rng() % 4], v, rng() % 2 ? 2 : p, small(40) - 4, 0); break;
+      case 5:  // a variable offset from a packet byte
+        add(isa::Op::band64_imm, v, 0, 0, rng() % 2 ? 15 : 63);
+        add(isa::Op::mov64_reg, p, 2, 0, 0);
+        add(isa::Op::add64_reg, p, v, 0, 0);
+        break;
+      case 6: add(isa::Op::add64_imm, p, 0, 0, small(20) - 4); break;
+      case 7:  // spill and fill a pointer
+        add(isa::Op::stxdw, 10, p, -8 * (1 + small(4)), 0);
+        add(isa::Op::ldxdw, ptrs[rng() % 3], 10, -8 * (1 + small(4)), 0);
+        break;
+      case 8: add(isa::Op::stb, rng() % 2 ? 2 : p, 0, small(40) - 4, small(256)); break;
+      case 9:  // the packet moves: every pointer must be reloaded
+        add(isa::Op::mov64_reg, 1, 6, 0, 0);
+        add(isa::Op::mov64_imm, 2, 0, 0, small(16) - 8);
+        add(isa::Op::call_helper, 0, 0, 0, 44);
+        if (rng() % 4) {
+          add(isa::Op::ldxw, 2, 6, 0, 0);
+          add(isa::Op::ldxw, 3, 6, 4, 0);
+        }
+        break;
+      case 10: add(isa::Op::ja, 0, 0, small(3), 0); break;
+      default: add(isa::Op::jeq64_imm, v, 0, small(5) - 3, small(4)); break;
+    }
+  }
+  add(isa::Op::mov64_imm, 0, 0, 0, 2);
+  add(isa::Op::exit, 0, 0, 0, 0);
+  isa::Program prog;
+  prog.name = "random_xdp";
+  prog.insns = std::move(insns);
+  return prog;
+}
+
 }  // namespace
+
+TEST_CASE("accepted random xdp programs never touch memory outside the packet", "[verifier][soundness]") {
+  std::mt19937_64 rng(4242);
+  verifier::Options o;
+  o.max_visits = 100'000;
+  auto env = verifier::xdp_environment();
+  const char* env_count = std::getenv("BPFVM_SOUNDNESS_PROGRAMS");
+  long count = env_count ? std::atol(env_count) : 5000;
+  std::size_t accepted = 0, runs = 0;
+  for (long i = 0; i < count; ++i) {
+    auto p = random_xdp_program(rng);
+    auto r = verifier::verify(p, env, o);
+    if (!r.accepted()) continue;
+    ++accepted;
+    for (int k = 0; k < 12; ++k) {
+      std::vector<std::uint8_t> packet(k < 4 ? static_cast<std::size_t>(k) * 5 : rng() % 72);
+      for (auto& b : packet) b = static_cast<std::uint8_t>(rng());
+      Executor ex(r.program->program(), packet, rng, true);
+      ++runs;
+      if (auto fault = ex.run()) {
+        std::ostringstream text;
+        for (std::size_t pc = 0; pc < p.insns.size(); ++pc)
+          text << pc << ": " << verifier::describe_insn(p, pc) << "\n";
+        FAIL("accepted program faults at " << fault->pc << " (packet of " << packet.size()
+                                           << " bytes): " << fault->what << "\n"
+                                           << text.str());
+      }
+    }
+  }
+  WARN("xdp soundness: " << count << " programs, " << accepted << " accepted, " << runs
+                         << " runs, no faults");
+  CHECK(accepted * 20 > static_cast<std::size_t>(count));
+}
 
 TEST_CASE("accepted random programs never fault", "[verifier][soundness]") {
   std::mt19937_64 rng(31337);

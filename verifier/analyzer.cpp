@@ -283,7 +283,7 @@ class Analyzer {
   enum class Access { read, write, atomic };
   // Checks an access of `size` bytes at reg+off. Reads return the value loaded.
   Reg access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc, const Reg* value,
-             bool sign_extend);
+             bool sign_extend, int value_reg = -1);
   Reg stack_access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
                    const Reg* value, bool sign_extend);
   Reg ctx_access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
@@ -1062,12 +1062,12 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
 }
 
 Reg Analyzer::access(std::uint32_t pc, State& s, int regno, std::int64_t off, int size, Access acc,
-                     const Reg* value, bool sign_extend) {
+                     const Reg* value, bool sign_extend, int value_reg) {
   const Reg& base = use(pc, s, regno);
   std::vector<int> involved = {regno};
   const char* verb = acc == Access::read ? "read" : acc == Access::write ? "write" : "atomic update";
   if (value && value->is_pointer() && base.kind != RegKind::stack)
-    leak(pc, s, "a pointer stored to memory", {regno});
+    leak(pc, s, "a pointer stored to memory", {regno, value_reg >= 0 ? value_reg : regno});
   auto loaded = [&] {
     Scalar v = Scalar::of_width(size * 8);
     if (sign_extend) v = v.sext(size * 8);
@@ -1301,7 +1301,8 @@ void Analyzer::store(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& in
     value.val = scalar_and(value.val, Scalar::constant((std::uint64_t{1} << info.width) - 1));
     value.id = 0;
   }
-  access(pc, s, insn.dst(), insn.off, info.width / 8, Access::write, &value, false);
+  access(pc, s, insn.dst(), insn.off, info.width / 8, Access::write, &value, false,
+         info.source == isa::Source::reg ? insn.src() : -1);
 }
 
 void Analyzer::atomic(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn) {
@@ -1313,7 +1314,7 @@ void Analyzer::atomic(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& i
     const Reg& r0 = use(pc, s, 0);
     if (r0.is_pointer()) leak(pc, s, "a pointer used as an atomic operand", {0});
   }
-  Reg old = access(pc, s, insn.dst(), insn.off, info.width / 8, Access::atomic, &value, false);
+  Reg old = access(pc, s, insn.dst(), insn.off, info.width / 8, Access::atomic, &value, false, sr);
   old = Reg::scalar(Scalar::of_width(info.width));
   switch (info.operation) {
     case Operation::fetch_add:

@@ -74,6 +74,15 @@ unsigned shortest_mov(std::uint64_t v, bool is64) {
   return best;
 }
 
+template <typename F>
+bool fails(F&& emit) {
+  Assembler a;
+  emit(a);
+  return !a.status().ok();
+}
+
+#if BPFVM_HAVE_LLVM
+
 std::string hex(std::uint64_t v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
@@ -87,15 +96,6 @@ Reg reg(bool is64, unsigned n) { return is64 ? X(n) : W(n); }
 
 const char* const kConds[] = {"eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc",
                               "hi", "ls", "ge", "lt", "gt", "le", "al", "nv"};
-
-template <typename F>
-bool fails(F&& emit) {
-  Assembler a;
-  emit(a);
-  return !a.status().ok();
-}
-
-#if BPFVM_HAVE_LLVM
 
 class Disassembler {
  public:

@@ -989,6 +989,7 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
       r.nullable = false;
       if (!r.allocated) r.id = 0;
     };
+    std::erase(null_state.refs, id);  // nothing was allocated
     for (auto& r : null_state.regs) on_null(r);
     for (auto& fr : null_state.frames) {
       for (auto& r : fr.saved) on_null(r);
@@ -1570,6 +1571,7 @@ void Analyzer::call_helper(std::uint32_t pc, State& s, std::uint32_t id) {
   if (callback) call_callback(pc, s, callback->first, s.regs[3]);
   if (release_id) {
     std::uint32_t rid = *release_id;
+    std::erase(s.refs, rid);
     invalidate(s, [&](const Reg& r) { return r.kind == RegKind::mem && r.allocated && r.id == rid; });
   }
   if (h->changes_packet) {
@@ -1603,6 +1605,7 @@ void Analyzer::call_helper(std::uint32_t pc, State& s, std::uint32_t id) {
       r0.nullable = true;
       r0.val = Scalar::constant(0);
       r0.id = fresh_id(s);
+      s.refs.insert(std::upper_bound(s.refs.begin(), s.refs.end(), r0.id), r0.id);
       break;
   }
   s.regs[0] = r0;
@@ -1691,6 +1694,9 @@ void Analyzer::exit_insn(std::uint32_t pc, State& s) {
     return;
   }
   if (r0.is_pointer()) leak(pc, s, "the program returns a pointer", {0});
+  if (!s.refs.empty())
+    fail(pc, s, "unreleased_reference",
+         "memory from ringbuf_reserve is neither submitted nor discarded on some path to this exit");
 }
 
 // ---------------------------------------------------------------------------------------------

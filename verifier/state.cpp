@@ -172,6 +172,7 @@ std::uint32_t fresh_id(const State& s) {
     for (auto& [slot, r] : fr.spills) see(r);
   }
   for (auto& [id, r] : s.ranges) m = std::max(m, id + 1);
+  for (auto id : s.refs) m = std::max(m, id + 1);
   return m;
 }
 
@@ -203,6 +204,14 @@ void canonicalize(State& s) {
   }
   std::sort(ranges.begin(), ranges.end());
   s.ranges = std::move(ranges);
+  // References no register holds any more keep a number of their own (they are leaks).
+  for (auto& id : s.refs) {
+    auto [it, fresh] = map.try_emplace(id, next);
+    if (fresh) ++next;
+    id = it->second;
+  }
+  std::sort(s.refs.begin(), s.refs.end());
+  s.refs.erase(std::unique(s.refs.begin(), s.refs.end()), s.refs.end());
 }
 
 State join(const State& a, const State& b, bool allow_leaks) {
@@ -254,6 +263,14 @@ State join(const State& a, const State& b, bool allow_leaks) {
     for (auto& [slot, rb] : fb.spills)
       if (!find(fa, slot)) demote(slot, &rb);
   }
+  // Outstanding references of either input, under the ids their registers got.
+  for (int side = 0; side < 2; ++side)
+    for (auto id : side ? b.refs : a.refs) {
+      std::uint32_t mapped = 0;
+      for (auto& [key, val] : ids.groups)
+        if (std::get<0>(key) == 3 && (side ? std::get<2>(key) : std::get<1>(key)) == id) mapped = val.first;
+      out.refs.push_back(mapped ? mapped : ids.next++);
+    }
   // The base ranges hold in both inputs.
   for (std::uint32_t base : {packet_base_id, meta_base_id}) {
     std::int64_t r = std::min(range_of(a, base), range_of(b, base));
@@ -344,6 +361,7 @@ std::uint64_t state_hash(const State& s) {
     h.add(id);
     h.add(static_cast<std::uint64_t>(r));
   }
+  for (auto id : s.refs) h.add(id);
   return h.h;
 }
 

@@ -80,6 +80,8 @@ struct State {
   std::array<Reg, isa::register_count> regs;
   std::vector<Frame> frames;
   std::vector<std::pair<std::uint32_t, std::int64_t>> ranges;  // packet id -> R, sorted by id
+  // Helper-allocated memory not yet released (ids of the allocations), sorted.
+  std::vector<std::uint32_t> refs;
   friend bool operator==(const State&, const State&) = default;
 };
 

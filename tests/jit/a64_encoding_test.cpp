@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <random>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -171,23 +170,44 @@ std::vector<std::string> all(F&& emit) {
 // Runs LLVM's text of a constant-building sequence (mov aliases, movz/movn/movk, orr from the
 // zero register) and returns the register's final value; every line must write register `n`.
 std::uint64_t simulate_mov(const std::vector<std::string>& lines, unsigned n) {
-  static const std::regex re(
-      R"(^(mov|movz|movn|movk|orr) ([wx])(\d+), (?:([wx])zr, )?#(-?(?:0x[0-9a-f]+|\d+))(?:, lsl #(\d+))?$)");
   std::uint64_t v = 0;
   for (const std::string& line : lines) {
-    std::smatch m;
     INFO(line);
-    REQUIRE(std::regex_match(line, m, re));
-    REQUIRE(std::stoul(m[3].str()) == n);
-    const bool wide = m[2] == "x";
-    const std::uint64_t mask = wide ? ~0ull : 0xffffffffull;
-    const std::string num = m[5].str();
+    // "op reg, [zr, ]#imm[, lsl #shift]"
+    std::vector<std::string> parts;
+    const std::size_t space = line.find(' ');
+    REQUIRE(space != std::string::npos);
+    const std::string op = line.substr(0, space);
+    for (std::size_t at = space + 1;;) {
+      const std::size_t comma = line.find(", ", at);
+      parts.push_back(line.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 2;
+    }
+    REQUIRE((op == "mov" || op == "movz" || op == "movn" || op == "movk" || op == "orr"));
+    REQUIRE(parts.size() >= 2);
+    REQUIRE(parts[0] == std::string(1, parts[0][0]) + std::to_string(n));
+    const bool wide = parts[0][0] == 'x';
+    REQUIRE((wide || parts[0][0] == 'w'));
+    std::size_t next = 1;
+    if (op == "orr") {
+      REQUIRE(parts[next] == (wide ? "xzr" : "wzr"));
+      ++next;
+    }
+    REQUIRE(next < parts.size());
+    REQUIRE(parts[next].size() > 1);
+    REQUIRE(parts[next][0] == '#');
+    const std::string num = parts[next].substr(1);
     const std::uint64_t imm =
         num.rfind("0x", 0) == 0 ? std::stoull(num, nullptr, 16) : static_cast<std::uint64_t>(std::stoll(num));
-    const unsigned shift = m[6].matched ? static_cast<unsigned>(std::stoul(m[6].str())) : 0;
-    const std::string op = m[1].str();
+    unsigned shift = 0;
+    if (++next < parts.size()) {
+      REQUIRE(parts[next].rfind("lsl #", 0) == 0);
+      shift = static_cast<unsigned>(std::stoul(parts[next].substr(5)));
+      REQUIRE(next + 1 == parts.size());
+    }
+    const std::uint64_t mask = wide ? ~0ull : 0xffffffffull;
     if (op == "mov" || op == "orr") {
-      if (op == "orr") REQUIRE(m[4].matched);
       v = imm & mask;
     } else if (op == "movz") {
       v = (imm << shift) & mask;

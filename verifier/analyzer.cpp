@@ -1470,7 +1470,13 @@ void Analyzer::check_range(std::uint32_t pc, State& s, int regno, const Scalar& 
     for (int i = b0; i < sure_end; ++i) w.bytes[i] = byte_misc;
     return;
   }
-  Scalar off = Scalar::constant(0);
+  if (base.kind == RegKind::ctx)
+    fail(pc, s, "helper_arg",
+         fmt::format(
+             "helper memory argument r{} points to the context; helpers take stack, packet, map or memory "
+             "buffers",
+             regno),
+         involved);
   access(pc, s, regno, 0, 1, write ? Access::write : Access::read, nullptr, false);  // kind and permission
   // The whole range: check its last byte too.
   Reg probe = base;
@@ -1480,7 +1486,6 @@ void Analyzer::check_range(std::uint32_t pc, State& s, int regno, const Scalar& 
   s.regs[regno] = probe;
   access(pc, s, regno, 0, 1, write ? Access::write : Access::read, nullptr, false);
   s.regs[regno] = saved;
-  (void)off;
 }
 
 void Analyzer::call_helper(std::uint32_t pc, State& s, std::uint32_t id) {

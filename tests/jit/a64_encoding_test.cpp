@@ -918,6 +918,83 @@ TEST_CASE("a64 run: emitted code executes", "[a64][run]") {
     CHECK(mem->as<std::uint64_t (*)(std::uint64_t*, std::uint64_t)>()(&cell, 7) == 5);
     CHECK(cell == 12);
   }
+  SECTION("division and modulo have BPF's results without wrappers") {
+    using Fn = std::uint64_t (*)(std::uint64_t, std::uint64_t);
+    auto build = [](auto body) {
+      Assembler a;
+      body(a);
+      a.ret();
+      auto mem = ExecutableMemory::create(*a.finish());
+      REQUIRE(mem.ok());
+      return std::move(*mem);
+    };
+    auto udiv = build([](Assembler& a) { a.udiv(X(0), X(0), X(1)); });
+    auto sdiv = build([](Assembler& a) { a.sdiv(X(0), X(0), X(1)); });
+    auto umod = build([](Assembler& a) {
+      a.udiv(X(9), X(0), X(1));
+      a.msub(X(0), X(9), X(1), X(0));
+    });
+    auto smod = build([](Assembler& a) {
+      a.sdiv(X(9), X(0), X(1));
+      a.msub(X(0), X(9), X(1), X(0));
+    });
+    auto smod32 = build([](Assembler& a) {
+      a.sdiv(W(9), W(0), W(1));
+      a.msub(W(0), W(9), W(1), W(0));
+    });
+    const std::uint64_t int_min = 1ull << 63;
+    CHECK(udiv.as<Fn>()(7, 0) == 0);
+    CHECK(udiv.as<Fn>()(7, 2) == 3);
+    CHECK(sdiv.as<Fn>()(7, 0) == 0);
+    CHECK(sdiv.as<Fn>()(int_min, ~0ull) == int_min);
+    CHECK(sdiv.as<Fn>()(static_cast<std::uint64_t>(-7), 2) == static_cast<std::uint64_t>(-3));
+    CHECK(umod.as<Fn>()(7, 0) == 7);
+    CHECK(umod.as<Fn>()(7, 4) == 3);
+    CHECK(smod.as<Fn>()(int_min, ~0ull) == 0);
+    CHECK(smod.as<Fn>()(static_cast<std::uint64_t>(-7), 2) == static_cast<std::uint64_t>(-1));
+    // 32-bit: the upper half of the result is zeroed, also for a zero divisor.
+    CHECK(smod32.as<Fn>()(0xdeadbeef00000007ull, 0) == 7);
+    CHECK(smod32.as<Fn>()(0x80000000ull, 0xffffffffull) == 0);
+  }
+  SECTION("byte swaps") {
+    using Fn = std::uint64_t (*)(std::uint64_t);
+    Assembler a16, a32, a64;
+    a16.rev16(W(0), W(0));
+    a16.uxth(W(0), W(0));
+    a32.rev(W(0), W(0));
+    a64.rev(X(0), X(0));
+    for (Assembler* a : {&a16, &a32, &a64}) a->ret();
+    auto m16 = ExecutableMemory::create(*a16.finish());
+    auto m32 = ExecutableMemory::create(*a32.finish());
+    auto m64 = ExecutableMemory::create(*a64.finish());
+    REQUIRE((m16.ok() && m32.ok() && m64.ok()));
+    CHECK(m16->as<Fn>()(0x1122334455667788ull) == 0x8877);
+    CHECK(m32->as<Fn>()(0x1122334455667788ull) == 0x88776655);
+    CHECK(m64->as<Fn>()(0x1122334455667788ull) == 0x8877665544332211ull);
+  }
+  SECTION("LSE atomics (qemu's default CPU has them)") {
+    Assembler a;
+    a.ldadd(X(1), X(0), X(0), Order::acq_rel);  // x0 = old *x0; *x0 += x1
+    a.ret();
+    auto mem = ExecutableMemory::create(*a.finish());
+    REQUIRE(mem.ok());
+    std::uint64_t cell = 40;
+    CHECK(mem->as<std::uint64_t (*)(std::uint64_t*, std::uint64_t)>()(&cell, 2) == 40);
+    CHECK(cell == 42);
+
+    Assembler c;
+    c.cas(X(1), X(2), X(0), Order::acq_rel);  // if *x0 == x1 then *x0 = x2; x1 = old
+    c.mov(X(0), X(1));
+    c.ret();
+    auto cmem = ExecutableMemory::create(*c.finish());
+    REQUIRE(cmem.ok());
+    auto cas = cmem->as<std::uint64_t (*)(std::uint64_t*, std::uint64_t, std::uint64_t)>();
+    std::uint64_t word = 5;
+    CHECK(cas(&word, 4, 9) == 5);
+    CHECK(word == 5);
+    CHECK(cas(&word, 5, 9) == 5);
+    CHECK(word == 9);
+  }
   SECTION("loads and stores through a frame") {
     Assembler a;
     a.stp(X(29), X(30), Mem::pre(sp, -32));

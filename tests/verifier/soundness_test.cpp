@@ -155,6 +155,10 @@ class Executor {
               r[0] = 0;
               break;
             case 7: r[0] = static_cast<std::uint32_t>(rng_()); break;
+            case 1:  // map_lookup_elem: the map's one value, or null
+              if (!access(r[2], 4)) return Fault{pc, "map key out of bounds"};
+              r[0] = rng_() % 3 ? addr(value_.data()) : 0;
+              break;
             case 44: {  // xdp_adjust_head(ctx, delta): data moves within the buffer
               u64 nd = data_ + r[2];
               u64 lo = addr(mem_.data()), hi = lo + mem_.size();
@@ -184,7 +188,7 @@ class Executor {
   static u64 addr(const void* p) { return reinterpret_cast<u64>(p); }
 
   std::uint8_t* access(u64 a, int size) {
-    for (auto* region : {&mem_, &stack_}) {
+    for (auto* region : {&mem_, &stack_, &value_}) {
       u64 lo = addr(region->data()), hi = lo + region->size();
       if (size > 0 && a >= lo && a <= hi && static_cast<u64>(size) <= hi - a)
         return region->data() + (a - lo);
@@ -266,6 +270,7 @@ class Executor {
   std::mt19937_64& rng_;
   bool xdp_ = false;
   u64 data_ = 0;
+  std::vector<std::uint8_t> value_ = std::vector<std::uint8_t>(16);  // the value of map 0
   std::uint32_t ctx_[6] = {1, 2, 3, 4, 5, 6};
 };
 
@@ -362,7 +367,9 @@ isa::Program random_xdp_program(std::mt19937_64& rng) {
     x.set_src(src);
     x.off = static_cast<std::int16_t>(off);
     x.imm = imm;
+    if (row.disc == isa::Disc::src) x.set_src(row.disc_value);
     insns.push_back(x);
+    if (row.kind == Kind::lddw) insns.push_back(isa::Insn{});
   };
   auto small = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
   add(isa::Op::mov64_reg, 6, 1, 0, 0);
@@ -376,7 +383,7 @@ isa::Program random_xdp_program(std::mt19937_64& rng) {
   while (insns.size() < n) {
     int p = ptrs[rng() % 3];
     int v = 7 + small(3);
-    switch (rng() % 12) {
+    switch (rng() % 13) {
       case 0:
       case 1: {  // p = data + k; if p <op> end goto +j (either operand order)
         add(isa::Op::mov64_reg, p, 2, 0, 0);
@@ -412,6 +419,20 @@ isa::Program random_xdp_program(std::mt19937_64& rng) {
         }
         break;
       case 10: add(isa::Op::ja, 0, 0, small(3), 0); break;
+      case 11: {  // look up map 0; use the value with or without a null check
+        add(isa::Op::stw, 10, 0, -4, small(4));
+        add(isa::Op::lddw_map_idx, 1, 0, 0, 0);
+        add(isa::Op::mov64_reg, 2, 10, 0, 0);
+        add(isa::Op::add64_imm, 2, 0, 0, -4);
+        add(isa::Op::call_helper, 0, 0, 0, 1);
+        if (rng() % 4) add(isa::Op::jeq64_imm, 0, 0, 1 + small(2), 0);
+        if (rng() % 2)
+          add(loads[rng() % 4], v, 0, small(20), 0);
+        else
+          add(isa::Op::stb, 0, 0, small(20), 1);
+        add(isa::Op::mov64_imm, 0, 0, 0, 0);
+        break;
+      }
       default: add(isa::Op::jeq64_imm, v, 0, small(5) - 3, small(4)); break;
     }
   }
@@ -420,6 +441,13 @@ isa::Program random_xdp_program(std::mt19937_64& rng) {
   isa::Program prog;
   prog.name = "random_xdp";
   prog.insns = std::move(insns);
+  isa::MapDef m;
+  m.name = "m";
+  m.type = static_cast<std::uint32_t>(isa::MapType::array);
+  m.key_size = 4;
+  m.value_size = 16;
+  m.max_entries = 4;
+  prog.maps.push_back(m);
   return prog;
 }
 

@@ -1698,6 +1698,8 @@ void Analyzer::exit_insn(std::uint32_t pc, State& s) {
     join_into(run_->exit, std::move(s));
     return;
   }
+  if (r0.is_pointer() && env_.scalar_return)
+    fail(pc, s, "return_value", "the program returns a pointer; its result must be a number", {0});
   if (r0.is_pointer()) leak(pc, s, "the program returns a pointer", {0});
   if (!s.refs.empty())
     fail(pc, s, "unreleased_reference",

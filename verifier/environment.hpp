@@ -56,6 +56,9 @@ struct Environment {
   // Pointers may become numbers (stored to memory, returned, compared with scalars). The
   // sandbox stays safe either way; this hides addresses from programs that must not see them.
   bool allow_pointer_leaks = false;
+  // r0 at the program's exit must be a number, whatever allow_pointer_leaks says: the result
+  // should not depend on where memory happens to be.
+  bool scalar_return = true;
   // `callx` on a register holding a known number calls the helper with that id (conformance).
   bool callx_helper_ids = false;
   isa::HelperSet helpers;

@@ -224,9 +224,25 @@ constexpr std::uint32_t kCbz = 0x34000000, kCbnz = 0x35000000, kTbz = 0x36000000
 
 void Assembler::b(Label t) { branch(kB, Fix::b26, t); }
 void Assembler::bl(Label t) { branch(kBl, Fix::b26, t); }
-void Assembler::b(Cond c, Label t) { branch(kBCond | static_cast<unsigned>(c), Fix::imm19, t); }
-void Assembler::cbz(Reg rt, Label t) { branch(kCbz | sf(rt, {}) << 31 | rz(rt, "cbz"), Fix::imm19, t); }
-void Assembler::cbnz(Reg rt, Label t) { branch(kCbnz | sf(rt, {}) << 31 | rz(rt, "cbnz"), Fix::imm19, t); }
+void Assembler::cond_branch(std::uint32_t base, std::uint32_t inverse, Fix fix, Label target) {
+  if (!far_) return branch(base, fix, target);
+  branch(inverse, fix, std::int64_t{8});
+  branch(kB, Fix::b26, target);
+}
+
+void Assembler::b(Cond c, Label t) {
+  // al and nv both mean "always" (nv has no inverse), so a far form is a plain b.
+  if (far_ && (c == Cond::al || c == Cond::nv)) return b(t);
+  cond_branch(kBCond | static_cast<unsigned>(c), kBCond | static_cast<unsigned>(invert(c)), Fix::imm19, t);
+}
+void Assembler::cbz(Reg rt, Label t) {
+  const std::uint32_t operand = sf(rt, {}) << 31 | rz(rt, "cbz");
+  cond_branch(kCbz | operand, kCbnz | operand, Fix::imm19, t);
+}
+void Assembler::cbnz(Reg rt, Label t) {
+  const std::uint32_t operand = sf(rt, {}) << 31 | rz(rt, "cbnz");
+  cond_branch(kCbnz | operand, kCbz | operand, Fix::imm19, t);
+}
 void Assembler::b(std::int64_t off) { branch(kB, Fix::b26, off); }
 void Assembler::bl(std::int64_t off) { branch(kBl, Fix::b26, off); }
 void Assembler::b(Cond c, std::int64_t off) { branch(kBCond | static_cast<unsigned>(c), Fix::imm19, off); }
@@ -245,11 +261,13 @@ std::uint32_t test_bit_base(std::uint32_t op, unsigned code, unsigned bitno) {
 
 void Assembler::tbz(Reg rt, unsigned n, Label t) {
   if (n >= (rt.is64() ? 64u : 32u)) fail(fmt::format("tbz: bit {} is outside {}", n, rt.name()));
-  branch(test_bit_base(kTbz, rz(rt, "tbz"), n & 63), Fix::imm14, t);
+  const unsigned code = rz(rt, "tbz");
+  cond_branch(test_bit_base(kTbz, code, n & 63), test_bit_base(kTbnz, code, n & 63), Fix::imm14, t);
 }
 void Assembler::tbnz(Reg rt, unsigned n, Label t) {
   if (n >= (rt.is64() ? 64u : 32u)) fail(fmt::format("tbnz: bit {} is outside {}", n, rt.name()));
-  branch(test_bit_base(kTbnz, rz(rt, "tbnz"), n & 63), Fix::imm14, t);
+  const unsigned code = rz(rt, "tbnz");
+  cond_branch(test_bit_base(kTbnz, code, n & 63), test_bit_base(kTbz, code, n & 63), Fix::imm14, t);
 }
 void Assembler::tbz(Reg rt, unsigned n, std::int64_t off) {
   if (n >= (rt.is64() ? 64u : 32u)) fail(fmt::format("tbz: bit {} is outside {}", n, rt.name()));
@@ -530,6 +548,18 @@ void Assembler::dp3(bool sub, Reg rd, Reg rn, Reg rm, Reg ra) {
 }
 
 void Assembler::madd(Reg rd, Reg rn, Reg rm, Reg ra) { dp3(false, rd, rn, rm, ra); }
+void Assembler::umulh(Reg xd, Reg xn, Reg xm) {
+  if (!xd.is64()) fail("umulh: operands are x registers");
+  sf(xd, {xn, xm});
+  emit(1u << 31 | 0b11011u << 24 | 0b110u << 21 | rz(xm, "umulh") << 16 | 31u << 10 | rz(xn, "umulh") << 5 |
+       rz(xd, "umulh"));
+}
+void Assembler::smulh(Reg xd, Reg xn, Reg xm) {
+  if (!xd.is64()) fail("smulh: operands are x registers");
+  sf(xd, {xn, xm});
+  emit(1u << 31 | 0b11011u << 24 | 0b010u << 21 | rz(xm, "smulh") << 16 | 31u << 10 | rz(xn, "smulh") << 5 |
+       rz(xd, "smulh"));
+}
 void Assembler::msub(Reg rd, Reg rn, Reg rm, Reg ra) { dp3(true, rd, rn, rm, ra); }
 void Assembler::mul(Reg rd, Reg rn, Reg rm) { dp3(false, rd, rn, rm, Reg::zr(rd.is64())); }
 void Assembler::udiv(Reg rd, Reg rn, Reg rm) { dp2(0b000010, rd, rn, rm); }
@@ -540,7 +570,8 @@ void Assembler::asrv(Reg rd, Reg rn, Reg rm) { dp2(0b001010, rd, rn, rm); }
 void Assembler::rorv(Reg rd, Reg rn, Reg rm) { dp2(0b001011, rd, rn, rm); }
 
 void Assembler::bitfield(unsigned opc, Reg rd, Reg rn, unsigned immr, unsigned imms) {
-  const char* name = opc == 0 ? "sbfm" : "ubfm";
+  static constexpr const char* kNames[] = {"sbfm", "bfm", "ubfm"};
+  const char* name = kNames[opc];
   const unsigned s = sf(rd, {rn});
   const unsigned width = s ? 64 : 32;
   if (immr >= width || imms >= width)
@@ -551,6 +582,24 @@ void Assembler::bitfield(unsigned opc, Reg rd, Reg rn, unsigned immr, unsigned i
 
 void Assembler::ubfm(Reg rd, Reg rn, unsigned immr, unsigned imms) { bitfield(2, rd, rn, immr, imms); }
 void Assembler::sbfm(Reg rd, Reg rn, unsigned immr, unsigned imms) { bitfield(0, rd, rn, immr, imms); }
+void Assembler::bfm(Reg rd, Reg rn, unsigned immr, unsigned imms) { bitfield(1, rd, rn, immr, imms); }
+
+// Extraction rotates the field at lsb down to bit 0 (immr = lsb, imms = top bit); insertion
+// rotates bit 0 up to lsb (immr = -lsb mod width, imms = width - 1).
+void Assembler::bitfield_range(unsigned opc, bool insert, Reg rd, Reg rn, unsigned lsb, unsigned width) {
+  const unsigned bits = rd.is64() ? 64 : 32;
+  if (width == 0 || lsb >= bits || width > bits - lsb) {
+    fail(fmt::format("bitfield: {} bits at bit {} do not fit in {}", width, lsb, rd.name()));
+    return emit(0);
+  }
+  if (insert) return bitfield(opc, rd, rn, (bits - lsb) % bits, width - 1);
+  bitfield(opc, rd, rn, lsb, lsb + width - 1);
+}
+void Assembler::ubfx(Reg rd, Reg rn, unsigned lsb, unsigned w) { bitfield_range(2, false, rd, rn, lsb, w); }
+void Assembler::sbfx(Reg rd, Reg rn, unsigned lsb, unsigned w) { bitfield_range(0, false, rd, rn, lsb, w); }
+void Assembler::ubfiz(Reg rd, Reg rn, unsigned lsb, unsigned w) { bitfield_range(2, true, rd, rn, lsb, w); }
+void Assembler::bfi(Reg rd, Reg rn, unsigned lsb, unsigned w) { bitfield_range(1, true, rd, rn, lsb, w); }
+void Assembler::bfxil(Reg rd, Reg rn, unsigned lsb, unsigned w) { bitfield_range(1, false, rd, rn, lsb, w); }
 
 void Assembler::lsl(Reg rd, Reg rn, unsigned amount) {
   const unsigned width = rd.is64() ? 64 : 32;
@@ -595,6 +644,7 @@ void Assembler::rev_form(unsigned opcode, Reg rd, Reg rn) {
 }
 void Assembler::rev(Reg rd, Reg rn) { rev_form(rd.is64() ? 0b000011 : 0b000010, rd, rn); }
 void Assembler::rev16(Reg rd, Reg rn) { rev_form(0b000001, rd, rn); }
+void Assembler::clz(Reg rd, Reg rn) { rev_form(0b000100, rd, rn); }
 void Assembler::rev32(Reg xd, Reg xn) {
   if (!xd.is64()) fail("rev32: operands are x registers");
   rev_form(0b000010, xd, xn);

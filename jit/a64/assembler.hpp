@@ -190,6 +190,17 @@ class Assembler {
   void ror(Reg rd, Reg rn, unsigned amount);
   void ubfm(Reg rd, Reg rn, unsigned immr, unsigned imms);
   void sbfm(Reg rd, Reg rn, unsigned immr, unsigned imms);
+  void bfm(Reg rd, Reg rn, unsigned immr, unsigned imms);
+  // Bitfields of `width` bits at bit `lsb`: extract (zero/sign-extended), insert into zeros,
+  // insert into rd keeping its other bits, extract into rd's low bits keeping the rest.
+  void ubfx(Reg rd, Reg rn, unsigned lsb, unsigned width);
+  void sbfx(Reg rd, Reg rn, unsigned lsb, unsigned width);
+  void ubfiz(Reg rd, Reg rn, unsigned lsb, unsigned width);
+  void bfi(Reg rd, Reg rn, unsigned lsb, unsigned width);
+  void bfxil(Reg rd, Reg rn, unsigned lsb, unsigned width);
+  void umulh(Reg xd, Reg xn, Reg xm);  // high 64 bits of the 128-bit product
+  void smulh(Reg xd, Reg xn, Reg xm);
+  void clz(Reg rd, Reg rn);
   // Sign extensions write rd (w or x) from the low bits of a w source; the zero extensions are
   // 32-bit forms (writing w zero-extends to x).
   void sxtb(Reg rd, Reg wn);
@@ -246,6 +257,9 @@ class Assembler {
   // ---- branches. Label forms are fixed up when the label is bound; the byte-offset forms
   // branch relative to the branch instruction itself. Ranges: b/bl +-128 MiB, b.cond/cbz/cbnz
   // +-1 MiB, tbz/tbnz +-32 KiB.
+  // With far branches on, the label forms of b.cond/cbz/cbnz/tbz/tbnz emit the inverted test
+  // over a `b` (two instructions, +-128 MiB): for functions too large for the short ranges.
+  void set_far_branches(bool on) { far_ = on; }
   void b(Label target);
   void bl(Label target);
   void b(Cond cond, Label target);
@@ -284,6 +298,8 @@ class Assembler {
   unsigned rs(Reg r, const char* what);
   unsigned sf(Reg rd, std::initializer_list<Reg> same_width);
   bool patch(std::size_t at, Fix fix, std::int64_t offset);
+  // A conditional branch to a label: short, or (far_) `inverse` skipping over a `b`.
+  void cond_branch(std::uint32_t base, std::uint32_t inverse, Fix fix, Label target);
   void branch(std::uint32_t base, Fix fix, Label target);
   void branch(std::uint32_t base, Fix fix, std::int64_t offset);
 
@@ -296,6 +312,7 @@ class Assembler {
   void dp2(unsigned opcode, Reg rd, Reg rn, Reg rm);
   void dp3(bool sub, Reg rd, Reg rn, Reg rm, Reg ra);
   void bitfield(unsigned opc, Reg rd, Reg rn, unsigned immr, unsigned imms);
+  void bitfield_range(unsigned opc, bool insert, Reg rd, Reg rn, unsigned lsb, unsigned width);
   void csel_form(unsigned op, unsigned op2, Reg rd, Reg rn, Reg rm, Cond cond);
   void rev_form(unsigned opcode, Reg rd, Reg rn);
   void load_store(unsigned size, unsigned opc, Reg rt, const Mem& m);
@@ -306,6 +323,7 @@ class Assembler {
   std::vector<std::uint32_t> words_;
   std::vector<LabelState> labels_;
   std::optional<Error> error_;
+  bool far_ = false;
 };
 
 }  // namespace bpfvm::jit::a64

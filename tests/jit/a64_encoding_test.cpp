@@ -589,6 +589,31 @@ TEST_CASE("a64 llvm: immediate shifts, extensions, byte swaps", "[a64][llvm]") {
     CHECK(one([&](Assembler& a) { a.ubfm(D, N, 3, 9); }) == "ubfx " + dn + ", #3, #7");
     CHECK(one([&](Assembler& a) { a.sbfm(D, N, 3, 9); }) == "sbfx " + dn + ", #3, #7");
   }
+  for (bool x : {true, false}) {
+    const unsigned bits = x ? 64 : 32;
+    const std::string dn = rn(x, 0) + ", " + rn(x, 1);
+    const Reg D = reg(x, 0), N = reg(x, 1);
+    // Fields that neither touch the top bit nor start at bit 0 have no shorter alias.
+    for (unsigned lsb : {1u, 5u, 20u, bits - 3}) {
+      for (unsigned width : {1u, 2u, 3u, 8u}) {
+        if (lsb + width >= bits) continue;
+        const std::string f = ", #" + std::to_string(lsb) + ", #" + std::to_string(width);
+        CHECK(one([&](Assembler& a) { a.ubfx(D, N, lsb, width); }) == "ubfx " + dn + f);
+        CHECK(one([&](Assembler& a) { a.sbfx(D, N, lsb, width); }) == "sbfx " + dn + f);
+        CHECK(one([&](Assembler& a) { a.ubfiz(D, N, lsb, width); }) == "ubfiz " + dn + f);
+        CHECK(one([&](Assembler& a) { a.bfi(D, N, lsb, width); }) == "bfi " + dn + f);
+        CHECK(one([&](Assembler& a) { a.bfxil(D, N, lsb, width); }) == "bfxil " + dn + f);
+      }
+    }
+    CHECK(one([&](Assembler& a) { a.ubfx(D, N, 0, 3); }) == "ubfx " + dn + ", #0, #3");
+    CHECK(fails([&](Assembler& a) { a.ubfx(D, N, bits - 4, 5); }));
+    CHECK(fails([&](Assembler& a) { a.bfi(D, N, 0, 0); }));
+    CHECK(fails([&](Assembler& a) { a.ubfiz(D, N, bits, 1); }));
+    CHECK(one([&](Assembler& a) { a.clz(D, N); }) == "clz " + dn);
+  }
+  CHECK(one([](Assembler& a) { a.umulh(X(0), X(1), X(2)); }) == "umulh x0, x1, x2");
+  CHECK(one([](Assembler& a) { a.smulh(X(0), X(1), X(2)); }) == "smulh x0, x1, x2");
+  CHECK(fails([](Assembler& a) { a.umulh(W(0), W(1), W(2)); }));
   CHECK(one([](Assembler& a) { a.sxtw(X(0), W(1)); }) == "sxtw x0, w1");
   CHECK(one([](Assembler& a) { a.uxtb(W(0), W(1)); }) == "uxtb w0, w1");
   CHECK(one([](Assembler& a) { a.uxth(W(0), W(1)); }) == "uxth w0, w1");
@@ -842,6 +867,35 @@ TEST_CASE("a64 llvm: label fix-ups at the edges of each range", "[a64][llvm]") {
   for (std::int64_t d : {imm19 + 4, -imm19 - 8, std::int64_t{12}}) {
     CHECK(label_branch(d, b) == "b #" + std::to_string(d));
     CHECK(label_branch(d, bl) == "bl #" + std::to_string(d));
+  }
+  // Far branches: the inverted test skips a `b` that reaches beyond the short ranges.
+  for (bool forward : {true, false}) {
+    Assembler a;
+    a.set_far_branches(true);
+    Label l = a.new_label();
+    const std::size_t gap = 300000;  // 1.2 MB of nops
+    if (!forward) {
+      a.bind(l);
+      for (std::size_t i = 0; i < gap; ++i) a.nop();
+    }
+    const std::size_t first = a.words().size();
+    a.b(Cond::ne, l);
+    a.cbz(X(3), l);
+    a.tbnz(W(3), 7, l);
+    a.b(Cond::al, l);
+    if (forward) {
+      for (std::size_t i = 0; i < gap; ++i) a.nop();
+      a.bind(l);
+    }
+    REQUIRE(a.finish().ok());
+    const auto target = static_cast<std::int64_t>(a.label_offset(l));
+    auto b_at = [&](std::size_t word) {
+      return "b #" + std::to_string(target - static_cast<std::int64_t>(word * 4));
+    };
+    std::vector<std::string> got;
+    for (std::size_t i = first; i < first + 7; ++i) got.push_back(llvm().text(a.words()[i]));
+    CHECK(got == std::vector<std::string>{"b.eq #8", b_at(first + 1), "cbnz x3, #8", b_at(first + 3),
+                                          "tbz w3, #7, #8", b_at(first + 5), b_at(first + 6)});
   }
   // Several forward uses of one label are all patched.
   Assembler a;

@@ -673,7 +673,7 @@ void Assembler::csetm(Reg rd, Cond c) {
 
 // ------------------------------------------------------------------------- loads and stores
 // size: log2 of the access in bytes; opc: 0 store, 1 load, 2 sign-extending load to x, 3 to w.
-void Assembler::load_store(unsigned size, unsigned opc, Reg rt, const Mem& m) {
+void Assembler::load_store(unsigned size, unsigned opc, Reg rt, const Mem& m, Reg scratch) {
   static constexpr const char* kNames[4][4] = {{"strb", "ldrb", "ldrsb", "ldrsb"},
                                                {"strh", "ldrh", "ldrsh", "ldrsh"},
                                                {"str", "ldr", "ldrsw", ""},
@@ -690,6 +690,12 @@ void Assembler::load_store(unsigned size, unsigned opc, Reg rt, const Mem& m) {
         emit(common | 1u << 24 | static_cast<std::uint32_t>(off / scale) << 10);
       } else if (fits_signed(off, 9)) {
         emit(common | (static_cast<std::uint32_t>(off) & 0x1ff) << 12);
+      } else if (scratch.valid()) {
+        if (scratch.code() == base.code() || scratch.is_sp() || scratch.is_zr() ||
+            (opc == 0 && scratch.code() == rt.code()))
+          fail(fmt::format("{}: scratch {} cannot hold the offset", name, scratch.name()));
+        mov_imm(scratch.as_x(), static_cast<std::uint64_t>(off));
+        emit(common | 1u << 21 | scratch.code() << 16 | extend_option(Extend::uxtx) << 13 | 2u << 10);
       } else {
         fail(fmt::format("{}: offset {} fits neither the scaled unsigned nor the unscaled form", name, off));
         emit(0);
@@ -699,8 +705,8 @@ void Assembler::load_store(unsigned size, unsigned opc, Reg rt, const Mem& m) {
     case Mem::Mode::pre_index:
     case Mem::Mode::post_index:
       if (!fits_signed(off, 9)) fail(fmt::format("{}: writeback offset {} is outside -256..255", name, off));
-      if (opc != 0 && rt.code() == base.code() && !base.is_sp())
-        fail(fmt::format("{}: writeback into the loaded register {}", name, rt.name()));
+      if (rt.code() == base.code() && !base.is_sp())
+        fail(fmt::format("{}: writeback base {} is also the data register", name, rt.name()));
       emit(common | (static_cast<std::uint32_t>(off) & 0x1ff) << 12 |
            (m.mode() == Mem::Mode::pre_index ? 3u : 1u) << 10);
       return;
@@ -722,30 +728,30 @@ namespace {
 bool is_w(Reg r) { return r.valid() && !r.is64(); }
 }  // namespace
 
-void Assembler::ldrb(Reg wt, Mem m) {
+void Assembler::ldrb(Reg wt, Mem m, Reg scratch) {
   if (!is_w(wt)) fail("ldrb: loads a w register");
-  load_store(0, 1, wt, m);
+  load_store(0, 1, wt, m, scratch);
 }
-void Assembler::ldrh(Reg wt, Mem m) {
+void Assembler::ldrh(Reg wt, Mem m, Reg scratch) {
   if (!is_w(wt)) fail("ldrh: loads a w register");
-  load_store(1, 1, wt, m);
+  load_store(1, 1, wt, m, scratch);
 }
-void Assembler::ldr(Reg rt, Mem m) { load_store(rt.is64() ? 3 : 2, 1, rt, m); }
-void Assembler::ldrsb(Reg rt, Mem m) { load_store(0, rt.is64() ? 2 : 3, rt, m); }
-void Assembler::ldrsh(Reg rt, Mem m) { load_store(1, rt.is64() ? 2 : 3, rt, m); }
-void Assembler::ldrsw(Reg xt, Mem m) {
+void Assembler::ldr(Reg rt, Mem m, Reg scratch) { load_store(rt.is64() ? 3 : 2, 1, rt, m, scratch); }
+void Assembler::ldrsb(Reg rt, Mem m, Reg scratch) { load_store(0, rt.is64() ? 2 : 3, rt, m, scratch); }
+void Assembler::ldrsh(Reg rt, Mem m, Reg scratch) { load_store(1, rt.is64() ? 2 : 3, rt, m, scratch); }
+void Assembler::ldrsw(Reg xt, Mem m, Reg scratch) {
   if (!xt.is64()) fail("ldrsw: loads an x register");
-  load_store(2, 2, xt, m);
+  load_store(2, 2, xt, m, scratch);
 }
-void Assembler::strb(Reg wt, Mem m) {
+void Assembler::strb(Reg wt, Mem m, Reg scratch) {
   if (!is_w(wt)) fail("strb: stores a w register");
-  load_store(0, 0, wt, m);
+  load_store(0, 0, wt, m, scratch);
 }
-void Assembler::strh(Reg wt, Mem m) {
+void Assembler::strh(Reg wt, Mem m, Reg scratch) {
   if (!is_w(wt)) fail("strh: stores a w register");
-  load_store(1, 0, wt, m);
+  load_store(1, 0, wt, m, scratch);
 }
-void Assembler::str(Reg rt, Mem m) { load_store(rt.is64() ? 3 : 2, 0, rt, m); }
+void Assembler::str(Reg rt, Mem m, Reg scratch) { load_store(rt.is64() ? 3 : 2, 0, rt, m, scratch); }
 
 void Assembler::ldur(Reg rt, Reg base, std::int64_t offset) {
   if (!fits_signed(offset, 9)) fail(fmt::format("ldur: offset {} is outside -256..255", offset));

@@ -20,8 +20,9 @@ namespace bpfvm::jit::a64 {
 class Reg {
  public:
   constexpr Reg() = default;
-  static constexpr Reg x(unsigned n) { return Reg(static_cast<std::uint8_t>(n), true); }
-  static constexpr Reg w(unsigned n) { return Reg(static_cast<std::uint8_t>(n), false); }
+  // Numbers 0-30; 31 is the zero register; anything else is no register.
+  static constexpr Reg x(unsigned n) { return Reg(n <= 31 ? static_cast<std::uint8_t>(n) : kNone, true); }
+  static constexpr Reg w(unsigned n) { return Reg(n <= 31 ? static_cast<std::uint8_t>(n) : kNone, false); }
   static constexpr Reg zr(bool is64) { return Reg(kZr, is64); }
   static constexpr Reg stack(bool is64) { return Reg(kSp, is64); }
 
@@ -222,16 +223,17 @@ class Assembler {
 
   // ---- loads and stores. The register's width picks w/x for ldr/str; ldrs* sign-extend into w
   // or x. Offsets: scaled unsigned 12-bit, else unscaled signed 9-bit (ldur/stur); pre/post index
-  // take a signed 9-bit offset; register offsets as in Mem::indexed.
-  void ldrb(Reg wt, Mem m);
-  void ldrh(Reg wt, Mem m);
-  void ldr(Reg rt, Mem m);
-  void ldrsb(Reg rt, Mem m);
-  void ldrsh(Reg rt, Mem m);
-  void ldrsw(Reg xt, Mem m);
-  void strb(Reg wt, Mem m);
-  void strh(Reg wt, Mem m);
-  void str(Reg rt, Mem m);
+  // take a signed 9-bit offset; register offsets as in Mem::indexed. An offset that fits neither
+  // form goes through `scratch` as a register offset (an error without one).
+  void ldrb(Reg wt, Mem m, Reg scratch = no_reg);
+  void ldrh(Reg wt, Mem m, Reg scratch = no_reg);
+  void ldr(Reg rt, Mem m, Reg scratch = no_reg);
+  void ldrsb(Reg rt, Mem m, Reg scratch = no_reg);
+  void ldrsh(Reg rt, Mem m, Reg scratch = no_reg);
+  void ldrsw(Reg xt, Mem m, Reg scratch = no_reg);
+  void strb(Reg wt, Mem m, Reg scratch = no_reg);
+  void strh(Reg wt, Mem m, Reg scratch = no_reg);
+  void str(Reg rt, Mem m, Reg scratch = no_reg);
   // Explicit unscaled forms (offset -256..255).
   void ldur(Reg rt, Reg base, std::int64_t offset);
   void stur(Reg rt, Reg base, std::int64_t offset);
@@ -315,7 +317,7 @@ class Assembler {
   void bitfield_range(unsigned opc, bool insert, Reg rd, Reg rn, unsigned lsb, unsigned width);
   void csel_form(unsigned op, unsigned op2, Reg rd, Reg rn, Reg rm, Cond cond);
   void rev_form(unsigned opcode, Reg rd, Reg rn);
-  void load_store(unsigned size, unsigned opc, Reg rt, const Mem& m);
+  void load_store(unsigned size, unsigned opc, Reg rt, const Mem& m, Reg scratch);
   void pair(bool load, Reg rt1, Reg rt2, const Mem& m);
   void exclusive(unsigned o2, unsigned l, unsigned o0, Reg rs, Reg rt, Reg xn);
   void lse(unsigned o3, unsigned opc, Reg rs, Reg rt, Reg xn, Order order);

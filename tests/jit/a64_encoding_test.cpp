@@ -271,6 +271,10 @@ TEST_CASE("a64: misuse is reported as an error value", "[a64]") {
   CHECK(fails([](Assembler& a) { a.ldrb(X(0), Mem::at(X(1))); }));
   CHECK(fails([](Assembler& a) { a.ldrsw(W(0), Mem::at(X(1))); }));
   CHECK(fails([](Assembler& a) { a.ldr(X(1), Mem::pre(X(1), 8)); }));  // writeback into the loaded register
+  CHECK(fails([](Assembler& a) { a.str(X(1), Mem::post(X(1), 8)); }));
+  CHECK(fails([](Assembler& a) { a.str(X(16), Mem::at(X(1), 0x123456), X(16)); }));  // scratch is the data
+  CHECK_FALSE(X(32).valid());
+  CHECK(X(31) == xzr);
   CHECK(fails([](Assembler& a) { a.ldp(X(1), X(1), Mem::at(X(2))); }));
   CHECK(fails([](Assembler& a) { a.stxr(W(1), X(1), X(2)); }));  // status overlaps data
   CHECK(fails([](Assembler& a) { a.stxr(X(3), X(1), X(2)); }));  // status must be w
@@ -641,7 +645,7 @@ TEST_CASE("a64 llvm: conditional select", "[a64][llvm]") {
 namespace {
 struct LoadStore {
   const char* name;
-  void (Assembler::*emit)(Reg, Mem);
+  void (Assembler::*emit)(Reg, Mem, Reg);
   unsigned size_log2;
   bool x;
 };
@@ -663,7 +667,7 @@ TEST_CASE("a64 llvm: loads and stores of every width and addressing mode", "[a64
     const std::string t = rn(ls.x, 0);
     const Reg T = reg(ls.x, 0);
     const std::int64_t scale = std::int64_t{1} << ls.size_log2;
-    auto emit = [&](Mem m) { return [=](Assembler& a) { (a.*ls.emit)(T, m); }; };
+    auto emit = [&](Mem m) { return [=](Assembler& a) { (a.*ls.emit)(T, m, no_reg); }; };
     CAPTURE(name, ls.x);
     // Scaled unsigned offsets up to 4095 units.
     CHECK(one(emit(Mem::at(X(1)))) == name + " " + t + ", [x1]");
@@ -680,6 +684,17 @@ TEST_CASE("a64 llvm: loads and stores of every width and addressing mode", "[a64
     CHECK(fails(emit(Mem::at(X(1), -257))));
     CHECK(fails(emit(Mem::at(X(1), 4096 * scale))));
     if (scale > 1) CHECK(fails(emit(Mem::at(X(1), 4095 * scale + 1))));
+    // Offsets beyond both forms go through a scratch register as a register offset.
+    for (std::int64_t off :
+         {std::int64_t{-257}, 4096 * scale, std::int64_t{0x123456}, std::int64_t{-100000}}) {
+      CAPTURE(off);
+      auto lines = all([&](Assembler& a) { (a.*ls.emit)(T, Mem::at(X(1), off), X(16)); });
+      REQUIRE(lines.size() >= 2);
+      CHECK(lines.back() == name + " " + t + ", [x1, x16]");
+      lines.pop_back();
+      CHECK(simulate_mov(lines, 16) == static_cast<std::uint64_t>(off));
+    }
+    CHECK(fails([&](Assembler& a) { (a.*ls.emit)(T, Mem::at(X(16), 0x123456), X(16)); }));
     // Pre- and post-index.
     for (std::int64_t off : {-256, 255, 8}) {
       const std::string o = std::to_string(off);

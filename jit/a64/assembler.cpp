@@ -316,6 +316,8 @@ bool Assembler::addsub_imm(bool sub, bool set_flags, Reg rd, Reg rn, std::int64_
     return true;
   };
   if (one(sub, v, d, n)) return true;
+  // x - v and x + (-v) set the same flags for every v but 0 and INT_MIN, and neither of those
+  // reaches this line (0 encodes, INT_MIN's negation does not).
   if (v != 0 && one(!sub, negated, d, n)) return true;
   if (!set_flags) {
     // Two instructions for 24 bits: the high 12 bits shifted, then the low 12 bits.

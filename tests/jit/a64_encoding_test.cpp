@@ -1064,6 +1064,42 @@ TEST_CASE("a64 run: emitted code executes", "[a64][run]") {
     CHECK(cas(&word, 5, 9) == 5);
     CHECK(word == 9);
   }
+  SECTION("compare with a negated immediate sets the same flags as with the register") {
+    // Returns a mask with bit c set when condition c holds after the compare.
+    auto flags_fn = [](std::int64_t imm, bool through_register, bool is64) {
+      Assembler a;
+      const Reg n = is64 ? X(0) : W(0);
+      if (through_register) {
+        a.mov_imm(X(9), static_cast<std::uint64_t>(imm));
+        a.cmp(n, is64 ? X(9) : W(9));
+      } else {
+        a.cmp(n, imm);
+      }
+      a.mov_imm(X(0), 0);
+      for (unsigned c = 0; c < 14; ++c) {
+        a.cset(X(10), static_cast<Cond>(c));
+        a.orr(X(0), X(0), X(10), Shift::lsl, c);
+      }
+      a.ret();
+      auto mem = ExecutableMemory::create(*a.finish());
+      REQUIRE(mem.ok());
+      return std::move(*mem);
+    };
+    const std::uint64_t xs[] = {
+        0,     1,    2,    0x7fffffff, 0x80000000, 0xffffffff, 0x7fffffffffffffff, 0x8000000000000000,
+        ~0ull, 4095, 4096, 0x123456};
+    for (std::int64_t imm : {-1ll, -2ll, -4095ll, -4096ll, -0x123000ll, 1ll, 4095ll, 0x5000ll}) {
+      for (bool is64 : {true, false}) {
+        auto direct = flags_fn(imm, false, is64);
+        auto via_reg = flags_fn(imm, true, is64);
+        for (std::uint64_t x : xs) {
+          CAPTURE(imm, is64, x);
+          CHECK(direct.as<std::uint64_t (*)(std::uint64_t)>()(x) ==
+                via_reg.as<std::uint64_t (*)(std::uint64_t)>()(x));
+        }
+      }
+    }
+  }
   SECTION("loads and stores through a frame") {
     Assembler a;
     a.stp(X(29), X(30), Mem::pre(sp, -32));

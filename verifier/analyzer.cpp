@@ -276,7 +276,7 @@ class Analyzer {
   void call_local(std::uint32_t pc, State& s, std::uint32_t f);
   void call_callback(std::uint32_t pc, State& s, std::uint32_t f, const Reg& ctx_arg);
   State enter_frame(const State& s, std::uint32_t f, bool callback);
-  void leave_frame(State& s);
+  void leave_frame(State& s, std::uint32_t call_pc);
   void exit_insn(std::uint32_t pc, State& s);
 
   // Checks
@@ -292,7 +292,7 @@ class Analyzer {
                    int size_regno);
   const Reg& use(std::uint32_t pc, const State& s, int regno);
   void leak(std::uint32_t pc, const State& s, std::string what, std::vector<int> regs);
-  void invalidate(State& s, const std::function<bool(const Reg&)>& dead);
+  void invalidate(State& s, const std::function<bool(const Reg&)>& dead, Reg dead_value);
   void note_stack(const State& s, std::uint32_t frame, std::int64_t lowest);
   void propagate_scalar(State& s, const Reg& refined);
 
@@ -660,13 +660,27 @@ void Analyzer::fail(std::uint32_t pc, const State& s, std::string check, std::st
 
 const Reg& Analyzer::use(std::uint32_t pc, const State& s, int regno) {
   const Reg& r = s.regs[regno];
-  if (r.kind == RegKind::uninit)
-    fail(pc, s, "uninit_register",
-         fmt::format("r{} is read before it is written (uninitialized, clobbered by a call, or of different "
-                     "kinds on joining paths)",
-                     regno),
-         {regno});
-  return r;
+  if (r.kind != RegKind::uninit) return r;
+  std::string why;
+  switch (r.why) {
+    case Why::never_written: why = "it is never written on some path to here"; break;
+    case Why::call_clobbered: why = fmt::format("the call at instruction {} clobbered it", r.why_pc); break;
+    case Why::packet_moved:
+      why = fmt::format(
+          "the helper call at instruction {} may move the packet, so packet pointers are stale "
+          "(load them again from the context)",
+          r.why_pc);
+      break;
+    case Why::released:
+      why = fmt::format("the memory it pointed to was released at instruction {}", r.why_pc);
+      break;
+    case Why::frame_ended: why = "it pointed into the stack frame of a function that returned"; break;
+    case Why::merged: why = "paths that meet here give it values of different kinds"; break;
+  }
+  fail(pc, s, "uninit_register",
+       r.why == Why::never_written ? fmt::format("r{} is read before it is written: {}", regno, why)
+                                   : fmt::format("r{} cannot be used: {}", regno, why),
+       {regno});
 }
 
 void Analyzer::leak(std::uint32_t pc, const State& s, std::string what, std::vector<int> regs) {
@@ -676,12 +690,12 @@ void Analyzer::leak(std::uint32_t pc, const State& s, std::string what, std::vec
        std::move(regs));
 }
 
-void Analyzer::invalidate(State& s, const std::function<bool(const Reg&)>& dead) {
+void Analyzer::invalidate(State& s, const std::function<bool(const Reg&)>& dead, Reg dead_value) {
   for (auto& r : s.regs)
-    if (dead(r)) r = Reg{};
+    if (dead(r)) r = dead_value;
   for (auto& fr : s.frames) {
     for (auto& r : fr.saved)
-      if (dead(r)) r = Reg{};
+      if (dead(r)) r = dead_value;
     std::erase_if(fr.spills, [&](auto& e) {
       if (!dead(e.second)) return false;
       for (int k = 0; k < 8; ++k) fr.bytes[e.first * 8 + k] = byte_uninit;
@@ -1385,7 +1399,7 @@ void Analyzer::legacy(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& i
     if (idx.kind != RegKind::scalar)
       fail(pc, s, "legacy_packet", "the index of a legacy packet load must be a number", {insn.src()});
   }
-  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg{};
+  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg::unusable(Why::call_clobbered, pc);
   s.regs[0] = Reg::scalar(Scalar::of_width(info.width));
 }
 
@@ -1577,17 +1591,22 @@ void Analyzer::call_helper(std::uint32_t pc, State& s, std::uint32_t id) {
   if (release_id) {
     std::uint32_t rid = *release_id;
     std::erase(s.refs, rid);
-    invalidate(s, [&](const Reg& r) { return r.kind == RegKind::mem && r.allocated && r.id == rid; });
+    invalidate(
+        s, [&](const Reg& r) { return r.kind == RegKind::mem && r.allocated && r.id == rid; },
+        Reg::unusable(Why::released, pc));
   }
   if (h->changes_packet) {
-    invalidate(s, [](const Reg& r) {
-      return r.kind == RegKind::packet || r.kind == RegKind::packet_end || r.kind == RegKind::packet_meta;
-    });
+    invalidate(
+        s,
+        [](const Reg& r) {
+          return r.kind == RegKind::packet || r.kind == RegKind::packet_end || r.kind == RegKind::packet_meta;
+        },
+        Reg::unusable(Why::packet_moved, pc));
     // Whatever was proven about the old packet says nothing about the new one.
     s.ranges.clear();
   }
-  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg{};
-  Reg r0;
+  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg::unusable(Why::call_clobbered, pc);
+  Reg r0 = Reg::unusable(Why::call_clobbered, pc);
   switch (h->ret) {
     case isa::ReturnKind::integer: r0 = Reg::scalar(Scalar::unknown()); break;
     case isa::ReturnKind::none: break;
@@ -1633,13 +1652,15 @@ State Analyzer::enter_frame(const State& s, std::uint32_t f, bool callback) {
   return c;
 }
 
-void Analyzer::leave_frame(State& s) {
+void Analyzer::leave_frame(State& s, std::uint32_t call_pc) {
   auto top = static_cast<std::uint32_t>(s.frames.size() - 1);
   Frame fr = std::move(s.frames.back());
   s.frames.pop_back();
-  invalidate(s, [&](const Reg& r) { return r.kind == RegKind::stack && r.region == top; });
+  invalidate(
+      s, [&](const Reg& r) { return r.kind == RegKind::stack && r.region == top; },
+      Reg::unusable(Why::frame_ended, 0));
   for (int i = 0; i < 4; ++i) s.regs[6 + i] = fr.saved[i];
-  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg{};
+  for (int r = 1; r <= 5; ++r) s.regs[r] = Reg::unusable(Why::call_clobbered, call_pc);
   Reg fp;
   fp.kind = RegKind::stack;
   fp.region = top - 1;
@@ -1658,7 +1679,7 @@ void Analyzer::call_local(std::uint32_t pc, State& s, std::uint32_t f) {
     // No path returns: nothing follows the call.
     fail(pc, s, "call", fmt::format("{} never returns", p_.functions[f].name));
   }
-  leave_frame(*result);
+  leave_frame(*result, pc);
   s = std::move(*result);
 }
 
@@ -1678,7 +1699,7 @@ void Analyzer::call_callback(std::uint32_t pc, State& s, std::uint32_t f, const 
     entry.regs[2] = ctx_arg;
     auto result = analyze_function(f, std::move(entry));
     if (!result) break;
-    leave_frame(*result);
+    leave_frame(*result, pc);
     State joined = join(acc, *result, env_.allow_pointer_leaks);
     if (joined == acc) break;
     if (round > 64) fail(pc, s, "loop", "the callback's effect on the caller does not converge");

@@ -81,35 +81,37 @@ struct IdJoin {
           return r;
         case RegKind::ctx: r.val = x.val.join(y.val); return r;
         case RegKind::stack:
-          if (x.region != y.region) return Reg{};
+          if (x.region != y.region) return Reg::unusable(Why::merged, 0);
           r.val = x.val.join(y.val);
           return r;
         case RegKind::packet:
         case RegKind::packet_meta: return packet(x, y);
         case RegKind::map_value:
         case RegKind::mem:
-          if (!same_region() || x.allocated != y.allocated) return Reg{};
+          if (!same_region() || x.allocated != y.allocated) return Reg::unusable(Why::merged, 0);
           r.val = x.val.join(y.val);
           r.nullable = x.nullable || y.nullable;
           r.id = (x.id || y.id) ? plain(3, x.id, y.id) : 0;
           return r;
         case RegKind::map_ptr:
-        case RegKind::func: return x.region == y.region ? x : Reg{};
+        case RegKind::func: return x.region == y.region ? x : Reg::unusable(Why::merged, 0);
       }
     }
     // A pointer on one path and null on the other: a pointer that may be null.
     auto nullable_of = [&](const Reg& p, const Reg& z, bool p_first) -> Reg {
       if ((p.kind != RegKind::map_value && p.kind != RegKind::mem) || z.kind != RegKind::scalar ||
           !z.val.is_const() || z.val.value() != 0)
-        return Reg{};
+        return Reg::unusable(Why::merged, 0);
       Reg r = p;
       r.nullable = true;
       r.id = p_first ? plain(3, p.id, null_side) : plain(3, null_side, p.id);
       return r;
     };
+    if (x.kind == RegKind::uninit) return x;
+    if (y.kind == RegKind::uninit) return y;
     if (x.is_pointer()) return nullable_of(x, y, true);
     if (y.is_pointer()) return nullable_of(y, x, false);
-    return Reg{};
+    return Reg::unusable(Why::merged, 0);
   }
 };
 

@@ -26,6 +26,8 @@ enum class RegKind : std::uint8_t {
   func,         // a bpf-to-bpf function (region = function index)
 };
 
+enum class Why : std::uint8_t { never_written, call_clobbered, packet_moved, released, frame_ended, merged };
+
 inline constexpr std::uint32_t packet_base_id = 0;  // data itself (variable part 0)
 inline constexpr std::uint32_t meta_base_id = 1;    // data_meta itself
 inline constexpr std::uint32_t first_free_id = 2;
@@ -62,7 +64,22 @@ struct Reg {
     return r;
   }
   bool is_pointer() const { return kind != RegKind::uninit && kind != RegKind::scalar; }
-  friend bool operator==(const Reg&, const Reg&) = default;
+  // Why an uninit register is unusable, for diagnostics only (not part of the value).
+  Why why = Why::never_written;
+  std::uint32_t why_pc = 0;
+
+  static Reg unusable(Why w, std::uint32_t pc) {
+    Reg r;
+    r.why = w;
+    r.why_pc = pc;
+    return r;
+  }
+  friend bool operator==(const Reg& a, const Reg& b) {
+    return a.kind == b.kind && a.nullable == b.nullable && a.is_len == b.is_len && a.writable == b.writable &&
+           a.allocated == b.allocated && a.region == b.region && a.id == b.id && a.delta == b.delta &&
+           a.size == b.size && a.val == b.val && a.tag == b.tag && a.origin == b.origin &&
+           a.step_width == b.step_width && a.step_lo == b.step_lo && a.step_hi == b.step_hi;
+  }
 };
 
 enum ByteKind : std::uint8_t { byte_uninit = 0, byte_misc = 1, byte_spill = 2 };

@@ -363,6 +363,118 @@ TEST_CASE("a64 llvm: registers x0-x30, sp and xzr", "[a64][llvm]") {
   CHECK(one([](Assembler& a) { a.str(xzr, Mem::at(sp, 8)); }) == "str xzr, [sp, #8]");
 }
 
+TEST_CASE("a64 llvm: every register in every register field", "[a64][llvm]") {
+  struct Form {
+    void (*emit)(Assembler&, unsigned d, unsigned n, unsigned m, unsigned a);
+    std::string (*text)(unsigned d, unsigned n, unsigned m, unsigned a);
+  };
+  const Form forms[] = {
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned a) { as.madd(X(d), X(n), X(m), X(a)); },
+       [](unsigned d, unsigned n, unsigned m, unsigned a) {
+         return "madd " + xr(d) + ", " + xr(n) + ", " + xr(m) + ", " + xr(a);
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned a) { as.msub(W(d), W(n), W(m), W(a)); },
+       [](unsigned d, unsigned n, unsigned m, unsigned a) {
+         return "msub " + wr(d) + ", " + wr(n) + ", " + wr(m) + ", " + wr(a);
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) { as.sdiv(X(d), X(n), X(m)); },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "sdiv " + xr(d) + ", " + xr(n) + ", " + xr(m);
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) { as.umulh(X(d), X(n), X(m)); },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "umulh " + xr(d) + ", " + xr(n) + ", " + xr(m);
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) { as.asrv(W(d), W(n), W(m)); },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "asr " + wr(d) + ", " + wr(n) + ", " + wr(m);
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) {
+         as.eor(X(d), X(n), X(m), Shift::ror, 3);
+       },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "eor " + xr(d) + ", " + xr(n) + ", " + xr(m) + ", ror #3";
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) {
+         as.subs(X(d), X(n), X(m), Shift::asr, 2);
+       },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "subs " + xr(d) + ", " + xr(n) + ", " + xr(m) + ", asr #2";
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) {
+         as.csel(X(d), X(n), X(m), Cond::hi);
+       },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "csel " + xr(d) + ", " + xr(n) + ", " + xr(m) + ", hi";
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned, unsigned) { as.and_(X(d), X(n), 0xff0); },
+       [](unsigned d, unsigned n, unsigned, unsigned) { return "and " + xr(d) + ", " + xr(n) + ", #0xff0"; }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned, unsigned) { as.sub(W(d), W(n), 100); },
+       [](unsigned d, unsigned n, unsigned, unsigned) { return "sub " + wr(d) + ", " + wr(n) + ", #100"; }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned, unsigned) { as.rev(X(d), X(n)); },
+       [](unsigned d, unsigned n, unsigned, unsigned) { return "rev " + xr(d) + ", " + xr(n); }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned, unsigned) { as.sxth(X(d), W(n)); },
+       [](unsigned d, unsigned n, unsigned, unsigned) { return "sxth " + xr(d) + ", " + wr(n); }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned, unsigned) { as.ubfx(X(d), X(n), 4, 9); },
+       [](unsigned d, unsigned n, unsigned, unsigned) {
+         return "ubfx " + xr(d) + ", " + xr(n) + ", #4, #9";
+       }},
+      {[](Assembler& as, unsigned d, unsigned, unsigned, unsigned) { as.movk(X(d), 7, 48); },
+       [](unsigned d, unsigned, unsigned, unsigned) { return "movk " + xr(d) + ", #7, lsl #48"; }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned, unsigned) { as.ldrsh(X(d), Mem::at(X(n), 6)); },
+       [](unsigned d, unsigned n, unsigned, unsigned) { return "ldrsh " + xr(d) + ", [" + xr(n) + ", #6]"; }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) {
+         as.str(W(d), Mem::indexed(X(n), W(m), Extend::sxtw, true));
+       },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "str " + wr(d) + ", [" + xr(n) + ", " + wr(m) + ", sxtw #2]";
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) {
+         as.stp(X(d), X(m), Mem::at(X(n), -8));
+       },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "stp " + xr(d) + ", " + xr(m) + ", [" + xr(n) + ", #-8]";
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) { as.stlxr(W(m), X(d), X(n)); },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "stlxr " + wr(m) + ", " + xr(d) + ", [" + xr(n) + "]";
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) {
+         as.ldclr(X(m), X(d), X(n), Order::acq_rel);
+       },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "ldclral " + xr(m) + ", " + xr(d) + ", [" + xr(n) + "]";
+       }},
+      {[](Assembler& as, unsigned d, unsigned n, unsigned m, unsigned) {
+         as.cas(W(m), W(d), X(n), Order::acquire);
+       },
+       [](unsigned d, unsigned n, unsigned m, unsigned) {
+         return "casa " + wr(m) + ", " + wr(d) + ", [" + xr(n) + "]";
+       }},
+      {[](Assembler& as, unsigned d, unsigned, unsigned, unsigned) { as.cbnz(X(d), 64); },
+       [](unsigned d, unsigned, unsigned, unsigned) { return "cbnz " + xr(d) + ", #64"; }},
+      {[](Assembler& as, unsigned d, unsigned, unsigned, unsigned) { as.tbz(X(d), 33, -64); },
+       [](unsigned d, unsigned, unsigned, unsigned) { return "tbz " + xr(d) + ", #33, #-64"; }},
+      {[](Assembler& as, unsigned d, unsigned, unsigned, unsigned) { as.blr(X(d)); },
+       [](unsigned d, unsigned, unsigned, unsigned) { return "blr " + xr(d); }},
+  };
+  for (unsigned r = 0; r < 31; ++r) {
+    const unsigned d = r, n = (r + 11) % 31, m = (r + 23) % 31, a = (r + 5) % 31;
+    for (const Form& f : forms) {
+      Assembler as;
+      f.emit(as, d, n, m, a);
+      if (!as.status().ok()) {
+        // Only the unpredictable overlaps (status = data/address) may be refused.
+        INFO(as.status().error().message);
+        CHECK((d == m || n == m));
+        continue;
+      }
+      REQUIRE(as.size() == 4);
+      CHECK(llvm().text(as.words()[0]) == f.text(d, n, m, a));
+    }
+  }
+}
+
 TEST_CASE("a64 llvm: add/sub immediates", "[a64][llvm]") {
   for (bool x : {true, false}) {
     const std::string d = rn(x, 0), n = rn(x, 1);

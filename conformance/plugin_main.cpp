@@ -1,0 +1,83 @@
+// bpfvm_conformance_plugin: runs one test for the upstream conformance runner
+// (github.com/Alan-Jowett/bpf_conformance). Protocol: `plugin [MEM-HEX] [--engine E] [--elf]`,
+// the program's bytes in hex on stdin, r0 in hex on stdout and exit 0; on failure a message on
+// stderr and a non-zero exit.
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "conformance/engines.hpp"
+#include "conformance/runner.hpp"
+#include "isa/program.hpp"
+#ifdef BPFVM_PLUGIN_ELF
+#include "isa/load.hpp"
+#endif
+
+namespace {
+
+constexpr const char* usage =
+    "usage: bpfvm_conformance_plugin [MEM-HEX] [--engine interp] [--budget N] [--elf] < PROGRAM-HEX\n"
+    "Runs one conformance test as the upstream runner's plugin and prints r0 in hex.\n";
+
+int fail(int code, const std::string& message) {
+  fmt::print(stderr, "{}\n", message);
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace bpfvm;
+  std::string engine = "interp";
+  std::uint64_t budget = conformance::default_budget;
+  bool elf = false;
+  std::vector<std::uint8_t> memory;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.empty()) continue;  // the upstream runner splits options on single spaces
+    if (i == 1 && a.rfind("--", 0) != 0) {
+      auto m = conformance::hex_decode(a);
+      if (!m) return fail(64, "memory argument: " + m.error().message);
+      memory = std::move(*m);
+    } else if (a == "--engine" && i + 1 < argc) {
+      engine = argv[++i];
+    } else if (a == "--budget" && i + 1 < argc) {
+      char* end = nullptr;
+      budget = std::strtoull(argv[++i], &end, 0);
+      if (*end != '\0' || budget == 0)
+        return fail(64, fmt::format("--budget: '{}' is not a positive number", argv[i]));
+    } else if (a == "--elf") {
+      elf = true;
+    } else if (a == "--help" || a == "-h") {
+      fmt::print("{}", usage);
+      return 0;
+    } else {
+      return fail(64, fmt::format("unknown argument '{}'\n{}", a, usage));
+    }
+  }
+  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  auto bytes = conformance::hex_decode(input);
+  if (!bytes) return fail(1, "program on stdin: " + bytes.error().message);
+
+  Result<isa::Program> program = Error{"ELF input is not supported by this build"};
+  if (elf) {
+#ifdef BPFVM_PLUGIN_ELF
+    isa::LoadOptions options;
+    options.format = isa::InputFormat::elf;
+    options.program = "main";
+    program = isa::load_bytes(*bytes, "<stdin>", options);
+#endif
+  } else {
+    program = isa::program_from_bytes(*bytes, "main");
+  }
+  if (!program) return fail(1, program.error().to_string());
+
+  auto result = conformance::run_on_engine(engine, *program, memory, budget);
+  if (!result.ok) return fail(1, result.error);
+  fmt::print("{:x}\n", result.r0);
+  return 0;
+}

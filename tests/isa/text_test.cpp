@@ -112,11 +112,9 @@ bool llvm_cannot_print(const OpInfo& row, bool alu32) {
   if (row.kind == Kind::lddw && row.operation != Operation::imm64) return true;
   // ldind: LLVM prints `skb[rS]` and drops the immediate (templates keep it to round-trip).
   if (row.kind == Kind::legacy && row.operation == Operation::ind) return true;
-  // Without alu32 LLVM has no 32-bit fetch/xchg/cmpxchg atomics (<unknown> or the non-fetch text).
-  if (!alu32 && row.kind == Kind::atomic && row.width == 32 &&
-      !(row.operation == Operation::add || row.operation == Operation::bor ||
-        row.operation == Operation::band || row.operation == Operation::bxor))
-    return true;
+  // Without alu32 LLVM 19 decodes only the 32-bit atomic add (others: invalid encoding, and
+  // fetch_add is printed as the non-fetching add).
+  if (!alu32 && row.kind == Kind::atomic && row.width == 32 && row.operation != Operation::add) return true;
   return false;
 }
 

@@ -1,0 +1,117 @@
+// bpfvm disasm FILE: print a program's instructions in LLVM or conformance syntax.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "isa/disasm.hpp"
+#include "isa/load.hpp"
+#include "tools/args.hpp"
+#include "tools/commands.hpp"
+
+namespace bpfvm::cli {
+namespace {
+
+constexpr const char* disasm_usage =
+    "usage: bpfvm disasm FILE [--section S] [--syntax llvm|conformance] [--alu32] [--no-bytes] [--json]\n"
+    "\n"
+    "Prints the instructions of FILE (ELF object, raw instructions or assembly text).\n"
+    "  --section S   the program to print when FILE holds several (section or function name)\n"
+    "  --syntax X    llvm (default: as llvm-objdump-19 -d prints it) or conformance (bpf_conformance)\n"
+    "  --alu32       LLVM syntax with w registers for narrow loads, stores and atomics, as\n"
+    "                llvm-objdump-19 -d --mattr=+alu32 prints them\n"
+    "  --no-bytes    leave out the instruction bytes\n"
+    "  --json        one JSON object: {\"file\", \"program\", \"functions\": [{name, start, end}],\n"
+    "                \"insns\": [{\"pc\", \"bytes\", \"text\"}]}\n"
+    "The output re-assembles with `bpfvm asm --syntax` of the same syntax.\n"
+    "exit codes: 0 printed, 1 FILE could not be loaded, 64 usage\n";
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20)
+          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+        else
+          out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+int cmd_disasm(const std::vector<std::string>& argv) {
+  OptionSpec spec;
+  spec.with_value = {"--section", "--syntax"};
+  spec.flags = {"--no-bytes", "--json", "--alu32", "--help", "-h"};
+  auto args = Args::parse(argv, spec);
+  if (!args) {
+    fmt::print(stderr, "bpfvm disasm: {}\n\n{}", args.error().message, disasm_usage);
+    return exit_usage;
+  }
+  if (args->flag("--help") || args->flag("-h")) {
+    fmt::print("{}", disasm_usage);
+    return exit_ok;
+  }
+  if (args->positionals().size() != 1) {
+    fmt::print(stderr, "bpfvm disasm: expected one FILE\n\n{}", disasm_usage);
+    return exit_usage;
+  }
+  isa::DisasmOptions options;
+  std::string syntax = args->value("--syntax").value_or("llvm");
+  if (syntax == "conformance") {
+    options.syntax = isa::Syntax::conformance;
+  } else if (syntax != "llvm") {
+    fmt::print(stderr, "bpfvm disasm: --syntax must be llvm or conformance, not '{}'\n", syntax);
+    return exit_usage;
+  }
+  options.show_bytes = !args->flag("--no-bytes");
+  options.alu32 = args->flag("--alu32");
+
+  const std::string& file = args->positionals()[0];
+  isa::LoadOptions load;
+  load.program = args->value("--section").value_or("");
+  auto program = isa::load_file(file, load);
+  if (!program) {
+    fmt::print(stderr, "bpfvm disasm: {}\n", program.error().to_string());
+    return exit_rejected;
+  }
+
+  if (!args->flag("--json")) {
+    fmt::print("{}", isa::disassemble(*program, options));
+    return exit_ok;
+  }
+  std::string out = fmt::format("{{\"file\":{},\"program\":{},\"functions\":[", json_string(file),
+                                json_string(program->name));
+  for (std::size_t i = 0; i < program->functions.size(); ++i) {
+    const auto& f = program->functions[i];
+    out += fmt::format("{}{{\"name\":{},\"start\":{},\"end\":{}}}", i ? "," : "", json_string(f.name),
+                       f.start, f.end);
+  }
+  out += "],\"insns\":[";
+  const auto& insns = program->insns;
+  for (std::size_t pc = 0; pc < insns.size();) {
+    auto op = isa::decode(insns[pc]);
+    std::size_t slots = op && pc + 1 < insns.size() ? static_cast<std::size_t>(isa::slot_count(*op)) : 1;
+    std::string bytes;
+    for (std::size_t s = 0; s < slots; ++s) {
+      const auto* b = reinterpret_cast<const std::uint8_t*>(&insns[pc + s]);
+      for (std::size_t k = 0; k < sizeof(isa::Insn); ++k)
+        bytes += fmt::format("{}{:02x}", bytes.empty() ? "" : " ", b[k]);
+    }
+    out += fmt::format("{}{{\"pc\":{},\"bytes\":{},\"text\":{}}}", pc ? "," : "", pc, json_string(bytes),
+                       json_string(isa::format_insn(insns, pc, options.syntax, options.alu32)));
+    pc += slots;
+  }
+  fmt::print("{}]}}\n", out);
+  return exit_ok;
+}
+
+}  // namespace bpfvm::cli

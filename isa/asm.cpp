@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -297,6 +298,7 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
 
     // Comments, and the `# src=N` form hint.
     std::optional<Hint> hint;
+    std::vector<std::uint8_t> column_bytes;  // llvm-objdump's byte column, when present
     std::string_view line = raw;
     if (std::size_t hash = line.find('#'); hash != std::string_view::npos) {
       std::string_view c = trim(line.substr(hash + 1));
@@ -342,8 +344,11 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
           line = trim(line.substr(colon + 1));
           while (line.size() >= 2 && std::isxdigit(static_cast<unsigned char>(line[0])) &&
                  std::isxdigit(static_cast<unsigned char>(line[1])) &&
-                 (line.size() == 2 || std::isspace(static_cast<unsigned char>(line[2]))))
+                 (line.size() == 2 || std::isspace(static_cast<unsigned char>(line[2])))) {
+            column_bytes.push_back(
+                static_cast<std::uint8_t>(std::stoul(std::string(line.substr(0, 2)), nullptr, 16)));
             line = trim(line.substr(2));
+          }
           if (line.empty()) continue;
         }
         // <symbol+0x10> annotations after the instruction.
@@ -423,6 +428,14 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
     }
 
     auto chosen = matches.front();
+    std::optional<Op> column_op;
+    if (column_bytes.size() >= sizeof(Insn)) {
+      Insn first;
+      std::memcpy(&first, column_bytes.data(), sizeof(Insn));
+      column_op = decode(first);
+    }
+    auto column_match = std::find_if(matches.begin(), matches.end(),
+                                     [&](const auto& m) { return column_op && m.first->id == *column_op; });
     if (hint) {
       auto it = std::find_if(matches.begin(), matches.end(), [&](const auto& m) {
         return text_detail::disc_name(m.first->disc) == hint->field && m.first->disc_value == hint->value;
@@ -430,6 +443,9 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
       if (it == matches.end())
         return error(fmt::format("'{}' has no form with {}={}", cleaned, hint->field, hint->value), line_no);
       chosen = *it;
+    } else if (column_match != matches.end()) {
+      // The text alone is ambiguous (call 0x1 of any call kind): the bytes beside it tell.
+      chosen = *column_match;
     } else if (!chosen.second.label.empty() && chosen.first->kind == Kind::call) {
       auto it = std::find_if(matches.begin(), matches.end(),
                              [](const auto& m) { return m.first->operation == Operation::local; });

@@ -231,6 +231,14 @@ TEST_CASE("assembler spellings: aliases, labels, objdump columns") {
       0,    1, 0,    0, 0,    0x6d, 0x01, 0xff, 0xff, 0,    0,    0, 0,    0x85, 0x10, 0,    0, 1, 0,
       0,    0, 0x05, 0, 0xfe, 0xff, 0,    0,    0,    0,    0x95, 0, 0,    0,    0,    0,    0, 0};
   CHECK(bytes_of(llvm->insns) == expect2);
+
+  // llvm-objdump prints every call kind as `call N`; its byte column tells them apart.
+  auto local = assemble("       0:\t85 10 00 00 01 00 00 00\tcall 0x1\n", Syntax::llvm);
+  REQUIRE(local.ok());
+  CHECK(bytes_of(local->insns) == std::vector<std::uint8_t>{0x85, 0x10, 0, 0, 1, 0, 0, 0});
+  auto hinted = assemble("call 0x1 # src=2\n", Syntax::llvm);
+  REQUIRE(hinted.ok());
+  CHECK(bytes_of(hinted->insns) == std::vector<std::uint8_t>{0x85, 0x20, 0, 0, 1, 0, 0, 0});
 }
 
 TEST_CASE("assembler errors say what and where") {

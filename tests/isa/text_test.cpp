@@ -336,6 +336,10 @@ TEST_CASE("all conformance programs assemble and round-trip through both syntaxe
     std::vector<std::uint8_t> bytes;
     if (t.has_raw) {
       bytes = t.raw;
+      // The raw words are an independent encoding of the same program.
+      auto program = assemble(t.asm_text, Syntax::conformance, entry.path().string());
+      REQUIRE(program.ok());
+      CHECK(bytes_of(program->insns) == bytes);
     } else {
       auto program = assemble(t.asm_text, Syntax::conformance, entry.path().string());
       INFO((program.ok() ? "" : program.error().to_string()));
@@ -377,4 +381,20 @@ TEST_CASE("whole-program disassembly looks like llvm-objdump") {
         "0000000000000018 <g>:\n"
         "       3:\tb7 00 00 00 00 00 00 00\tr0 = 0x0\n"
         "       4:\t95 00 00 00 00 00 00 00\texit\n");
+}
+
+TEST_CASE("every prefix of every instruction text is an instruction or an error with its line") {
+  for (const OpInfo& row : op_table) {
+    for (const auto& insns : samples(row)) {
+      for (auto syntax : {Syntax::llvm, Syntax::conformance}) {
+        std::string text = format_insn(insns, 0, syntax, true);
+        for (std::size_t n = 0; n <= text.size(); ++n) {
+          std::string input = "exit\n" + text.substr(0, n) + "\n";
+          auto r = assemble(input, syntax, "p.s");
+          INFO(input);
+          if (!r.ok()) CHECK(r.error().line == std::optional<std::size_t>{2});
+        }
+      }
+    }
+  }
 }

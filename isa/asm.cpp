@@ -389,7 +389,7 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
       for (const OpInfo& row : op_table) {
         for (bool alu32 : {false, true}) {
           if (alu32 && syntax != Syntax::llvm) break;
-          std::string t = text_detail::row_template(row, syntax, alu32);
+          const std::string& t = text_detail::row_template(row, syntax, alu32);
           if (alu32 && t == text_detail::row_template(row, syntax, false)) break;
           Matcher m{candidate, syntax, row, 0, {}, {}};
           if (m.run(t)) {

@@ -1,5 +1,6 @@
 #include "isa/disasm.hpp"
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -15,7 +16,9 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 }
 }  // namespace
 
-std::string row_template(const OpInfo& row, Syntax syntax, bool alu32) {
+namespace {
+
+std::string build_template(const OpInfo& row, Syntax syntax, bool alu32) {
   if (syntax == Syntax::conformance) return std::string(row.conformance_text);
   std::string t(row.llvm_text);
   if (!alu32) return t;
@@ -29,13 +32,38 @@ std::string row_template(const OpInfo& row, Syntax syntax, bool alu32) {
   return t;
 }
 
-bool needs_hint(const OpInfo& row, Syntax syntax) {
-  for (const OpInfo& other : op_table) {
-    if (other.id == row.id) return false;
-    if (other.opcode == row.opcode && row_template(other, syntax, false) == row_template(row, syntax, false))
-      return true;
+// Templates and hint flags for every row, computed once: [0] LLVM, [1] LLVM alu32, [2] conformance.
+struct Tables {
+  std::array<std::array<std::string, op_count>, 3> templates;
+  std::array<std::array<bool, op_count>, 2> hints{};  // [0] LLVM, [1] conformance
+  Tables() {
+    for (std::size_t i = 0; i < op_count; ++i) {
+      templates[0][i] = build_template(op_table[i], Syntax::llvm, false);
+      templates[1][i] = build_template(op_table[i], Syntax::llvm, true);
+      templates[2][i] = build_template(op_table[i], Syntax::conformance, false);
+    }
+    for (int s = 0; s < 2; ++s)
+      for (std::size_t i = 0; i < op_count; ++i)
+        for (std::size_t j = 0; j < i && !hints[s][i]; ++j)
+          hints[s][i] =
+              op_table[j].opcode == op_table[i].opcode && templates[2 * s][j] == templates[2 * s][i];
   }
-  return false;
+};
+
+const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+
+}  // namespace
+
+const std::string& row_template(const OpInfo& row, Syntax syntax, bool alu32) {
+  std::size_t variant = syntax == Syntax::conformance ? 2 : alu32 ? 1 : 0;
+  return tables().templates[variant][static_cast<std::size_t>(row.id)];
+}
+
+bool needs_hint(const OpInfo& row, Syntax syntax) {
+  return tables().hints[syntax == Syntax::conformance ? 1 : 0][static_cast<std::size_t>(row.id)];
 }
 
 std::string_view disc_name(Disc disc) {
@@ -81,7 +109,7 @@ std::string format_insn(std::span<const Insn> insns, std::size_t pc, Syntax synt
   auto op = decode(insn);
   if (!op) return "<unknown>";
   const OpInfo& row = info(*op);
-  std::string t = text_detail::row_template(row, syntax, alu32);
+  const std::string& t = text_detail::row_template(row, syntax, alu32);
   std::int64_t target = (row.kind == Kind::call ||
                          (row.kind == Kind::jump && row.width == 32 && row.operation == Operation::ja))
                             ? std::int64_t{insn.imm}

@@ -36,7 +36,7 @@ std::string disassemble(const Program& program, const DisasmOptions& options);
 
 namespace text_detail {
 // The template of `row` in `syntax` (with the alu32 register rule applied when asked).
-std::string row_template(const OpInfo& row, Syntax syntax, bool alu32);
+const std::string& row_template(const OpInfo& row, Syntax syntax, bool alu32);
 // True when another row of the same opcode byte prints the same text: the row then needs the
 // `# src=N` hint unless it is the first of those rows.
 bool needs_hint(const OpInfo& row, Syntax syntax);

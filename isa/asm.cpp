@@ -44,10 +44,19 @@ struct Fields {
   std::string label;  // a label given for {tgt}, or for {imm} of a call
 };
 
+// Soft failures keep views into the (static) templates and literals: most rows fail on
+// most lines, so nothing is formatted until a line matches no row at all.
 struct Failure {
   std::size_t pos = 0;
-  std::string expected;  // what was expected at pos (soft), or the whole message (hard)
-  bool hard = false;     // a value that was recognised but is out of range
+  std::string_view what;  // what was expected at pos
+  bool quoted = false;    // `what` is template text, shown in quotes
+  std::string message;    // a formatted expectation, or the whole message when hard
+  bool hard = false;      // a value that was recognised but is out of range
+
+  std::string expected() const {
+    if (!message.empty()) return message;
+    return quoted ? fmt::format("'{}'", what) : std::string(what);
+  }
 };
 
 struct Matcher {
@@ -61,12 +70,16 @@ struct Matcher {
   void skip_ws() {
     while (pos < in.size() && is_space(in[pos])) ++pos;
   }
-  bool fail(std::string expected) {
-    failure = Failure{pos, std::move(expected), false};
+  bool fail(std::string_view what, bool quoted = false) {
+    failure = Failure{pos, what, quoted, {}, false};
+    return false;
+  }
+  bool fail_formatted(std::string expected) {
+    failure = Failure{pos, {}, false, std::move(expected), false};
     return false;
   }
   bool fail_hard(std::size_t at, std::string message) {
-    failure = Failure{at, std::move(message), true};
+    failure = Failure{at, {}, false, std::move(message), true};
     return false;
   }
 
@@ -108,11 +121,11 @@ struct Matcher {
       ++pos;
       skip_ws();
     } else if (need_sign) {
-      return fail(fmt::format("'+' or '-' and {}", what));
+      return fail_formatted(fmt::format("'+' or '-' and {}", what));
     }
     bool overflow = false;
     auto v = number(overflow);
-    if (!v) return fail(std::string(what));
+    if (!v) return fail(what);
     std::string text(in.substr(start, pos - start));
     auto too_big = [&] {
       return fail_hard(pos, fmt::format("{} '{}' does not fit in {}", what, text, range));
@@ -145,7 +158,8 @@ struct Matcher {
     if (overflow || *v >= static_cast<std::uint64_t>(register_count))
       return fail_hard(pos, fmt::format("register '{}{}' does not exist (registers are {}0..{}10)", prefix,
                                         in.substr(start, pos - start), prefix, prefix));
-    if (out >= 0 && out != static_cast<int>(*v)) return fail(fmt::format("{}{} again", prefix, out));
+    if (out >= 0 && out != static_cast<int>(*v))
+      return fail_formatted(fmt::format("{}{} again", prefix, out));
     out = static_cast<int>(*v);
     return true;
   }
@@ -195,7 +209,7 @@ struct Matcher {
       fields.target = v;
       return true;
     }
-    return fail(fmt::format("template placeholder {{{}}}", name));
+    return fail_formatted(fmt::format("template placeholder {{{}}}", name));
   }
 
   bool run(std::string_view t) {
@@ -214,14 +228,14 @@ struct Matcher {
       if (pos >= in.size() || in[pos] != c) {
         std::size_t end = i;
         while (end < t.size() && !is_space(t[end]) && t[end] != '{') ++end;
-        return fail(fmt::format("'{}'", t.substr(i, end - i)));
+        return fail(t.substr(i, end - i), true);
       }
       ++pos;
       bool word_end = is_word(c) && (i + 1 == t.size() || (!is_word(t[i + 1]) && t[i + 1] != '{'));
       if (word_end && pos < in.size() && is_word(in[pos])) {
         std::size_t start = i;
         while (start > 0 && is_word(t[start - 1])) --start;
-        return fail(fmt::format("'{}'", t.substr(start, i + 1 - start)));
+        return fail(t.substr(start, i + 1 - start), true);
       }
     }
     skip_ws();
@@ -383,7 +397,8 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
 
     // Every row whose template takes the whole text.
     std::vector<std::pair<const OpInfo*, Fields>> matches;
-    std::optional<Failure> best;
+    std::optional<Failure> best;  // the failure that got furthest
+    std::vector<Failure> also;    // others that stopped at the same place
     std::string best_text;
     for (const std::string& candidate : candidates) {
       for (const OpInfo& row : op_table) {
@@ -396,13 +411,13 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
             matches.emplace_back(&row, m.fields);
             break;
           }
-          const Failure& f = *m.failure;
+          Failure& f = *m.failure;
           if (!best || f.pos > best->pos || (f.pos == best->pos && f.hard && !best->hard)) {
-            best = f;
+            best = std::move(f);
+            also.clear();
             best_text = candidate;
-          } else if (f.pos == best->pos && !f.hard && !best->hard &&
-                     best->expected.find(f.expected) == std::string::npos) {
-            best->expected += "\n" + f.expected;
+          } else if (f.pos == best->pos && !f.hard && !best->hard) {
+            also.push_back(std::move(f));
           }
         }
       }
@@ -411,17 +426,11 @@ Result<Program> assemble(std::string_view text, Syntax syntax, std::string_view 
     if (matches.empty()) {
       std::size_t word_end = 0;
       while (word_end < cleaned.size() && !is_space(cleaned[word_end])) ++word_end;
-      if (best->hard) return error(best->expected, line_no);
+      if (best->hard) return error(best->message, line_no);
       if (best->pos < word_end || best->pos == 0)
         return error(fmt::format("unknown instruction '{}'", cleaned.substr(0, word_end)), line_no);
-      std::set<std::string> expected;
-      std::string_view e = best->expected;
-      for (std::size_t at = 0; at <= e.size();) {
-        std::size_t next = e.find('\n', at);
-        if (next == std::string_view::npos) next = e.size();
-        expected.emplace(e.substr(at, next - at));
-        at = next + 1;
-      }
+      std::set<std::string> expected{best->expected()};
+      for (const Failure& f : also) expected.insert(f.expected());
       std::string where = best->pos >= best_text.size() ? std::string("at end of line")
                                                         : fmt::format("at '{}'", best_text.substr(best->pos));
       return error(fmt::format("expected {} {}", join_expected(expected), where), line_no);

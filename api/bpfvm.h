@@ -1,0 +1,96 @@
+/* bpfvm's C API: load an eBPF program, register helpers, compile it for an engine and run it.
+ *
+ * Every function returns a bpfvm_status; BPFVM_OK is 0. On failure bpfvm_last_error() gives a
+ * message that names what and where (file, section, instruction). Bad input never aborts.
+ *
+ * Thread safety: a bpfvm_program is set up (load, register helpers, engine, budget, compile)
+ * from one thread at a time. Once bpfvm_compile() has succeeded, bpfvm_run() may be called on
+ * the same handle from any number of threads at once: each run has its own registers and
+ * stack, and reports its outcome only through its bpfvm_result (never through
+ * bpfvm_last_error). Helpers registered by the embedder must then be safe to call concurrently.
+ * Distinct handles are independent. bpfvm_destroy() must not race with anything on its handle.
+ */
+#ifndef BPFVM_H
+#define BPFVM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum bpfvm_status {
+  BPFVM_OK = 0,
+  BPFVM_ERR_ARGUMENT = 1, /* a null handle or pointer, an unknown engine name, ... */
+  BPFVM_ERR_LOAD = 2,     /* the file or bytes are not a program, or the section is missing */
+  BPFVM_ERR_COMPILE = 3,  /* the engine refused the program */
+  BPFVM_ERR_STATE = 4,    /* wrong order: run before compile, load twice, ... */
+  BPFVM_ERR_TRAP = 5,     /* the run stopped on a trap: see bpfvm_result.trap */
+  BPFVM_ERR_INTERNAL = 6, /* a bug in bpfvm (or out of memory) */
+} bpfvm_status;
+
+/* A program and its settings. Opaque. */
+typedef struct bpfvm_program bpfvm_program;
+
+/* A helper: receives r1..r5 and returns r0. `user` is the pointer given at registration. */
+typedef uint64_t (*bpfvm_helper_fn)(void* user, uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4,
+                                    uint64_t r5);
+
+/* Why a run stopped early. */
+typedef struct bpfvm_trap {
+  const char* kind;  /* e.g. "out of bounds", "budget"; static text, valid for the process */
+  uint64_t pc;       /* the instruction index */
+  uint64_t address;  /* the address accessed, when the trap is about memory */
+  uint32_t size;     /* the access size in bytes, when it is about memory */
+  char region[64];   /* the memory region the access missed or violated ("" when none) */
+  char message[256]; /* the whole trap as one sentence */
+} bpfvm_trap;
+
+typedef struct bpfvm_result {
+  uint64_t r0;     /* the program's result, when it exited normally */
+  int trapped;     /* non-zero when the run stopped on a trap */
+  bpfvm_trap trap; /* valid when trapped */
+} bpfvm_result;
+
+/* Creates an empty program handle (engine "interp"). Returns NULL only when out of memory. */
+bpfvm_program* bpfvm_create(void);
+/* Frees the handle and everything it owns. NULL is allowed. */
+void bpfvm_destroy(bpfvm_program* program);
+
+/* The message of the last failed setup call on this handle ("" when none). Valid until the
+ * next call on the handle. */
+const char* bpfvm_last_error(const bpfvm_program* program);
+
+/* Loads a program: an ELF object (clang -target bpf), raw instruction bytes or assembly text,
+ * told apart by their content. `section` picks one program of an object holding several (a
+ * section or function name); NULL or "" picks the only one. */
+bpfvm_status bpfvm_load_bytes(bpfvm_program* program, const void* bytes, size_t size, const char* section);
+bpfvm_status bpfvm_load_file(bpfvm_program* program, const char* path, const char* section);
+
+/* Registers a helper under a call number and a name (programs from ELF objects may call it by
+ * either). Before bpfvm_compile(). Replaces a helper of the same id. */
+bpfvm_status bpfvm_register_helper(bpfvm_program* program, uint32_t id, const char* name, bpfvm_helper_fn fn,
+                                   void* user);
+
+/* Chooses the engine ("interp"; "jit" when this build has one). Before bpfvm_compile(). */
+bpfvm_status bpfvm_set_engine(bpfvm_program* program, const char* engine);
+/* Limits each run to `instructions` executed instructions (0: the default limit). */
+bpfvm_status bpfvm_set_budget(bpfvm_program* program, uint64_t instructions);
+
+/* Prepares the loaded program for runs on the chosen engine. */
+bpfvm_status bpfvm_compile(bpfvm_program* program);
+
+/* Runs the program with r1 = `memory` and r2 = `size` (memory may be NULL when size is 0); the
+ * program may read and write those bytes. Returns BPFVM_OK with result->r0 set, or
+ * BPFVM_ERR_TRAP with result->trap filled in. */
+bpfvm_status bpfvm_run(const bpfvm_program* program, void* memory, size_t size, bpfvm_result* result);
+
+/* Text for a status ("ok", "invalid argument", ...). */
+const char* bpfvm_status_string(bpfvm_status status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BPFVM_H */

@@ -1,0 +1,121 @@
+#include "api/bpfvm.hpp"
+
+#include <array>
+#include <mutex>
+
+#include "vm/interpreter.hpp"
+
+namespace bpfvm {
+namespace {
+
+constexpr std::size_t engine_count = 3;
+
+Result<std::unique_ptr<vm::Executable>> interpreter_factory(const isa::Program& program,
+                                                            std::shared_ptr<const vm::HelperRegistry> helpers,
+                                                            const vm::CompileOptions& options) {
+  return vm::make_interpreter(program, std::move(helpers), options);
+}
+
+struct Factories {
+  std::mutex mutex;
+  std::array<EngineFactory, engine_count> table{interpreter_factory, nullptr, nullptr};
+};
+
+Factories& factories() {
+  static Factories f;
+  return f;
+}
+
+vm::RunResult run_in(const vm::Executable& exe, vm::RunContext& ctx, const RunOptions& options) {
+  for (const vm::Region& r : options.regions) ctx.add_region(r);
+  ctx.set_budget(options.budget);
+  ctx.set_max_call_depth(options.max_call_depth);
+  ctx.set_user(options.user);
+  if (options.trace) ctx.set_trace(options.trace);
+  return exe.run(ctx);
+}
+
+}  // namespace
+
+std::string_view to_string(Engine engine) {
+  switch (engine) {
+    case Engine::interpreter: return "interp";
+    case Engine::jit_x64: return "jit-x64";
+    case Engine::jit_a64: return "jit-a64";
+  }
+  return "?";
+}
+
+std::optional<Engine> engine_from_string(std::string_view name) {
+  for (Engine e : {Engine::interpreter, Engine::jit_x64, Engine::jit_a64}) {
+    if (to_string(e) == name) return e;
+  }
+  return std::nullopt;
+}
+
+void register_engine(Engine engine, EngineFactory factory) {
+  std::lock_guard lock(factories().mutex);
+  factories().table[static_cast<std::size_t>(engine)] = factory;
+}
+
+bool engine_available(Engine engine) {
+  std::lock_guard lock(factories().mutex);
+  return factories().table[static_cast<std::size_t>(engine)] != nullptr;
+}
+
+vm::RunResult run(const vm::Executable& exe, std::span<std::uint8_t> memory, const RunOptions& options) {
+  vm::RunContext ctx;
+  const auto address = memory.empty() ? std::uint64_t{0} : reinterpret_cast<std::uint64_t>(memory.data());
+  if (!memory.empty()) ctx.add_region({address, memory.size(), vm::Access::read_write, "input"});
+  ctx.set_args({address, memory.size(), 0, 0, 0});
+  return run_in(exe, ctx, options);
+}
+
+vm::RunResult run_with_context(const vm::Executable& exe, void* context, std::size_t size, vm::Access access,
+                               const RunOptions& options) {
+  vm::RunContext ctx;
+  const auto address = reinterpret_cast<std::uint64_t>(context);
+  if (context != nullptr && size > 0) ctx.add_region({address, size, access, "context"});
+  ctx.set_args({address, 0, 0, 0, 0});
+  return run_in(exe, ctx, options);
+}
+
+Status Vm::load(isa::Program program) {
+  program_ = std::move(program);
+  loaded_ = true;
+  return {};
+}
+
+Status Vm::load_file(const std::string& path, const isa::LoadOptions& options) {
+#ifdef BPFVM_HAVE_LOAD_FILE
+  Result<isa::Program> program = isa::load_file(path, options);
+  if (!program) return program.error();
+  return load(std::move(program).value());
+#else
+  (void)options;
+  Error e("loading files is not available in this build (isa::load_file is missing)");
+  e.file = path;
+  return e;
+#endif
+}
+
+Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
+                                                          const vm::CompileOptions& options) const {
+  if (!loaded_) return Error("compile: no program loaded");
+  EngineFactory factory = nullptr;
+  {
+    std::lock_guard lock(factories().mutex);
+    factory = factories().table[static_cast<std::size_t>(engine)];
+  }
+  if (factory == nullptr)
+    return Error("engine " + std::string(to_string(engine)) + " is not available in this build");
+  auto exe = factory(program_, std::make_shared<const vm::HelperRegistry>(helpers_), options);
+  if (!exe) {
+    Error e = exe.error();
+    if (e.section.empty()) e.section = program_.name;
+    return e;
+  }
+  return std::shared_ptr<const vm::Executable>(std::move(exe).value());
+}
+
+}  // namespace bpfvm

@@ -1,0 +1,50 @@
+#include "vm/runtime.hpp"
+
+#include <fmt/format.h>
+
+#include "isa/isa.hpp"
+
+namespace bpfvm::vm {
+
+std::string_view to_string(TrapKind kind) {
+  switch (kind) {
+    case TrapKind::out_of_bounds: return "out of bounds";
+    case TrapKind::permission: return "permission";
+    case TrapKind::budget_exhausted: return "budget exhausted";
+    case TrapKind::call_depth: return "call depth";
+    case TrapKind::unknown_helper: return "unknown helper";
+    case TrapKind::bad_call_target: return "bad call target";
+    case TrapKind::helper_error: return "helper error";
+  }
+  return "trap";
+}
+
+std::string Trap::message() const {
+  switch (kind) {
+    case TrapKind::out_of_bounds:
+      return fmt::format(
+          "out of bounds: {}-byte access at {:#x} (pc {}{})", size, address, pc,
+          region.empty() ? std::string(", no region near") : fmt::format(", near region \"{}\"", region));
+    case TrapKind::permission:
+      return fmt::format("permission: {}-byte access at {:#x} not allowed in region \"{}\" (pc {})", size,
+                         address, region, pc);
+    case TrapKind::budget_exhausted: return fmt::format("budget exhausted at pc {}", pc);
+    case TrapKind::call_depth: return fmt::format("call depth limit exceeded at pc {}", pc);
+    case TrapKind::unknown_helper: return fmt::format("unknown helper {} at pc {}", address, pc);
+    case TrapKind::bad_call_target:
+      return fmt::format("callx to {:#x}, which names no helper (pc {})", address, pc);
+    case TrapKind::helper_error: return fmt::format("helper failed at pc {}: {}", pc, detail);
+  }
+  return "trap";
+}
+
+std::span<std::uint8_t> RunContext::prepare_run() {
+  const std::size_t words = static_cast<std::size_t>(max_call_depth_) * isa::stack_frame_size / 8;
+  if (stack_.size() != words) stack_.assign(words, 0);
+  failure_.reset();
+  return {reinterpret_cast<std::uint8_t*>(stack_.data()), words * 8};
+}
+
+Executable::~Executable() = default;
+
+}  // namespace bpfvm::vm

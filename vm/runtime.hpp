@@ -1,0 +1,138 @@
+// The runtime every engine shares: memory regions, traps, per-run state and the compiled
+// program's interface.
+//
+// Threads: an Executable is immutable after compilation and may run on any number of threads
+// at once; each run needs its own RunContext (registers, stack frames, regions, budget).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "isa/error.hpp"
+#include "isa/program.hpp"
+#include "vm/helpers.hpp"
+
+namespace bpfvm::vm {
+
+enum class Access : std::uint8_t { read = 1, write = 2, read_write = 3 };
+
+// Host memory a program may touch. `name` must outlive the run (use a literal or a string
+// the embedder keeps).
+struct Region {
+  std::uint64_t start = 0;
+  std::uint64_t size = 0;
+  Access access = Access::read;
+  std::string_view name;
+};
+
+enum class TrapKind {
+  out_of_bounds,     // a load, store or atomic outside every region
+  permission,        // inside a region that does not allow the access (a store to read-only)
+  budget_exhausted,  // the instruction budget ran out
+  call_depth,        // a bpf-to-bpf call beyond the maximum depth
+  unknown_helper,    // `call N` of a helper the registry does not hold
+  bad_call_target,   // `callx` with a register that names no helper
+  helper_error,      // a helper reported failure
+};
+std::string_view to_string(TrapKind);
+
+struct Trap {
+  TrapKind kind = TrapKind::out_of_bounds;
+  std::size_t pc = 0;         // the instruction that trapped
+  std::uint64_t address = 0;  // memory traps: the first byte accessed; callx: the register value
+  std::uint32_t size = 0;     // memory traps: the access size in bytes
+  std::string region;         // the region violated or nearest to the miss ("" when none)
+  std::string detail;         // helper_error: the helper's message
+  // One sentence: "out of bounds: 4-byte read at 0x... (pc 12, near region "input")".
+  std::string message() const;
+};
+
+inline constexpr int register_count = 11;
+using Registers = std::array<std::uint64_t, register_count>;
+
+struct RunResult {
+  std::uint64_t r0 = 0;
+  std::optional<Trap> trap;
+  std::uint64_t executed = 0;  // instructions executed (including the trapping one)
+  Registers regs{};            // r0..r10 at exit or at the trap
+};
+
+// Called before each executed instruction with its index and r0..r10 at that point (the
+// registers after an instruction are the ones the next call sees, or RunResult::regs).
+using TraceFn = std::function<void(std::size_t pc, const Registers& regs)>;
+
+inline constexpr std::uint64_t default_budget = 10'000'000;
+inline constexpr int default_max_call_depth = 8;
+
+// The state of one run. Not shared between threads; reusable for successive runs (regions,
+// budget and limits stay until changed).
+class RunContext {
+ public:
+  RunContext() = default;
+
+  // Embedder: memory the program may access, and r1..r5 at entry.
+  void add_region(const Region& region) { regions_.push_back(region); }
+  void clear_regions() { regions_.clear(); }
+  std::span<const Region> regions() const { return regions_; }
+  void set_args(std::array<std::uint64_t, 5> args) { args_ = args; }
+  const std::array<std::uint64_t, 5>& args() const { return args_; }
+
+  // Instructions a run may execute before it traps with budget_exhausted.
+  void set_budget(std::uint64_t budget) { budget_ = budget; }
+  std::uint64_t budget() const { return budget_; }
+  // Frames, counting the entry function: 8 lets the entry call 7 levels deep. At least 1.
+  void set_max_call_depth(int depth) { max_call_depth_ = depth < 1 ? 1 : depth; }
+  int max_call_depth() const { return max_call_depth_; }
+
+  void set_user(void* user) { user_ = user; }
+  void* user() const { return user_; }
+  void set_trace(TraceFn trace) { trace_ = std::move(trace); }
+  const TraceFn& trace() const { return trace_; }
+
+  // Helpers: report failure (the run stops with a helper_error trap after the call returns).
+  void fail(std::string message) { failure_ = std::move(message); }
+  const std::optional<std::string>& failure() const { return failure_; }
+
+  // Engines: the stack memory, max_call_depth frames of 512 bytes; frame 0 (the entry's) is
+  // the highest, its r10 the end of the block. Cleared of failure at each call.
+  std::span<std::uint8_t> prepare_run();
+
+ private:
+  std::vector<Region> regions_;
+  std::array<std::uint64_t, 5> args_{};
+  std::uint64_t budget_ = default_budget;
+  int max_call_depth_ = default_max_call_depth;
+  void* user_ = nullptr;
+  TraceFn trace_;
+  std::optional<std::string> failure_;
+  std::vector<std::uint64_t> stack_;  // 8-byte aligned
+};
+
+// What lddw map_idx / map_idx_value resolve to: per map index of the program, the address an
+// lddw map_idx loads and the address of the map's value (map_idx_value adds its offset).
+struct MapAddress {
+  std::uint64_t map = 0;
+  std::uint64_t value = 0;
+};
+
+struct CompileOptions {
+  std::vector<MapAddress> maps;  // indexed like isa::Program::maps
+  int cpu_version = 4;
+};
+
+// A compiled program. Immutable; run() is safe to call concurrently with distinct contexts.
+class Executable {
+ public:
+  virtual ~Executable();
+  virtual RunResult run(RunContext& ctx) const = 0;
+};
+
+}  // namespace bpfvm::vm

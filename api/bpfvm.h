@@ -39,7 +39,7 @@ typedef uint64_t (*bpfvm_helper_fn)(void* user, uint64_t r1, uint64_t r2, uint64
 
 /* Why a run stopped early. */
 typedef struct bpfvm_trap {
-  const char* kind;  /* e.g. "out of bounds", "budget"; static text, valid for the process */
+  char kind[32];     /* e.g. "out_of_bounds", "budget_exhausted" */
   uint64_t pc;       /* the instruction index */
   uint64_t address;  /* the address accessed, when the trap is about memory */
   uint32_t size;     /* the access size in bytes, when it is about memory */
@@ -83,7 +83,8 @@ bpfvm_status bpfvm_compile(bpfvm_program* program);
 
 /* Runs the program with r1 = `memory` and r2 = `size` (memory may be NULL when size is 0); the
  * program may read and write those bytes. Returns BPFVM_OK with result->r0 set, or
- * BPFVM_ERR_TRAP with result->trap filled in. */
+ * BPFVM_ERR_TRAP with result->trap filled in. A null argument (BPFVM_ERR_ARGUMENT) or a program
+ * not compiled yet (BPFVM_ERR_STATE) is reported by the status alone. */
 bpfvm_status bpfvm_run(const bpfvm_program* program, void* memory, size_t size, bpfvm_result* result);
 
 /* Text for a status ("ok", "invalid argument", ...). */

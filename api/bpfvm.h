@@ -8,6 +8,8 @@
  * the same handle from any number of threads at once: each run has its own registers and
  * stack, and reports its outcome only through its bpfvm_result (never through
  * bpfvm_last_error). Helpers registered by the embedder must then be safe to call concurrently.
+ * A setup call must not overlap a run; one that changes the program, its helpers or its engine
+ * drops the compiled form, and bpfvm_run() then returns BPFVM_ERR_STATE until the next compile.
  * Distinct handles are independent. bpfvm_destroy() must not race with anything on its handle.
  */
 #ifndef BPFVM_H

@@ -1,5 +1,6 @@
 #include "vm/interpreter.hpp"
 
+#include <array>
 #include <bit>
 #include <climits>
 #include <cstring>
@@ -334,7 +335,10 @@ RunResult Interpreter::execute(RunContext& ctx) const {
   const std::span<std::uint8_t> stack = ctx.prepare_run();
   const auto stack_top = reinterpret_cast<std::uint64_t>(stack.data() + stack.size());
   const int max_depth = ctx.max_call_depth();
-  std::vector<Frame> frames(static_cast<std::size_t>(max_depth));
+  // Call frames live on the host stack for the usual depths; deeper limits get a heap block.
+  std::array<Frame, 16> frames_inline;
+  std::vector<Frame> frames_heap(max_depth > 16 ? static_cast<std::size_t>(max_depth) : 0);
+  Frame* const frames = max_depth > 16 ? frames_heap.data() : frames_inline.data();
   int depth = 0;
 
   Memory mem{stack_top - isa::stack_frame_size, stack_top, &ctx};
@@ -424,7 +428,7 @@ call_local : {
     trap = Trap{TrapKind::call_depth, 0, 0, 0, {}, {}};
     goto trapped;
   }
-  Frame& f = frames[static_cast<std::size_t>(depth)];
+  Frame& f = frames[depth];
   f.ret = ip + 1;
   std::copy(r + 6, r + 10, f.saved);
   ++depth;
@@ -439,7 +443,7 @@ do_exit : {
     goto finish;
   }
   --depth;
-  const Frame& f = frames[static_cast<std::size_t>(depth)];
+  const Frame& f = frames[depth];
   std::copy(f.saved, f.saved + 4, r + 6);
   r[isa::frame_pointer] = stack_top - static_cast<std::uint64_t>(depth) * isa::stack_frame_size;
   mem.stack_lo = r[isa::frame_pointer] - isa::stack_frame_size;

@@ -240,3 +240,41 @@ TEST_CASE("trace sees every instruction with the registers before it", "[vm][tra
   CHECK(steps[1] == std::pair<std::size_t, std::uint64_t>{1, 3});
   CHECK(steps[2] == std::pair<std::size_t, std::uint64_t>{2, 7});
 }
+
+namespace {
+std::array<std::uint64_t, 2> helper_buffer{0x1111, 0x2222};
+// Hands the program a read-only buffer at run time.
+std::uint64_t lend_buffer(std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                          vm::RunContext* ctx) {
+  ctx->add_region({addr(helper_buffer.data()), sizeof helper_buffer, vm::Access::read, "lent"});
+  return addr(helper_buffer.data());
+}
+}  // namespace
+
+TEST_CASE("a helper can hand out a region during the run", "[vm][helpers]") {
+  bpfvm::Vm vmx;
+  REQUIRE(vmx.add_helper(200, "lend", lend_buffer).ok());
+  auto exe =
+      bpfvm::test::compile_or_fail(vmx, "call 200\nr1 = *(u64 *)(r0 + 8)\n*(u64 *)(r0 + 0) = r1\nexit");
+  const vm::RunResult result = bpfvm::run(*exe, {});
+  REQUIRE(result.trap.has_value());
+  CHECK(result.regs[1] == 0x2222);  // the read succeeded
+  CHECK(result.trap->kind == vm::TrapKind::permission);
+  CHECK(result.trap->pc == 2);
+  CHECK(result.trap->region == "lent");
+  CHECK(helper_buffer[0] == 0x1111);
+}
+
+TEST_CASE("lddw map_idx_value adds its offset to the map's value address", "[vm][load]") {
+  bpfvm::isa::Program program = bpfvm::test::assemble_or_fail("r0 = 0 ll\nexit");
+  program.insns[0].set_src(6);  // map_idx_value: map 1, offset 24
+  program.insns[0].imm = 1;
+  program.insns[1].imm = 24;
+  bpfvm::Vm vmx;
+  REQUIRE(vmx.load(program).ok());
+  vm::CompileOptions options;
+  options.maps = {{0x100, 0x200}, {0x300, 0x4000}};
+  auto exe = vmx.compile(bpfvm::Engine::interpreter, options);
+  REQUIRE(exe.ok());
+  CHECK(bpfvm::run(*exe.value(), {}).r0 == 0x4000 + 24);
+}

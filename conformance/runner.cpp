@@ -12,10 +12,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <regex>
 #include <system_error>
 
 #include <fmt/format.h>
+
+#include "conformance/name_filter.hpp"
 
 extern char** environ;
 
@@ -125,21 +126,14 @@ TestResult run_test(const std::string& path, const Executor& executor, const Opt
 
 Result<Summary> run_tests(const std::vector<std::string>& paths, const Executor& executor,
                           const Options& options, std::FILE* out) {
-  std::optional<std::regex> include, exclude;
-  try {
-    if (options.include_regex) include.emplace(*options.include_regex);
-    if (options.exclude_regex) exclude.emplace(*options.exclude_regex);
-  } catch (const std::regex_error& e) {
-    return Error{std::string("bad regex: ") + e.what()};
-  }
+  auto filter = NameFilter::make(options.include_regex, options.exclude_regex);
+  if (!filter) return filter.error();
   Summary summary;
   for (const auto& path : paths) {
     TestResult r;
     std::string name = base_name(path);
-    if (include && !std::regex_search(name, *include)) {
-      r = {name, Verdict::skip, "not matched by the include regex"};
-    } else if (exclude && std::regex_search(name, *exclude)) {
-      r = {name, Verdict::skip, "matched by the exclude regex"};
+    if (auto why = filter->skip_reason(name)) {
+      r = {name, Verdict::skip, *why};
     } else {
       r = run_test(path, executor, options);
     }

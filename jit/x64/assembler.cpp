@@ -1,0 +1,468 @@
+#include "jit/x64/assembler.hpp"
+
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+namespace bpfvm::jit::x64 {
+namespace {
+
+constexpr std::size_t kUnbound = std::numeric_limits<std::size_t>::max();
+
+bool fits_i8(std::int64_t v) { return v >= -128 && v <= 127; }
+bool fits_i32(std::int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+// spl, bpl, sil, dil exist only with a REX prefix (without one, 4-7 mean ah, ch, dh, bh).
+bool needs_rex_for_byte(unsigned id) { return id >= 4 && id <= 7; }
+
+unsigned scale_bits(std::uint8_t scale) {
+  switch (scale) {
+    case 1: return 0;
+    case 2: return 1;
+    case 4: return 2;
+    case 8: return 3;
+    default: return 4;
+  }
+}
+
+// ALU opcodes are laid out as 8*op + {0: r/m8,r8; 1: r/m,r; 2: r8,r/m8; 3: r,r/m}.
+std::uint8_t alu_opcode(Alu op, unsigned form) {
+  return static_cast<std::uint8_t>(8u * static_cast<unsigned>(op) + form);
+}
+
+}  // namespace
+
+void Assembler::fail(std::string message) {
+  if (status_.ok()) status_ = Error("x64 assembler: " + std::move(message));
+}
+
+void Assembler::imm(std::uint64_t v, unsigned bytes) {
+  for (unsigned i = 0; i < bytes; ++i) byte(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+// Operand-size prefix and REX (W for 64-bit, R/X/B extending reg, index and base/rm).
+void Assembler::prefixes(Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs) {
+  if (s == Size::b16) byte(0x66);
+  unsigned rex = 0;
+  if (s == Size::b64) rex |= 8;
+  if (reg >= 8) rex |= 4;
+  if (m) {
+    if (m->index && m->index->high()) rex |= 2;
+    if (m->base && m->base->high()) rex |= 1;
+  } else if (rm >= 8) {
+    rex |= 1;
+  }
+  if (rex || byte_regs) byte(static_cast<std::uint8_t>(0x40 | rex));
+}
+
+void Assembler::modrm_reg(unsigned reg, unsigned rm) {
+  byte(static_cast<std::uint8_t>(0xC0 | (reg & 7) << 3 | (rm & 7)));
+}
+
+void Assembler::modrm_mem(unsigned reg, const Mem& m) {
+  const unsigned r = (reg & 7) << 3;
+  const unsigned scale = scale_bits(m.scale);
+  if (scale > 3) fail(fmt::format("scale {} is not 1, 2, 4 or 8", m.scale));
+  if (m.index && *m.index == rsp) fail("rsp cannot be an index register");
+  if (m.rip) {
+    if (m.base || m.index) fail("rip-relative operand with a base or index");
+    byte(static_cast<std::uint8_t>(r | 5));
+    imm(static_cast<std::uint32_t>(m.disp), 4);
+    return;
+  }
+  const unsigned index = m.index ? m.index->low3() : 4u;  // 4: no index
+  const std::uint8_t sib_scale = static_cast<std::uint8_t>((scale & 3) << 6);
+  if (!m.base) {
+    // [index*scale + disp32] or [disp32]: SIB with base 101 and mod 00.
+    byte(static_cast<std::uint8_t>(r | 4));
+    byte(static_cast<std::uint8_t>(sib_scale | index << 3 | 5));
+    imm(static_cast<std::uint32_t>(m.disp), 4);
+    return;
+  }
+  const unsigned base = m.base->low3();
+  // Base 101 (rbp, r13) with mod 00 would mean rip/disp32: they always carry a displacement.
+  unsigned mod = 2;
+  if (m.disp == 0 && base != 5)
+    mod = 0;
+  else if (fits_i8(m.disp))
+    mod = 1;
+  // rm 100 (rsp, r12) selects a SIB byte, so these bases always need one.
+  const bool sib = m.index || base == 4;
+  byte(static_cast<std::uint8_t>(mod << 6 | r | (sib ? 4u : base)));
+  if (sib) byte(static_cast<std::uint8_t>(sib_scale | index << 3 | base));
+  if (mod == 1) imm(static_cast<std::uint32_t>(m.disp), 1);
+  if (mod == 2) imm(static_cast<std::uint32_t>(m.disp), 4);
+}
+
+void Assembler::op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
+                      bool byte_reg_field) {
+  const bool byte_regs =
+      s == Size::b8 && (needs_rex_for_byte(rm.id) || (byte_reg_field && needs_rex_for_byte(reg)));
+  prefixes(s, reg, nullptr, rm.id, byte_regs);
+  for (auto b : op) byte(b);
+  modrm_reg(reg, rm.id);
+}
+
+void Assembler::op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
+                      bool byte_reg_field) {
+  const bool byte_regs = s == Size::b8 && byte_reg_field && needs_rex_for_byte(reg);
+  prefixes(s, reg, &m, 0, byte_regs);
+  for (auto b : op) byte(b);
+  modrm_mem(reg, m);
+}
+
+Result<std::vector<std::uint8_t>> Assembler::finish() {
+  for (const Fixup& f : fixups_) {
+    if (f.label.id >= labels_.size() || labels_[f.label.id] == kUnbound) {
+      fail(fmt::format("jump at offset {} to a label that was never bound", f.at));
+      break;
+    }
+    const auto rel = static_cast<std::int64_t>(labels_[f.label.id]) - static_cast<std::int64_t>(f.at + 4);
+    if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", f.at));
+    const auto v = static_cast<std::uint32_t>(rel);
+    for (unsigned i = 0; i < 4; ++i) code_[f.at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+  }
+  fixups_.clear();
+  if (!status_.ok()) return status_.error();
+  return code_;
+}
+
+// ---- data moves ----
+
+void Assembler::mov(Size s, Reg dst, Reg src) {
+  op_rr(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true);
+}
+
+void Assembler::mov(Size s, Reg dst, const Mem& src) {
+  op_rm(s, {s == Size::b8 ? std::uint8_t{0x8A} : std::uint8_t{0x8B}}, dst.id, src, true);
+}
+
+void Assembler::mov(Size s, const Mem& dst, Reg src) {
+  op_rm(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true);
+}
+
+void Assembler::mov(Size s, const Mem& dst, std::int32_t value) {
+  op_rm(s, {s == Size::b8 ? std::uint8_t{0xC6} : std::uint8_t{0xC7}}, 0, dst);
+  const unsigned bytes = s == Size::b8 ? 1 : s == Size::b16 ? 2 : 4;
+  imm(static_cast<std::uint32_t>(value), bytes);
+}
+
+void Assembler::mov_imm32(Reg dst, std::uint32_t value) {
+  if (dst.high()) byte(0x41);
+  byte(static_cast<std::uint8_t>(0xB8 + dst.low3()));
+  imm(value, 4);
+}
+
+void Assembler::mov_imm(Reg dst, std::uint64_t value) {
+  const auto as_signed = static_cast<std::int64_t>(value);
+  if (value <= UINT32_MAX) {
+    mov_imm32(dst, static_cast<std::uint32_t>(value));
+  } else if (fits_i32(as_signed)) {
+    op_rr(Size::b64, {0xC7}, 0, dst);
+    imm(static_cast<std::uint32_t>(as_signed), 4);
+  } else {
+    byte(static_cast<std::uint8_t>(0x48 | (dst.high() ? 1 : 0)));
+    byte(static_cast<std::uint8_t>(0xB8 + dst.low3()));
+    imm(value, 8);
+  }
+}
+
+void Assembler::movzx(Size dst_size, Reg dst, Size src_size, Reg src) {
+  if (src_size != Size::b8 && src_size != Size::b16) fail("movzx source must be 8 or 16 bits");
+  const bool rex8 = src_size == Size::b8 && needs_rex_for_byte(src.id);
+  prefixes(dst_size, dst.id, nullptr, src.id, rex8);
+  byte(0x0F);
+  byte(src_size == Size::b8 ? 0xB6 : 0xB7);
+  modrm_reg(dst.id, src.id);
+}
+
+void Assembler::movzx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
+  if (src_size != Size::b8 && src_size != Size::b16) fail("movzx source must be 8 or 16 bits");
+  op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xB6} : std::uint8_t{0xB7}}, dst.id, src);
+}
+
+void Assembler::movsx(Size dst_size, Reg dst, Size src_size, Reg src) {
+  if (src_size == Size::b32) {
+    if (dst_size != Size::b64) fail("movsxd needs a 64-bit destination");
+    op_rr(Size::b64, {0x63}, dst.id, src);
+    return;
+  }
+  if (src_size != Size::b8 && src_size != Size::b16) fail("movsx source must be 8, 16 or 32 bits");
+  const bool rex8 = src_size == Size::b8 && needs_rex_for_byte(src.id);
+  prefixes(dst_size, dst.id, nullptr, src.id, rex8);
+  byte(0x0F);
+  byte(src_size == Size::b8 ? 0xBE : 0xBF);
+  modrm_reg(dst.id, src.id);
+}
+
+void Assembler::movsx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
+  if (src_size == Size::b32) {
+    if (dst_size != Size::b64) fail("movsxd needs a 64-bit destination");
+    op_rm(Size::b64, {0x63}, dst.id, src);
+    return;
+  }
+  if (src_size != Size::b8 && src_size != Size::b16) fail("movsx source must be 8, 16 or 32 bits");
+  op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xBE} : std::uint8_t{0xBF}}, dst.id, src);
+}
+
+void Assembler::lea(Size s, Reg dst, const Mem& src) {
+  if (s != Size::b32 && s != Size::b64) fail("lea needs a 32- or 64-bit destination");
+  op_rm(s, {0x8D}, dst.id, src);
+}
+
+// ---- arithmetic ----
+
+void Assembler::alu(Alu op, Size s, Reg dst, Reg src) {
+  op_rr(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true);
+}
+
+void Assembler::alu(Alu op, Size s, Reg dst, const Mem& src) {
+  op_rm(s, {alu_opcode(op, s == Size::b8 ? 2 : 3)}, dst.id, src, true);
+}
+
+void Assembler::alu(Alu op, Size s, const Mem& dst, Reg src) {
+  op_rm(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true);
+}
+
+void Assembler::alu(Alu op, Size s, Reg dst, std::int32_t value) {
+  const auto ext = static_cast<unsigned>(op);
+  if (s == Size::b8) {
+    op_rr(s, {0x80}, ext, dst);
+    imm(static_cast<std::uint32_t>(value), 1);
+  } else if (fits_i8(value)) {
+    op_rr(s, {0x83}, ext, dst);
+    imm(static_cast<std::uint32_t>(value), 1);
+  } else {
+    op_rr(s, {0x81}, ext, dst);
+    imm(static_cast<std::uint32_t>(value), s == Size::b16 ? 2 : 4);
+  }
+}
+
+void Assembler::alu(Alu op, Size s, const Mem& dst, std::int32_t value) {
+  const auto ext = static_cast<unsigned>(op);
+  if (s == Size::b8) {
+    op_rm(s, {0x80}, ext, dst);
+    imm(static_cast<std::uint32_t>(value), 1);
+  } else if (fits_i8(value)) {
+    op_rm(s, {0x83}, ext, dst);
+    imm(static_cast<std::uint32_t>(value), 1);
+  } else {
+    op_rm(s, {0x81}, ext, dst);
+    imm(static_cast<std::uint32_t>(value), s == Size::b16 ? 2 : 4);
+  }
+}
+
+void Assembler::test(Size s, Reg a, Reg b) {
+  op_rr(s, {s == Size::b8 ? std::uint8_t{0x84} : std::uint8_t{0x85}}, b.id, a, true);
+}
+
+void Assembler::test(Size s, Reg a, std::int32_t value) {
+  op_rr(s, {s == Size::b8 ? std::uint8_t{0xF6} : std::uint8_t{0xF7}}, 0, a);
+  imm(static_cast<std::uint32_t>(value), s == Size::b8 ? 1 : s == Size::b16 ? 2 : 4);
+}
+
+void Assembler::imul(Size s, Reg dst, Reg src) { op_rr(s, {0x0F, 0xAF}, dst.id, src); }
+void Assembler::imul(Size s, Reg dst, const Mem& src) { op_rm(s, {0x0F, 0xAF}, dst.id, src); }
+
+void Assembler::imul(Size s, Reg dst, Reg src, std::int32_t value) {
+  if (fits_i8(value)) {
+    op_rr(s, {0x6B}, dst.id, src);
+    imm(static_cast<std::uint32_t>(value), 1);
+  } else {
+    op_rr(s, {0x69}, dst.id, src);
+    imm(static_cast<std::uint32_t>(value), s == Size::b16 ? 2 : 4);
+  }
+}
+
+void Assembler::unary(Unary op, Size s, Reg r) {
+  op_rr(s, {s == Size::b8 ? std::uint8_t{0xF6} : std::uint8_t{0xF7}}, static_cast<unsigned>(op), r);
+}
+
+void Assembler::cdq() { byte(0x99); }
+void Assembler::cqo() {
+  byte(0x48);
+  byte(0x99);
+}
+
+void Assembler::shift(Shift op, Size s, Reg r) {
+  op_rr(s, {s == Size::b8 ? std::uint8_t{0xD2} : std::uint8_t{0xD3}}, static_cast<unsigned>(op), r);
+}
+
+void Assembler::shift(Shift op, Size s, Reg r, std::uint8_t n) {
+  op_rr(s, {s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, static_cast<unsigned>(op), r);
+  byte(n);
+}
+
+void Assembler::bswap(Size s, Reg r) {
+  if (s != Size::b32 && s != Size::b64) fail("bswap needs a 32- or 64-bit register");
+  prefixes(s, 0, nullptr, r.id, false);
+  byte(0x0F);
+  byte(static_cast<std::uint8_t>(0xC8 + r.low3()));
+}
+
+void Assembler::cmov(Cond c, Size s, Reg dst, Reg src) {
+  if (s == Size::b8) fail("cmov has no 8-bit form");
+  op_rr(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src);
+}
+
+void Assembler::cmov(Cond c, Size s, Reg dst, const Mem& src) {
+  if (s == Size::b8) fail("cmov has no 8-bit form");
+  op_rm(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src);
+}
+
+void Assembler::setcc(Cond c, Reg dst) {
+  op_rr(Size::b8, {0x0F, static_cast<std::uint8_t>(0x90 + static_cast<unsigned>(c))}, 0, dst);
+}
+
+// ---- atomics ----
+
+void Assembler::lock_alu(Alu op, Size s, const Mem& dst, Reg src) {
+  if (op != Alu::add && op != Alu::or_ && op != Alu::and_ && op != Alu::xor_)
+    fail("lock_alu supports add, or, and, xor");
+  byte(0xF0);
+  alu(op, s, dst, src);
+}
+
+void Assembler::lock_xadd(Size s, const Mem& dst, Reg src) {
+  byte(0xF0);
+  op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, src.id, dst, true);
+}
+
+void Assembler::xchg(Size s, const Mem& dst, Reg src) {
+  op_rm(s, {s == Size::b8 ? std::uint8_t{0x86} : std::uint8_t{0x87}}, src.id, dst, true);
+}
+
+void Assembler::lock_cmpxchg(Size s, const Mem& dst, Reg src) {
+  byte(0xF0);
+  op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xB0} : std::uint8_t{0xB1}}, src.id, dst, true);
+}
+
+// ---- stack and control flow ----
+
+void Assembler::push(Reg r) {
+  if (r.high()) byte(0x41);
+  byte(static_cast<std::uint8_t>(0x50 + r.low3()));
+}
+
+void Assembler::pop(Reg r) {
+  if (r.high()) byte(0x41);
+  byte(static_cast<std::uint8_t>(0x58 + r.low3()));
+}
+
+void Assembler::ret() { byte(0xC3); }
+void Assembler::int3() { byte(0xCC); }
+void Assembler::ud2() {
+  byte(0x0F);
+  byte(0x0B);
+}
+
+void Assembler::nop(std::size_t bytes) {
+  // The multi-byte NOP forms (0F 1F /0 with growing addressing modes), longest 9 bytes.
+  static constexpr std::uint8_t kNops[9][9] = {
+      {0x90},
+      {0x66, 0x90},
+      {0x0F, 0x1F, 0x00},
+      {0x0F, 0x1F, 0x40, 0x00},
+      {0x0F, 0x1F, 0x44, 0x00, 0x00},
+      {0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00},
+      {0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00},
+      {0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+      {0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00},
+  };
+  while (bytes > 0) {
+    const std::size_t n = bytes < 9 ? bytes : 9;
+    for (std::size_t i = 0; i < n; ++i) byte(kNops[n - 1][i]);
+    bytes -= n;
+  }
+}
+
+void Assembler::call(Reg target) { op_rr(Size::b32, {0xFF}, 2, target); }
+void Assembler::jmp(Reg target) { op_rr(Size::b32, {0xFF}, 4, target); }
+
+void Assembler::call(Label target) { rel_jump({}, {0xE8}, target); }
+void Assembler::jmp(Label target) { rel_jump({0xEB}, {0xE9}, target); }
+
+void Assembler::jcc(Cond c, Label target) {
+  const auto cc = static_cast<unsigned>(c);
+  rel_jump({static_cast<std::uint8_t>(0x70 + cc)}, {0x0F, static_cast<std::uint8_t>(0x80 + cc)}, target);
+}
+
+void Assembler::rel_jump(std::initializer_list<std::uint8_t> short_op,
+                         std::initializer_list<std::uint8_t> near_op, Label l) {
+  if (l.id >= labels_.size()) {
+    fail("jump to a label this assembler did not create");
+    l = Label{};
+  }
+  if (bound(l) && short_op.size() != 0) {
+    const auto rel = static_cast<std::int64_t>(labels_[l.id]) -
+                     static_cast<std::int64_t>(code_.size() + short_op.size() + 1);
+    if (fits_i8(rel)) {
+      for (auto b : short_op) byte(b);
+      imm(static_cast<std::uint64_t>(rel), 1);
+      return;
+    }
+  }
+  for (auto b : near_op) byte(b);
+  fixups_.push_back({code_.size(), l});
+  imm(0, 4);
+}
+
+Label Assembler::new_label() {
+  labels_.push_back(kUnbound);
+  return Label{static_cast<std::uint32_t>(labels_.size() - 1)};
+}
+
+void Assembler::bind(Label l) {
+  if (l.id >= labels_.size()) return fail("bind of a label this assembler did not create");
+  if (labels_[l.id] != kUnbound) return fail(fmt::format("label {} bound twice", l.id));
+  labels_[l.id] = code_.size();
+}
+
+bool Assembler::bound(Label l) const { return l.id < labels_.size() && labels_[l.id] != kUnbound; }
+std::size_t Assembler::offset_of(Label l) const { return bound(l) ? labels_[l.id] : kUnbound; }
+
+// ---- executable memory ----
+
+Result<ExecutableMemory> ExecutableMemory::create(const std::vector<std::uint8_t>& code) {
+  if (code.empty()) return Error("executable memory: no code");
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t mapped = (code.size() + page - 1) / page * page;
+  void* base = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    return Error(fmt::format("executable memory: mmap of {} bytes failed: {}", mapped, std::strerror(errno)));
+  std::memcpy(base, code.data(), code.size());
+  if (mprotect(base, mapped, PROT_READ | PROT_EXEC) != 0) {
+    const int err = errno;
+    munmap(base, mapped);
+    return Error(fmt::format("executable memory: mprotect to read+execute failed: {}", std::strerror(err)));
+  }
+  return ExecutableMemory(base, mapped, code.size());
+}
+
+ExecutableMemory::ExecutableMemory(ExecutableMemory&& other) noexcept
+    : base_(std::exchange(other.base_, nullptr)),
+      mapped_(std::exchange(other.mapped_, 0)),
+      code_size_(std::exchange(other.code_size_, 0)) {}
+
+ExecutableMemory& ExecutableMemory::operator=(ExecutableMemory&& other) noexcept {
+  if (this != &other) {
+    release();
+    base_ = std::exchange(other.base_, nullptr);
+    mapped_ = std::exchange(other.mapped_, 0);
+    code_size_ = std::exchange(other.code_size_, 0);
+  }
+  return *this;
+}
+
+ExecutableMemory::~ExecutableMemory() { release(); }
+
+void ExecutableMemory::release() {
+  if (base_) munmap(base_, mapped_);
+  base_ = nullptr;
+}
+
+}  // namespace bpfvm::jit::x64

@@ -1,0 +1,176 @@
+// A typed x86-64 assembler: the only place in the project that knows x86-64 opcode bytes.
+// Misuse (an unbound label, a jump out of range, a scale that is not 1/2/4/8) records the first
+// error; status() and finish() report it, and every call still emits bytes so offsets stay stable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "isa/error.hpp"
+
+namespace bpfvm::jit::x64 {
+
+// A general-purpose register number 0-15 (rax..r15); the operand size is chosen per instruction.
+struct Reg {
+  std::uint8_t id = 0;
+  constexpr unsigned low3() const { return id & 7u; }
+  constexpr bool high() const { return id >= 8; }
+  friend constexpr bool operator==(Reg a, Reg b) { return a.id == b.id; }
+};
+
+inline constexpr Reg rax{0}, rcx{1}, rdx{2}, rbx{3}, rsp{4}, rbp{5}, rsi{6}, rdi{7};
+inline constexpr Reg r8{8}, r9{9}, r10{10}, r11{11}, r12{12}, r13{13}, r14{14}, r15{15};
+
+// Operand size in bytes.
+enum class Size : std::uint8_t { b8 = 1, b16 = 2, b32 = 4, b64 = 8 };
+
+// base + index*scale + disp, or rip + disp.
+struct Mem {
+  std::optional<Reg> base;
+  std::optional<Reg> index;  // rsp cannot be an index
+  std::uint8_t scale = 1;    // 1, 2, 4 or 8
+  std::int32_t disp = 0;
+  bool rip = false;
+};
+inline Mem ptr(Reg base, std::int32_t disp = 0) { return Mem{base, std::nullopt, 1, disp, false}; }
+inline Mem ptr(Reg base, Reg index, std::uint8_t scale, std::int32_t disp = 0) {
+  return Mem{base, index, scale, disp, false};
+}
+inline Mem rip_ptr(std::int32_t disp) { return Mem{std::nullopt, std::nullopt, 1, disp, true}; }
+
+// Condition codes in their hardware order (the low nibble of jcc/setcc/cmovcc).
+enum class Cond : std::uint8_t { o, no, b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g };
+constexpr Cond invert(Cond c) { return static_cast<Cond>(static_cast<unsigned>(c) ^ 1u); }
+
+enum class Alu : std::uint8_t { add = 0, or_ = 1, adc = 2, sbb = 3, and_ = 4, sub = 5, xor_ = 6, cmp = 7 };
+enum class Shift : std::uint8_t { rol = 0, ror = 1, shl = 4, shr = 5, sar = 7 };
+// Unary group-3 operations on rdx:rax or the operand itself.
+enum class Unary : std::uint8_t { not_ = 2, neg = 3, mul = 4, imul1 = 5, div = 6, idiv = 7 };
+
+// A jump target; create with Assembler::new_label(), place with bind().
+struct Label {
+  std::uint32_t id = UINT32_MAX;
+};
+
+class Assembler {
+ public:
+  const std::vector<std::uint8_t>& code() const { return code_; }
+  std::size_t size() const { return code_.size(); }
+  const Status& status() const { return status_; }
+  // Patches every pending fix-up; fails if a label used was never bound or an error was recorded.
+  Result<std::vector<std::uint8_t>> finish();
+
+  // Data moves.
+  void mov(Size s, Reg dst, Reg src);
+  void mov(Size s, Reg dst, const Mem& src);           // load
+  void mov(Size s, const Mem& dst, Reg src);           // store
+  void mov(Size s, const Mem& dst, std::int32_t imm);  // store an immediate (sign-extended for b64)
+  // dst = value with the shortest encoding: mov r32 (zero-extends), mov r/m64 sign-extended, or imm64.
+  void mov_imm(Reg dst, std::uint64_t value);
+  void mov_imm32(Reg dst, std::uint32_t value);                // 32-bit destination, upper half cleared
+  void movzx(Size dst_size, Reg dst, Size src_size, Reg src);  // src_size b8 or b16
+  void movzx(Size dst_size, Reg dst, Size src_size, const Mem& src);
+  void movsx(Size dst_size, Reg dst, Size src_size, Reg src);  // src_size b8, b16 or b32 (movsxd)
+  void movsx(Size dst_size, Reg dst, Size src_size, const Mem& src);
+  void lea(Size s, Reg dst, const Mem& src);  // s is b32 or b64
+
+  // Arithmetic and logic (sets flags).
+  void alu(Alu op, Size s, Reg dst, Reg src);
+  void alu(Alu op, Size s, Reg dst, const Mem& src);
+  void alu(Alu op, Size s, const Mem& dst, Reg src);
+  void alu(Alu op, Size s, Reg dst, std::int32_t imm);  // imm8 when it fits
+  void alu(Alu op, Size s, const Mem& dst, std::int32_t imm);
+  void test(Size s, Reg a, Reg b);
+  void test(Size s, Reg a, std::int32_t imm);
+  void imul(Size s, Reg dst, Reg src);
+  void imul(Size s, Reg dst, const Mem& src);
+  void imul(Size s, Reg dst, Reg src, std::int32_t imm);
+  void unary(Unary op, Size s, Reg r);
+  void cdq();                                           // edx:eax = sign-extended eax
+  void cqo();                                           // rdx:rax = sign-extended rax
+  void shift(Shift op, Size s, Reg r);                  // by cl
+  void shift(Shift op, Size s, Reg r, std::uint8_t n);  // by an immediate
+  void bswap(Size s, Reg r);                            // b32 or b64
+  void cmov(Cond c, Size s, Reg dst, Reg src);          // b16, b32 or b64
+  void cmov(Cond c, Size s, Reg dst, const Mem& src);
+  void setcc(Cond c, Reg dst);  // the low byte of dst
+
+  // Atomics on memory (b32 or b64).
+  void lock_alu(Alu op, Size s, const Mem& dst, Reg src);  // add, or, and, xor
+  void lock_xadd(Size s, const Mem& dst, Reg src);
+  void xchg(Size s, const Mem& dst, Reg src);  // locked by the hardware
+  void lock_cmpxchg(Size s, const Mem& dst, Reg src);
+
+  // Stack, control flow.
+  void push(Reg r);
+  void pop(Reg r);
+  void ret();
+  void int3();
+  void ud2();
+  void nop(std::size_t bytes);  // the fewest multi-byte nops covering exactly `bytes`
+  void call(Reg target);
+  void call(Label target);
+  void jmp(Reg target);
+  // Backward jumps to a bound label use rel8 when it reaches; forward jumps use rel32.
+  void jmp(Label target);
+  void jcc(Cond c, Label target);
+
+  Label new_label();
+  void bind(Label l);
+  bool bound(Label l) const;
+  std::size_t offset_of(Label l) const;  // only for bound labels
+
+ private:
+  void fail(std::string message);
+  void byte(std::uint8_t b) { code_.push_back(b); }
+  void imm(std::uint64_t v, unsigned bytes);
+  void prefixes(Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
+  void modrm_reg(unsigned reg, unsigned rm);
+  void modrm_mem(unsigned reg, const Mem& m);
+  // opcode bytes (1-3) with operand-size prefix/REX, then ModRM for reg field and a register/memory.
+  void op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
+             bool byte_reg_field = false);
+  void op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
+             bool byte_reg_field = false);
+  void rel_jump(std::initializer_list<std::uint8_t> short_op, std::initializer_list<std::uint8_t> near_op,
+                Label l);
+
+  struct Fixup {
+    std::size_t at;  // position of the rel32
+    Label label;
+  };
+  std::vector<std::uint8_t> code_;
+  std::vector<std::size_t> labels_;  // SIZE_MAX while unbound
+  std::vector<Fixup> fixups_;
+  Status status_;
+};
+
+// Executable memory: mapped writable while the code is copied in, then read+execute (never both).
+class ExecutableMemory {
+ public:
+  static Result<ExecutableMemory> create(const std::vector<std::uint8_t>& code);
+  ExecutableMemory(ExecutableMemory&& other) noexcept;
+  ExecutableMemory& operator=(ExecutableMemory&& other) noexcept;
+  ExecutableMemory(const ExecutableMemory&) = delete;
+  ExecutableMemory& operator=(const ExecutableMemory&) = delete;
+  ~ExecutableMemory();
+
+  const void* entry() const { return base_; }
+  std::size_t size() const { return code_size_; }
+  template <typename Fn>
+  Fn as() const {
+    return reinterpret_cast<Fn>(base_);
+  }
+
+ private:
+  ExecutableMemory(void* base, std::size_t mapped, std::size_t code_size)
+      : base_(base), mapped_(mapped), code_size_(code_size) {}
+  void release();
+  void* base_ = nullptr;
+  std::size_t mapped_ = 0;
+  std::size_t code_size_ = 0;
+};
+
+}  // namespace bpfvm::jit::x64

@@ -140,6 +140,13 @@ Status validate(Program& program, const ValidateOptions& options) {
     if (written_register(row, insn) == frame_pointer) return at(pc, "r10 is read-only");
     if (row.kind == Kind::lddw) {
       if (pc + 1 >= n) return at(pc, "lddw is truncated: its second slot is missing");
+      // A function reference (callbacks, callx targets) names a function start like call local.
+      if (row.operation == Operation::func) {
+        auto t = static_cast<std::ptrdiff_t>(pc) + 1 + insn.imm;
+        if (t < 0 || static_cast<std::size_t>(t) >= n)
+          return at(pc, fmt::format("function reference target {} is outside the program (0..{})", t, n - 1));
+        call_targets.insert(static_cast<std::size_t>(t));
+      }
       auto& next = insns[pc + 1];
       if (next.opcode != 0 || next.regs != 0 || next.off != 0)
         return at(pc + 1, "lddw second slot must have zero opcode, registers and offset");

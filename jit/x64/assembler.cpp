@@ -304,6 +304,23 @@ void Assembler::bswap(Size s, Reg r) {
   byte(static_cast<std::uint8_t>(0xC8 + r.low3()));
 }
 
+void Assembler::shift_bmi2(Shift op, Size s, Reg dst, Reg src, Reg count) {
+  if (s != Size::b32 && s != Size::b64) fail("shlx/shrx/sarx need 32- or 64-bit registers");
+  // VEX prefix: 66 (shlx), F2 (shrx) or F3 (sarx) as pp, map 0F38, the count in vvvv.
+  unsigned pp = 1;
+  if (op == Shift::shr)
+    pp = 3;
+  else if (op == Shift::sar)
+    pp = 2;
+  else if (op != Shift::shl)
+    fail("shift_bmi2 supports shl, shr and sar");
+  byte(0xC4);
+  byte(static_cast<std::uint8_t>((dst.high() ? 0 : 0x80) | 0x40 | (src.high() ? 0 : 0x20) | 0x02));
+  byte(static_cast<std::uint8_t>((s == Size::b64 ? 0x80 : 0) | (~count.id & 15u) << 3 | pp));
+  byte(0xF7);
+  modrm_reg(dst.id, src.id);
+}
+
 void Assembler::cmov(Cond c, Size s, Reg dst, Reg src) {
   if (s == Size::b8) fail("cmov has no 8-bit form");
   op_rr(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src);

@@ -93,7 +93,9 @@ class Assembler {
   void shift(Shift op, Size s, Reg r);                  // by cl
   void shift(Shift op, Size s, Reg r, std::uint8_t n);  // by an immediate
   void bswap(Size s, Reg r);                            // b32 or b64
-  void cmov(Cond c, Size s, Reg dst, Reg src);          // b16, b32 or b64
+  // BMI2: dst = src shifted by count (any register, masked like shl/shr/sar), flags untouched.
+  void shift_bmi2(Shift op, Size s, Reg dst, Reg src, Reg count);  // shl, shr or sar; b32 or b64
+  void cmov(Cond c, Size s, Reg dst, Reg src);                     // b16, b32 or b64
   void cmov(Cond c, Size s, Reg dst, const Mem& src);
   void setcc(Cond c, Reg dst);  // the low byte of dst
 

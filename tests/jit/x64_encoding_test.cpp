@@ -105,6 +105,20 @@ TEST_CASE("x64: emitted code runs from W^X executable memory") {
     CHECK(fn(0xAAAA1234, 0) == 0x3412);
     CHECK(fn(0xAAAA1234, 7) == 0x100003412ull);
   }
+  SECTION("BMI2 shifts by any register, when the host has them") {
+    if (!__builtin_cpu_supports("bmi2")) return;
+    Assembler a;
+    a.shift_bmi2(Shift::sar, Size::b64, rax, rdi, rsi);
+    a.shift_bmi2(Shift::shl, Size::b32, rdx, rdi, rsi);
+    a.alu(Alu::xor_, Size::b64, rax, rdx);
+    a.ret();
+    auto mem = ExecutableMemory::create(finished(a));
+    REQUIRE(mem.ok());
+    auto fn = mem->as<std::uint64_t (*)(std::uint64_t, std::uint64_t)>();
+    // sar 64 by 4 of 0x8000000000000010, xor (u32)(0x10 << 4).
+    CHECK(fn(0x8000000000000010ull, 4) == (0xF800000000000001ull ^ 0x100ull));
+    CHECK(fn(0x8000000000000010ull, 68) == (0xF800000000000001ull ^ 0x100ull));  // counts are masked
+  }
   SECTION("atomics on memory") {
     Assembler a;
     a.mov(Size::b64, rax, rsi);
@@ -359,8 +373,14 @@ TEST_CASE("x64 encoding: single-register forms") {
                  shift_names[op] + (" " + rn(s, r)) + ", " + hex(n), 8);
       }
     }
-    for (Size s : {Size::b32, Size::b64})
+    for (Size s : {Size::b32, Size::b64}) {
       expect([&](Assembler& a) { a.bswap(s, R(r)); }, "bswap " + rn(s, r));
+      for (unsigned src = 0; src < 16; ++src)
+        for (unsigned cnt : {0u, 1u, 7u, 8u, 15u})
+          for (auto [op, name] : {std::pair{Shift::shl, "shlx"}, {Shift::shr, "shrx"}, {Shift::sar, "sarx"}})
+            expect([&](Assembler& a) { a.shift_bmi2(op, s, R(r), R(src), R(cnt)); },
+                   std::string(name) + " " + rn(s, r) + ", " + rn(s, src) + ", " + rn(s, cnt));
+    }
     for (unsigned c = 0; c < 16; ++c)
       expect([&](Assembler& a) { a.setcc(static_cast<Cond>(c), R(r)); },
              std::string("set") + kConds[c] + " " + rn(Size::b8, r));

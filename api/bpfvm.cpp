@@ -87,16 +87,9 @@ Status Vm::load(isa::Program program) {
 }
 
 Status Vm::load_file(const std::string& path, const isa::LoadOptions& options) {
-#ifdef BPFVM_HAVE_LOAD_FILE
   Result<isa::Program> program = isa::load_file(path, options);
   if (!program) return program.error();
   return load(std::move(program).value());
-#else
-  (void)options;
-  Error e("loading files is not available in this build (isa::load_file is missing)");
-  e.file = path;
-  return e;
-#endif
 }
 
 Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,

@@ -106,12 +106,7 @@ bpfvm_status bpfvm_load_bytes(bpfvm_program* program, const void* bytes, size_t 
   return guarded(program, [&] {
     if (!bytes && size) return program->fail(BPFVM_ERR_ARGUMENT, "bytes is NULL");
     std::span<const std::uint8_t> data(static_cast<const std::uint8_t*>(bytes), size);
-#ifdef BPFVM_HAVE_LOAD_FILE
     return load(program, bpfvm::isa::load_bytes(data, "<memory>", load_options(section)));
-#else
-    (void)section;  // raw instructions hold one program only
-    return load(program, bpfvm::isa::program_from_bytes(data));
-#endif
   });
 }
 

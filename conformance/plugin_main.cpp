@@ -12,10 +12,8 @@
 
 #include "conformance/engines.hpp"
 #include "conformance/runner.hpp"
-#include "isa/program.hpp"
-#ifdef BPFVM_PLUGIN_ELF
 #include "isa/load.hpp"
-#endif
+#include "isa/program.hpp"
 
 namespace {
 
@@ -65,12 +63,10 @@ int main(int argc, char** argv) {
 
   Result<isa::Program> program = Error{"ELF input is not supported by this build"};
   if (elf) {
-#ifdef BPFVM_PLUGIN_ELF
     isa::LoadOptions options;
     options.format = isa::InputFormat::elf;
     options.program = "main";
     program = isa::load_bytes(*bytes, "<stdin>", options);
-#endif
   } else {
     program = isa::program_from_bytes(*bytes, "main");
   }

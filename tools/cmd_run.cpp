@@ -11,11 +11,9 @@
 #include "conformance/data_file.hpp"
 #include "conformance/engines.hpp"
 #include "isa/disasm.hpp"
+#include "isa/load.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
-#ifdef BPFVM_CLI_RUN_FILES
-#include "isa/load.hpp"
-#endif
 
 namespace bpfvm::cli {
 namespace {
@@ -103,15 +101,11 @@ int cmd_run(const std::vector<std::string>& argv) {
     program.insns = std::move(data->insns);
     memory = std::move(data->memory);
   } else {
-#ifdef BPFVM_CLI_RUN_FILES
     isa::LoadOptions load;
     load.program = args->value("--section").value_or("");
     auto loaded = isa::load_file(file, load);
     if (!loaded) return rejected(loaded.error());
     program = std::move(*loaded);
-#else
-    return rejected(Error{file + ": this build reads only .data files"});
-#endif
   }
   if (auto path = args->value("--mem")) {
     auto text = read_text(*path);

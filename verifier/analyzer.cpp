@@ -12,10 +12,7 @@
 #include "verifier/state_ops.hpp"
 #include "verifier/verifier.hpp"
 
-#if __has_include("isa/disasm.hpp")
 #include "isa/disasm.hpp"
-#define BPFVM_VERIFIER_DISASM 1
-#endif
 
 namespace bpfvm::verifier {
 using namespace detail;
@@ -48,15 +45,7 @@ struct Cfg {
 }  // namespace
 
 std::string describe_insn(const isa::Program& p, std::size_t pc) {
-#ifdef BPFVM_VERIFIER_DISASM
   return isa::format_insn(p.insns, pc, isa::Syntax::llvm);
-#else
-  const auto& insn = p.insns[pc];
-  auto op = isa::decode(insn);
-  if (!op) return fmt::format("opcode {:#04x}", insn.opcode);
-  return fmt::format("{} dst=r{} src=r{} off={} imm={}", isa::info(*op).name, insn.dst(), insn.src(),
-                     insn.off, insn.imm);
-#endif
 }
 
 namespace {

@@ -4,6 +4,12 @@
 #include <mutex>
 
 #include "vm/interpreter.hpp"
+#ifdef BPFVM_JIT_X64
+#include "jit/x64/backend.hpp"
+#endif
+#ifdef BPFVM_JIT_A64
+#include "jit/a64/backend.hpp"
+#endif
 
 namespace bpfvm {
 namespace {
@@ -16,9 +22,21 @@ Result<std::unique_ptr<vm::Executable>> interpreter_factory(const isa::Program& 
   return vm::make_interpreter(program, std::move(helpers), options);
 }
 
+// Each JIT is built only for the host it emits code for (jit/CMakeLists.txt defines the macro).
+#ifdef BPFVM_JIT_X64
+constexpr EngineFactory jit_x64_factory = jit::x64::compile;
+#else
+constexpr EngineFactory jit_x64_factory = nullptr;
+#endif
+#ifdef BPFVM_JIT_A64
+constexpr EngineFactory jit_a64_factory = jit::a64::compile;
+#else
+constexpr EngineFactory jit_a64_factory = nullptr;
+#endif
+
 struct Factories {
   std::mutex mutex;
-  std::array<EngineFactory, engine_count> table{interpreter_factory, nullptr, nullptr};
+  std::array<EngineFactory, engine_count> table{interpreter_factory, jit_x64_factory, jit_a64_factory};
 };
 
 Factories& factories() {

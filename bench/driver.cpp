@@ -13,7 +13,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -176,7 +175,7 @@ class Memory {
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  std::optional<std::regex> filter;
+  std::vector<std::string> only;  // program names to run; empty: all
   int reps = 11;
   bool quick = false;
   bool json = false;
@@ -465,7 +464,7 @@ void print_json(const std::vector<ProgramResult>& results, const Options& o) {
 }
 
 constexpr std::string_view usage_text =
-    "usage: bpfvm_bench [--filter REGEX] [--reps N] [--engine NAME]... [--json] [--quick]\n"
+    "usage: bpfvm_bench [--only NAME[,NAME...]] [--reps N] [--engine NAME]... [--json] [--quick]\n"
     "                   [--programs DIR] [--write-inputs DIR] [--list]\n"
     "Runs each benchmark program natively (clang -O2, scalar and vectorised) and on every engine,\n"
     "checks that every engine's r0 and memory equal the native run's, and prints ns per run, the\n"
@@ -475,9 +474,13 @@ constexpr std::string_view usage_text =
     "  --write-inputs DIR write each program's input as DIR/NAME.mem, for other runtimes\n"
     "exit codes: 0 all engines agree, 1 an engine failed or disagreed, 2 internal error, 64 usage\n";
 
+bool selected(const Options& o, std::string_view name) {
+  return o.only.empty() || std::find(o.only.begin(), o.only.end(), name) != o.only.end();
+}
+
 int write_inputs(const std::string& dir, const Options& o) {
   for (auto& p : programs) {
-    if (o.filter && !std::regex_search(std::string(p.name), *o.filter)) continue;
+    if (!selected(o, p.name)) continue;
     auto input = make_input(p);
     std::string path = dir + "/" + std::string(p.name) + ".mem";
     std::ofstream out(path, std::ios::binary);
@@ -492,7 +495,7 @@ int write_inputs(const std::string& dir, const Options& o) {
 
 int run(const std::vector<std::string>& argv) {
   cli::OptionSpec spec;
-  spec.with_value = {"--filter", "--reps", "--engine", "--programs", "--write-inputs"};
+  spec.with_value = {"--only", "--reps", "--engine", "--programs", "--write-inputs"};
   spec.flags = {"--json", "--quick", "--list", "--help"};
   spec.repeatable = {"--engine"};
   auto args = cli::Args::parse(argv, spec);
@@ -509,12 +512,17 @@ int run(const std::vector<std::string>& argv) {
     return cli::exit_usage;
   }
   Options o;
-  if (auto f = args->value("--filter")) {
-    try {
-      o.filter.emplace(*f);
-    } catch (const std::regex_error& e) {
-      fmt::print(stderr, "bpfvm_bench: --filter '{}': {}\n", *f, e.what());
-      return cli::exit_usage;
+  if (auto names = args->value("--only")) {
+    for (std::size_t start = 0; start <= names->size();) {
+      auto comma = names->find(',', start);
+      if (comma == std::string::npos) comma = names->size();
+      auto name = names->substr(start, comma - start);
+      if (std::none_of(std::begin(programs), std::end(programs), [&](auto& p) { return p.name == name; })) {
+        fmt::print(stderr, "bpfvm_bench: --only: unknown program '{}'\n", name);
+        return cli::exit_usage;
+      }
+      o.only.push_back(name);
+      start = comma + 1;
     }
   }
   auto reps = args->number("--reps", 1, 1001);
@@ -544,7 +552,7 @@ int run(const std::vector<std::string>& argv) {
   std::vector<ProgramResult> results;
   bool failed = false;
   for (auto& p : programs) {
-    if (o.filter && !std::regex_search(std::string(p.name), *o.filter)) continue;
+    if (!selected(o, p.name)) continue;
     if (!o.json) fmt::print(stderr, "{} ...\n", p.name);
     auto r = run_program(p, o);
     if (!r) {

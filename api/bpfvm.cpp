@@ -166,7 +166,8 @@ Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
     return e;
   }
   if (bind_maps || print_)
-    return std::shared_ptr<const vm::Executable>(std::make_shared<WithMaps>(std::move(exe).value(), maps_, print_));
+    return std::shared_ptr<const vm::Executable>(
+        std::make_shared<WithMaps>(std::move(exe).value(), maps_, print_));
   return std::shared_ptr<const vm::Executable>(std::move(exe).value());
 }
 

@@ -54,7 +54,8 @@ vm::RunResult run_with_context(const vm::Executable& exe, void* ctx, std::size_t
                                vm::Access access = vm::Access::read_write, const RunOptions& options = {});
 // Runs with r1 = the packet context (set_packet() first); afterwards packet.packet() is the
 // packet as the program left it.
-vm::RunResult run_packet(const vm::Executable& exe, vm::PacketContext& packet, const RunOptions& options = {});
+vm::RunResult run_packet(const vm::Executable& exe, vm::PacketContext& packet,
+                         const RunOptions& options = {});
 
 class Vm {
  public:

@@ -33,7 +33,8 @@ void* map_low(std::size_t size) {
     return p;
 #endif
   for (std::uint64_t hint = 0x10000000; hint + size < four_gib; hint += 0x1000000) {
-    void* p = mmap(reinterpret_cast<void*>(hint), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p =
+        mmap(reinterpret_cast<void*>(hint), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) continue;
     if (reinterpret_cast<std::uint64_t>(p) + size <= four_gib) return p;
     munmap(p, size);
@@ -53,7 +54,8 @@ std::optional<ContextKind> context_kind(std::string_view name) {
 std::string verdict_name(ContextKind kind, std::uint64_t r0) {
   switch (kind) {
     case ContextKind::xdp: {
-      static constexpr const char* names[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT"};
+      static constexpr const char* names[] = {"XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX",
+                                              "XDP_REDIRECT"};
       return r0 < std::size(names) ? names[r0] : "unknown XDP action";
     }
     case ContextKind::sched_cls: {
@@ -64,8 +66,9 @@ std::string verdict_name(ContextKind kind, std::uint64_t r0) {
       return r0 < std::size(names) ? names[r0] : "unknown TC action";
     }
     case ContextKind::socket_filter:
-      return static_cast<std::uint32_t>(r0) == 0 ? std::string("drop")
-                                                 : fmt::format("keep {} bytes", static_cast<std::uint32_t>(r0));
+      return static_cast<std::uint32_t>(r0) == 0
+                 ? std::string("drop")
+                 : fmt::format("keep {} bytes", static_cast<std::uint32_t>(r0));
   }
   return "?";
 }
@@ -158,7 +161,8 @@ int PacketContext::adjust_head(std::int64_t delta) {
 int PacketContext::adjust_tail(std::int64_t delta) {
   const auto hi = reinterpret_cast<std::uint64_t>(buffer()) + headroom + max_packet + tailroom;
   const std::uint64_t next = data_end_ + static_cast<std::uint64_t>(delta);
-  if (kind_ != ContextKind::xdp || next > hi || next < data_ || next - data_ < min_packet_length) return -einval;
+  if (kind_ != ContextKind::xdp || next > hi || next < data_ || next - data_ < min_packet_length)
+    return -einval;
   if (next > data_end_) std::memset(reinterpret_cast<void*>(data_end_), 0, next - data_end_);
   data_end_ = next;
   store_field(xdp_md::data_end, static_cast<std::uint32_t>(data_end_));

@@ -29,9 +29,9 @@ std::string verdict_name(ContextKind kind, std::uint64_t r0);
 
 class PacketContext {
  public:
-  static constexpr std::size_t headroom = 256;           // XDP_PACKET_HEADROOM
-  static constexpr std::size_t max_packet = 65535;       // largest packet set_packet() takes
-  static constexpr std::size_t tailroom = 4096;          // room bpf_xdp_adjust_tail may grow into
+  static constexpr std::size_t headroom = 256;            // XDP_PACKET_HEADROOM
+  static constexpr std::size_t max_packet = 65535;        // largest packet set_packet() takes
+  static constexpr std::size_t tailroom = 4096;           // room bpf_xdp_adjust_tail may grow into
   static constexpr std::uint32_t min_packet_length = 14;  // ETH_HLEN: what adjust_* leave at least
 
   // Maps the context and its buffer below 4 GiB; fails when the address space has no room there.
@@ -59,7 +59,8 @@ class PacketContext {
   int adjust_tail(std::int64_t delta);
 
  private:
-  PacketContext(ContextKind kind, std::uint8_t* base, std::size_t size) : kind_(kind), base_(base), size_(size) {}
+  PacketContext(ContextKind kind, std::uint8_t* base, std::size_t size)
+      : kind_(kind), base_(base), size_(size) {}
   std::uint8_t* buffer() const { return base_ + context_bytes; }  // headroom starts here
   void store_field(std::uint32_t offset, std::uint32_t value);
   std::uint32_t field(std::uint32_t offset) const;

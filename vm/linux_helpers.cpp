@@ -14,7 +14,9 @@ namespace {
 
 using u64 = std::uint64_t;
 
-constexpr std::uint64_t errno_result(int negative) { return static_cast<std::uint64_t>(static_cast<std::int64_t>(negative)); }
+constexpr std::uint64_t errno_result(int negative) {
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(negative));
+}
 
 Map* map_arg(RunContext* ctx, u64 address, std::string_view helper) {
   Map* map = ctx->maps() != nullptr ? ctx->maps()->map_at(address) : nullptr;
@@ -24,8 +26,8 @@ Map* map_arg(RunContext* ctx, u64 address, std::string_view helper) {
 
 bool readable(RunContext* ctx, u64 address, u64 size, std::string_view helper, std::string_view what) {
   if (ctx->can_access(address, size, Access::read)) return true;
-  ctx->fail(fmt::format("{}: the {} ({} bytes at {:#x}) is not memory the program may read", helper, what, size,
-                        address));
+  ctx->fail(fmt::format("{}: the {} ({} bytes at {:#x}) is not memory the program may read", helper, what,
+                        size, address));
   return false;
 }
 
@@ -52,9 +54,9 @@ u64 map_delete_elem(u64 r1, u64 r2, u64, u64, u64, RunContext* ctx) {
 }
 
 u64 ktime_get_ns(u64, u64, u64, u64, u64, RunContext*) {
-  return static_cast<u64>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<u64>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count());
 }
 
 // trace_printk's format: %d %i %u %x %X with l/ll, %c, %p, %%; up to three arguments.
@@ -81,7 +83,8 @@ std::string format_printk(std::string_view format, const u64 (&args)[3]) {
     switch (conv) {
       case 'd':
       case 'i':
-        out += longs == 0 ? fmt::format("{}", static_cast<std::int32_t>(v)) : fmt::format("{}", static_cast<std::int64_t>(v));
+        out += longs == 0 ? fmt::format("{}", static_cast<std::int32_t>(v))
+                          : fmt::format("{}", static_cast<std::int64_t>(v));
         break;
       case 'u': out += fmt::format("{}", u); break;
       case 'x': out += fmt::format("{:x}", u); break;
@@ -111,7 +114,8 @@ u64 get_prandom_u32(u64, u64, u64, u64, u64, RunContext*) {
 
 u64 get_smp_processor_id(u64, u64, u64, u64, u64, RunContext* ctx) {
   const int cpu = this_cpu();
-  if (cpu < 0) ctx->fail(fmt::format("get_smp_processor_id: all {} CPU slots are held by other threads", cpu_slots));
+  if (cpu < 0)
+    ctx->fail(fmt::format("get_smp_processor_id: all {} CPU slots are held by other threads", cpu_slots));
   return static_cast<u64>(cpu < 0 ? 0 : cpu);
 }
 
@@ -180,10 +184,12 @@ u64 ringbuf_commit(u64 r1, bool discard, RunContext* ctx) {
   if (ctx->maps() != nullptr) {
     for (const auto& map : ctx->maps()->all()) {
       auto* ring = dynamic_cast<RingBuffer*>(map.get());
-      if (ring != nullptr && ring->commit(reinterpret_cast<void*>(static_cast<std::uintptr_t>(r1)), discard)) return 0;
+      if (ring != nullptr && ring->commit(reinterpret_cast<void*>(static_cast<std::uintptr_t>(r1)), discard))
+        return 0;
     }
   }
-  ctx->fail(fmt::format("{}: r1 = {:#x} is not a reserved ring buffer record", discard ? "ringbuf_discard" : "ringbuf_submit", r1));
+  ctx->fail(fmt::format("{}: r1 = {:#x} is not a reserved ring buffer record",
+                        discard ? "ringbuf_discard" : "ringbuf_submit", r1));
   return 0;
 }
 
@@ -194,8 +200,8 @@ u64 ringbuf_query(u64 r1, u64 r2, u64, u64, u64, RunContext* ctx) {
   RingBuffer* ring = ring_arg(ctx, r1, "ringbuf_query");
   if (ring == nullptr) return 0;
   switch (r2) {
-    case 0: return ring->pending();            // BPF_RB_AVAIL_DATA
-    case 1: return ring->def().max_entries;    // BPF_RB_RING_SIZE
+    case 0: return ring->pending();          // BPF_RB_AVAIL_DATA
+    case 1: return ring->def().max_entries;  // BPF_RB_RING_SIZE
     default: return 0;
   }
 }
@@ -206,9 +212,9 @@ struct Implementation {
 };
 
 constexpr Implementation implementations[] = {
-    {1, map_lookup_elem}, {2, map_update_elem}, {3, map_delete_elem},    {5, ktime_get_ns},
-    {6, trace_printk},    {7, get_prandom_u32}, {8, get_smp_processor_id}, {12, tail_call},
-    {44, xdp_adjust_head}, {65, xdp_adjust_tail}, {130, ringbuf_output}, {131, ringbuf_reserve},
+    {1, map_lookup_elem},  {2, map_update_elem},   {3, map_delete_elem},      {5, ktime_get_ns},
+    {6, trace_printk},     {7, get_prandom_u32},   {8, get_smp_processor_id}, {12, tail_call},
+    {44, xdp_adjust_head}, {65, xdp_adjust_tail},  {130, ringbuf_output},     {131, ringbuf_reserve},
     {132, ringbuf_submit}, {133, ringbuf_discard}, {134, ringbuf_query},
 };
 

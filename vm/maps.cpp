@@ -47,7 +47,8 @@ std::string_view type_name(std::uint32_t type) {
 
 bool is_per_cpu(std::uint32_t type) {
   const auto t = static_cast<isa::MapType>(type);
-  return t == isa::MapType::percpu_array || t == isa::MapType::percpu_hash || t == isa::MapType::lru_percpu_hash;
+  return t == isa::MapType::percpu_array || t == isa::MapType::percpu_hash ||
+         t == isa::MapType::lru_percpu_hash;
 }
 
 // Ring buffer record header: the length in the low bits, then these flags (as in Linux).
@@ -94,7 +95,8 @@ ArrayMap::ArrayMap(isa::MapDef def)
       per_cpu_(is_per_cpu(def_.type)),
       stride_(round8(def_.value_size)),
       arena_(std::size_t{def_.max_entries} * stride_ * (per_cpu_ ? cpu_slots : 1)) {
-  std::memcpy(arena_.data(), def_.initial_value.data(), std::min<std::size_t>(def_.initial_value.size(), stride_));
+  std::memcpy(arena_.data(), def_.initial_value.data(),
+              std::min<std::size_t>(def_.initial_value.size(), stride_));
 }
 
 std::vector<Region> ArrayMap::regions() const {
@@ -189,7 +191,8 @@ HashMap::HashMap(isa::MapDef def)
 }
 
 std::vector<Region> HashMap::regions() const {
-  return {Region{reinterpret_cast<std::uint64_t>(arena_.data()), arena_.size(), Access::read_write, def_.name}};
+  return {
+      Region{reinterpret_cast<std::uint64_t>(arena_.data()), arena_.size(), Access::read_write, def_.name}};
 }
 
 std::uint32_t HashMap::hash(const void* key) const {
@@ -328,7 +331,8 @@ int HashMap::upsert(const void* key, const void* value, std::uint64_t flags, boo
   {
     std::lock_guard lock(lock_of(b));
     std::uint32_t* link = &buckets_[b];
-    while (*link != none && !(hashes_[*link].load() == h && std::memcmp(key_of(*link), key, def_.key_size) == 0))
+    while (*link != none &&
+           !(hashes_[*link].load() == h && std::memcmp(key_of(*link), key, def_.key_size) == 0))
       link = &next_[*link];
     old = *link;
     int error = 0;
@@ -513,8 +517,8 @@ std::uint64_t RingBuffer::pending() const {
 
 Status ProgramArray::set(std::uint32_t index, std::shared_ptr<const Executable> program) {
   if (index >= def_.max_entries)
-    return Error(fmt::format("program array '{}': index {} is past its {} entries", name(), index,
-                             def_.max_entries));
+    return Error(
+        fmt::format("program array '{}': index {} is past its {} entries", name(), index, def_.max_entries));
   std::lock_guard lock(mutex_);
   programs_[index] = std::move(program);
   return {};
@@ -563,7 +567,8 @@ Result<std::unique_ptr<Map>> create_map(const isa::MapDef& def) {
   switch (static_cast<isa::MapType>(def.type)) {
     case isa::MapType::array:
     case isa::MapType::percpu_array:
-      if (def.key_size != 4) return fail(fmt::format("key_size is {}, arrays take 4-byte keys", def.key_size));
+      if (def.key_size != 4)
+        return fail(fmt::format("key_size is {}, arrays take 4-byte keys", def.key_size));
       if (def.value_size == 0 || def.max_entries == 0) return fail("value_size and max_entries must be > 0");
       if (value_bytes > max_bytes) return fail("needs more than 1 GiB");
       return std::unique_ptr<Map>(std::make_unique<ArrayMap>(def));
@@ -573,7 +578,8 @@ Result<std::unique_ptr<Map>> create_map(const isa::MapDef& def) {
     case isa::MapType::lru_percpu_hash:
       if (def.key_size == 0 || def.value_size == 0 || def.max_entries == 0)
         return fail("key_size, value_size and max_entries must be > 0");
-      if (def.max_entries > (1u << 28) || value_bytes + std::uint64_t{def.max_entries} * def.key_size > max_bytes)
+      if (def.max_entries > (1u << 28) ||
+          value_bytes + std::uint64_t{def.max_entries} * def.key_size > max_bytes)
         return fail("needs more than 1 GiB");
       return std::unique_ptr<Map>(std::make_unique<HashMap>(def));
     case isa::MapType::ringbuf:
@@ -582,13 +588,13 @@ Result<std::unique_ptr<Map>> create_map(const isa::MapDef& def) {
       if (def.key_size != 0 || def.value_size != 0) return fail("ring buffers have no key or value size");
       return std::unique_ptr<Map>(std::make_unique<RingBuffer>(def));
     case isa::MapType::prog_array:
-      if (def.key_size != 4 || def.value_size != 4)
-        return fail("program arrays take 4-byte keys and values");
+      if (def.key_size != 4 || def.value_size != 4) return fail("program arrays take 4-byte keys and values");
       if (def.max_entries == 0 || def.max_entries > (1u << 20)) return fail("max_entries must be 1 to 2^20");
       return std::unique_ptr<Map>(std::make_unique<ProgramArray>(def));
   }
-  return fail("this map type is not supported (hash, array, prog_array, percpu_hash, percpu_array, lru_hash, "
-              "lru_percpu_hash, ringbuf)");
+  return fail(
+      "this map type is not supported (hash, array, prog_array, percpu_hash, percpu_array, lru_hash, "
+      "lru_percpu_hash, ringbuf)");
 }
 
 Result<Map*> MapSet::add(const isa::MapDef& def) {
@@ -640,8 +646,8 @@ void MapSet::attach(RunContext& ctx) const {
 
 std::string describe_map(const Map& map) {
   const isa::MapDef& d = map.def();
-  std::string out = fmt::format("map {}: {}, key {} B, value {} B, max_entries {}\n", d.name, type_name(d.type),
-                                d.key_size, d.value_size, d.max_entries);
+  std::string out = fmt::format("map {}: {}, key {} B, value {} B, max_entries {}\n", d.name,
+                                type_name(d.type), d.key_size, d.value_size, d.max_entries);
   auto hex = [](const std::uint8_t* p, std::size_t n) {
     std::string s;
     for (std::size_t i = 0; i < n; ++i) s += fmt::format("{}{:02x}", i ? " " : "", p[i]);

@@ -211,6 +211,8 @@ Status Object::read_maps() {
   // BTF `.maps`: the DATASEC's variables name the maps; their types say what they are.
   if (const auto* s = file_.find_section(".maps")) {
     if (!btf_) return section_error(s->name, ".maps section without .BTF to describe its maps");
+    // In the order of their symbols (the order of the source), as legacy maps.
+    std::vector<std::pair<std::uint64_t, MapDef>> defs;
     for (const auto& var : btf_->datasec_vars(".maps")) {
       auto def = btf_->map_definition(var.type);
       if (!def) return section_error(".BTF", fmt::format("map {}: {}", var.name, def.error().message));
@@ -220,8 +222,14 @@ Status Object::read_maps() {
       if (sym == file_.symbols().end())
         return section_error(s->name, fmt::format("BTF map {} has no symbol in the section", var.name));
       def->name = var.name;
-      map_at_[{s->index, sym->value}] = static_cast<std::uint32_t>(maps_.size());
-      maps_.push_back(std::move(*def));
+      defs.emplace_back(sym->value, std::move(*def));
+    }
+    std::stable_sort(defs.begin(), defs.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    for (auto& [offset, def] : defs) {
+      if (!map_at_.emplace(std::pair{s->index, offset}, static_cast<std::uint32_t>(maps_.size())).second)
+        return section_error(s->name,
+                             fmt::format("BTF maps {} and another share offset {}", def.name, offset));
+      maps_.push_back(std::move(def));
     }
   }
   // Global data: one single-entry array per section, its value the section's bytes.

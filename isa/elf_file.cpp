@@ -80,38 +80,45 @@ Result<File> File::parse(std::span<const std::uint8_t> bytes) {
 
   File file;
   file.sections_.resize(shnum);
+  std::vector<std::uint64_t> offsets(shnum);
   for (std::size_t i = 0; i < shnum; ++i) {
     auto h = shoff + i * section_header_size;
     auto& s = file.sections_[i];
     s.index = i;
     s.type = le::u32(bytes, h + 4);
     s.flags = le::u64(bytes, h + 8);
-    auto offset = le::u64(bytes, h + 24);
+    offsets[i] = le::u64(bytes, h + 24);
     s.size = le::u64(bytes, h + 32);
     s.link = le::u32(bytes, h + 40);
     s.info = le::u32(bytes, h + 44);
-    if (i != 0 && s.type != sht_nobits) {
-      if (!le::fits(bytes, offset, s.size))
-        return error_in(
-            fmt::format("[{}]", i),
-            fmt::format("section data at offset {} size {} runs past the end of the file ({} bytes)", offset,
-                        s.size, bytes.size()));
-      s.data = bytes.subspan(offset, s.size);
-    }
   }
+  // Section data, the name table's first so that later errors can name their section.
+  auto attach_data = [&](Section& s) -> Status {
+    if (s.index == 0 || s.type == sht_nobits) return {};
+    if (!le::fits(bytes, offsets[s.index], s.size))
+      return error_in(
+          s.name.empty() ? fmt::format("[{}]", s.index) : s.name,
+          fmt::format("section data at offset {} size {} runs past the end of the file ({} bytes)",
+                      offsets[s.index], s.size, bytes.size()));
+    s.data = bytes.subspan(offsets[s.index], s.size);
+    return {};
+  };
   if (shstrndx == 0 || shstrndx >= shnum)
     return Error(
         fmt::format("section-name table index {} is not a section (the object has {})", shstrndx, shnum));
-  const auto& names = file.sections_[shstrndx];
+  auto& names = file.sections_[shstrndx];
   if (names.type != sht_strtab)
     return Error(
         fmt::format("section-name table [{}] is not a string table (type {})", shstrndx, names.type));
+  if (auto status = attach_data(names); !status) return status.error();
   for (std::size_t i = 1; i < shnum; ++i) {
     auto name =
         string_at(names, le::u32(bytes, shoff + i * section_header_size), fmt::format("section [{}]", i));
     if (!name) return name.error();
     file.sections_[i].name = std::move(*name);
   }
+  for (auto& s : file.sections_)
+    if (auto status = attach_data(s); !status) return status.error();
 
   // The symbol table (one per object; clang always writes it, a hand-made object may not).
   for (const auto& s : file.sections_) {

@@ -95,9 +95,9 @@ std::string relative_text(std::int64_t v, Syntax syntax) {
   return v < 0 ? s : "+" + s;
 }
 
-std::string offset_text(std::int16_t off, Syntax syntax) {
+std::string offset_text(std::int32_t off, Syntax syntax) {
   if (syntax == Syntax::conformance) return relative_text(off, syntax);
-  std::int32_t v = off;
+  std::int64_t v = off;
   return v < 0 ? "- " + llvm_hex(-v) : "+ " + llvm_hex(v);
 }
 
@@ -131,6 +131,8 @@ std::string format_insn(std::span<const Insn> insns, std::size_t pc, Syntax synt
       out += signed_text(insn.imm, syntax);
     else if (name == "off")
       out += offset_text(insn.off, syntax);
+    else if (name == "+imm")  // LLVM prints ldind's immediate only when it is not 0
+      out += insn.imm == 0 ? "" : " " + offset_text(insn.imm, syntax);
     else if (name == "tgt")
       out += relative_text(target, syntax);
     else if (name == "imm64") {

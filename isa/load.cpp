@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "isa/asm.hpp"
+#include "isa/elf.hpp"
 #include "isa/validate.hpp"
 
 namespace bpfvm::isa {
@@ -49,18 +50,15 @@ Result<Program> load_bytes(std::span<const std::uint8_t> bytes, const std::strin
       format = InputFormat::elf;
     } else if (is_text(bytes)) {
       std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-      format = text.find("%r") != std::string_view::npos ? InputFormat::text_conformance : InputFormat::text_llvm;
+      format =
+          text.find("%r") != std::string_view::npos ? InputFormat::text_conformance : InputFormat::text_llvm;
     } else {
       format = InputFormat::raw;
     }
   }
   std::string stem = name.substr(name.find_last_of('/') + 1);
   switch (format) {
-    case InputFormat::elf: {
-      Error e("ELF objects are not supported by this build yet; load the program as raw bytes or assembly");
-      e.file = name;
-      return e;
-    }
+    case InputFormat::elf: return finish(load_object(bytes, name, options.program), name);
     case InputFormat::raw: return finish(program_from_bytes(bytes, stem), name);
     case InputFormat::text_llvm:
     case InputFormat::text_conformance: {

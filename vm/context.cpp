@@ -98,7 +98,6 @@ Status PacketContext::set_packet(std::span<const std::uint8_t> bytes) {
   std::memset(base_, 0, context_bytes);
   std::uint8_t* data = buffer() + headroom;
   if (!bytes.empty()) std::memcpy(data, bytes.data(), bytes.size());
-  std::memset(data + bytes.size(), 0, tailroom);
   data_ = reinterpret_cast<std::uint64_t>(data);
   data_end_ = data_ + bytes.size();
   const auto low = [](std::uint64_t a) { return static_cast<std::uint32_t>(a); };

@@ -157,6 +157,27 @@ u64 xdp_adjust_tail(u64 r1, u64 r2, u64, u64, u64, RunContext* ctx) {
   return packet == nullptr ? 0 : errno_result(packet->adjust_tail(static_cast<std::int32_t>(r2)));
 }
 
+// bpf_skb_load_bytes(skb, offset, to, len): copies packet bytes out (socket filters and tc).
+u64 skb_load_bytes(u64 r1, u64 r2, u64 r3, u64 r4, u64, RunContext* ctx) {
+  PacketContext* packet = ctx->packet();
+  if (packet == nullptr || packet->kind() == ContextKind::xdp || packet->address() != r1) {
+    ctx->fail(fmt::format("skb_load_bytes: r1 = {:#x} is not this run's __sk_buff", r1));
+    return 0;
+  }
+  if (!ctx->can_access(r3, r4, Access::write)) {
+    ctx->fail(fmt::format("skb_load_bytes: the destination ({} bytes at {:#x}) is not writable memory", r4, r3));
+    return 0;
+  }
+  const std::span<const std::uint8_t> bytes = packet->packet();
+  const auto offset = static_cast<std::uint32_t>(r2);
+  if (r4 == 0 || offset > bytes.size() || r4 > bytes.size() - offset) {
+    if (r4 != 0) std::memset(reinterpret_cast<void*>(static_cast<std::uintptr_t>(r3)), 0, r4);
+    return errno_result(-14);  // EFAULT, as Linux after zeroing the destination
+  }
+  std::memcpy(reinterpret_cast<void*>(static_cast<std::uintptr_t>(r3)), bytes.data() + offset, r4);
+  return 0;
+}
+
 RingBuffer* ring_arg(RunContext* ctx, u64 r1, std::string_view helper) {
   Map* map = map_arg(ctx, r1, helper);
   if (map == nullptr) return nullptr;
@@ -213,7 +234,7 @@ struct Implementation {
 
 constexpr Implementation implementations[] = {
     {1, map_lookup_elem},  {2, map_update_elem},   {3, map_delete_elem},      {5, ktime_get_ns},
-    {6, trace_printk},     {7, get_prandom_u32},   {8, get_smp_processor_id}, {12, tail_call},
+    {6, trace_printk},     {7, get_prandom_u32},   {8, get_smp_processor_id}, {12, tail_call}, {26, skb_load_bytes},
     {44, xdp_adjust_head}, {65, xdp_adjust_tail},  {130, ringbuf_output},     {131, ringbuf_reserve},
     {132, ringbuf_submit}, {133, ringbuf_discard}, {134, ringbuf_query},
 };

@@ -115,7 +115,8 @@ bpfvm_status bpfvm_map_info_at(const bpfvm_program* program, size_t index, bpfvm
 
 /* flags: 0 BPF_ANY, 1 BPF_NOEXIST, 2 BPF_EXIST. next_key: key NULL gives the first key. */
 int bpfvm_map_lookup(bpfvm_program* program, const char* map, const void* key, void* value);
-int bpfvm_map_update(bpfvm_program* program, const char* map, const void* key, const void* value, uint64_t flags);
+int bpfvm_map_update(bpfvm_program* program, const char* map, const void* key, const void* value,
+                     uint64_t flags);
 int bpfvm_map_delete(bpfvm_program* program, const char* map, const void* key);
 int bpfvm_map_next_key(bpfvm_program* program, const char* map, const void* key, void* next_key);
 

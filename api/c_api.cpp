@@ -207,7 +207,8 @@ bpfvm_status bpfvm_run(const bpfvm_program* program, void* memory, size_t size, 
 
 bpfvm_status bpfvm_add_linux_helpers(bpfvm_program* program) {
   return guarded(program, [&] {
-    if (auto s = program->vm.add_linux_helpers(); !s) return program->fail(BPFVM_ERR_INTERNAL, s.error().to_string());
+    if (auto s = program->vm.add_linux_helpers(); !s)
+      return program->fail(BPFVM_ERR_INTERNAL, s.error().to_string());
     program->executable.reset();
     return BPFVM_OK;
   });
@@ -221,7 +222,9 @@ bpfvm_status bpfvm_create_maps(bpfvm_program* program) {
   });
 }
 
-size_t bpfvm_map_count(const bpfvm_program* program) { return program ? program->vm.maps()->all().size() : 0; }
+size_t bpfvm_map_count(const bpfvm_program* program) {
+  return program ? program->vm.maps()->all().size() : 0;
+}
 
 bpfvm_status bpfvm_map_info_at(const bpfvm_program* program, size_t index, bpfvm_map_info* info) {
   if (!program || !info) return BPFVM_ERR_ARGUMENT;
@@ -244,7 +247,8 @@ int bpfvm_map_lookup(bpfvm_program* program, const char* map, const void* key, v
   return m->host_lookup(key, value);
 }
 
-int bpfvm_map_update(bpfvm_program* program, const char* map, const void* key, const void* value, uint64_t flags) {
+int bpfvm_map_update(bpfvm_program* program, const char* map, const void* key, const void* value,
+                     uint64_t flags) {
   bpfvm::vm::Map* m = map_named(program, map);
   if (!m || !key || !value) return -einval;
   return m->host_update(key, value, flags);

@@ -136,7 +136,8 @@ int run_typed(isa::Program program, std::vector<std::uint8_t> memory, const Type
     for (const auto& map : vm.maps()->all()) fmt::print("{}", vm::describe_map(*map));
   };
   auto verdict = [&](std::uint64_t r0) {
-    return kind ? fmt::format("r0 = {} ({})", r0, vm::verdict_name(*kind, r0)) : fmt::format("r0 = {:#x} ({})", r0, r0);
+    return kind ? fmt::format("r0 = {} ({})", r0, vm::verdict_name(*kind, r0))
+                : fmt::format("r0 = {:#x} ({})", r0, r0);
   };
   using Clock = std::chrono::steady_clock;
 
@@ -215,8 +216,8 @@ int run_typed(isa::Program program, std::vector<std::uint8_t> memory, const Type
 
 int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec;
-  spec.with_value = {"--section", "--mem", "--mem-hex", "--engine", "--budget", "--type", "--packet", "--pcap",
-                     "--repeat"};
+  spec.with_value = {"--section", "--mem",    "--mem-hex", "--engine", "--budget",
+                     "--type",    "--packet", "--pcap",    "--repeat"};
   spec.flags = {"--trace", "--help", "-h", "--dump-maps"};
   auto args = Args::parse(argv, spec);
   auto usage_error = [](const std::string& message) {
@@ -249,7 +250,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     return usage_error("--packet, --pcap, --repeat and --dump-maps need --type");
   if (packet_type && !args->value("--packet") && !args->value("--pcap"))
     return usage_error("--type " + *type + " needs --packet HEX or --pcap FILE");
-  if (args->value("--packet") && args->value("--pcap")) return usage_error("--packet and --pcap exclude each other");
+  if (args->value("--packet") && args->value("--pcap"))
+    return usage_error("--packet and --pcap exclude each other");
   if (args->value("--pcap") && *repeat) return usage_error("--repeat runs one packet; --pcap runs many");
   if (type && args->flag("--trace")) return usage_error("--trace runs without --type");
 

@@ -30,15 +30,16 @@ Result<Capture> read_pcap(const std::string& path) {
   };
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail("cannot open the file");
-  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                                        std::istreambuf_iterator<char>());
   if (bytes.size() < file_header_size) return fail("not a pcap file: shorter than its 24-byte header");
   const std::uint32_t magic = read_u32(bytes.data(), false);
   bool swapped = false;
   if (magic == __builtin_bswap32(magic_micro) || magic == __builtin_bswap32(magic_nano))
     swapped = true;
   else if (magic != magic_micro && magic != magic_nano)
-    return fail(fmt::format("not a pcap file: magic {:#010x} (pcapng is not read; convert with editcap -F pcap)",
-                            magic));
+    return fail(fmt::format(
+        "not a pcap file: magic {:#010x} (pcapng is not read; convert with editcap -F pcap)", magic));
   Capture capture;
   capture.link_type = read_u32(bytes.data() + 20, swapped) & 0xffff;
   std::size_t at = file_header_size;

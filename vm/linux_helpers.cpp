@@ -165,7 +165,8 @@ u64 skb_load_bytes(u64 r1, u64 r2, u64 r3, u64 r4, u64, RunContext* ctx) {
     return 0;
   }
   if (!ctx->can_access(r3, r4, Access::write)) {
-    ctx->fail(fmt::format("skb_load_bytes: the destination ({} bytes at {:#x}) is not writable memory", r4, r3));
+    ctx->fail(
+        fmt::format("skb_load_bytes: the destination ({} bytes at {:#x}) is not writable memory", r4, r3));
     return 0;
   }
   const std::span<const std::uint8_t> bytes = packet->packet();
@@ -233,10 +234,10 @@ struct Implementation {
 };
 
 constexpr Implementation implementations[] = {
-    {1, map_lookup_elem},  {2, map_update_elem},   {3, map_delete_elem},      {5, ktime_get_ns},
-    {6, trace_printk},     {7, get_prandom_u32},   {8, get_smp_processor_id}, {12, tail_call}, {26, skb_load_bytes},
-    {44, xdp_adjust_head}, {65, xdp_adjust_tail},  {130, ringbuf_output},     {131, ringbuf_reserve},
-    {132, ringbuf_submit}, {133, ringbuf_discard}, {134, ringbuf_query},
+    {1, map_lookup_elem},   {2, map_update_elem},  {3, map_delete_elem},      {5, ktime_get_ns},
+    {6, trace_printk},      {7, get_prandom_u32},  {8, get_smp_processor_id}, {12, tail_call},
+    {26, skb_load_bytes},   {44, xdp_adjust_head}, {65, xdp_adjust_tail},     {130, ringbuf_output},
+    {131, ringbuf_reserve}, {132, ringbuf_submit}, {133, ringbuf_discard},    {134, ringbuf_query},
 };
 
 }  // namespace

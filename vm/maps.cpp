@@ -95,8 +95,9 @@ ArrayMap::ArrayMap(isa::MapDef def)
       per_cpu_(is_per_cpu(def_.type)),
       stride_(round8(def_.value_size)),
       arena_(std::size_t{def_.max_entries} * stride_ * (per_cpu_ ? cpu_slots : 1)) {
-  std::memcpy(arena_.data(), def_.initial_value.data(),
-              std::min<std::size_t>(def_.initial_value.size(), stride_));
+  if (!def_.initial_value.empty())
+    std::memcpy(arena_.data(), def_.initial_value.data(),
+                std::min<std::size_t>(def_.initial_value.size(), stride_));
 }
 
 std::vector<Region> ArrayMap::regions() const {
@@ -482,7 +483,7 @@ bool RingBuffer::commit(void* sample, bool discard) {
 int RingBuffer::output(const void* data, std::uint64_t size) {
   void* record = reserve(size);
   if (record == nullptr) return -map_errno::again;
-  std::memcpy(record, data, size);
+  if (size != 0) std::memcpy(record, data, size);
   commit(record, false);
   return 0;
 }

@@ -26,15 +26,15 @@ struct {
 } lost SEC(".maps");
 
 SEC("xdp")
-int event_producer(struct xdp_md *ctx) {
-  void *data = (void *)(long)ctx->data;
-  void *end = (void *)(long)ctx->data_end;
-  struct iphdr *ip = ipv4_header(data, end);
+int event_producer(struct xdp_md* ctx) {
+  void* data = (void*)(long)ctx->data;
+  void* end = (void*)(long)ctx->data_end;
+  struct iphdr* ip = ipv4_header(data, end);
   if (!ip) return XDP_PASS;
-  struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  struct event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&lost, &zero);
+    __u64* n = bpf_map_lookup_elem(&lost, &zero);
     if (n) __sync_fetch_and_add(n, 1);
     return XDP_PASS;
   }
@@ -49,7 +49,7 @@ int event_producer(struct xdp_md *ctx) {
   e->pad = 0;
   e->source_port = 0;
   e->destination_port = 0;
-  __u16 *ports = l4_ports(ip, end);
+  __u16* ports = l4_ports(ip, end);
   if (ports) {
     e->source_port = bpf_ntohs(ports[0]);
     e->destination_port = bpf_ntohs(ports[1]);

@@ -20,16 +20,16 @@ const volatile __u64 packets_per_second = 1;
 const volatile __u64 burst = 5;
 
 SEC("xdp")
-int rate_limiter(struct xdp_md *ctx) {
-  void *data = (void *)(long)ctx->data;
-  void *end = (void *)(long)ctx->data_end;
-  struct iphdr *ip = ipv4_header(data, end);
+int rate_limiter(struct xdp_md* ctx) {
+  void* data = (void*)(long)ctx->data;
+  void* end = (void*)(long)ctx->data_end;
+  struct iphdr* ip = ipv4_header(data, end);
   if (!ip) return XDP_PASS;
   __u32 source = ip->saddr;
   __u64 now = bpf_ktime_get_ns();
   __u64 cost = 1000000000ull / packets_per_second;
   __u64 cap = cost * burst;
-  struct bucket *b = bpf_map_lookup_elem(&buckets, &source);
+  struct bucket* b = bpf_map_lookup_elem(&buckets, &source);
   if (!b) {
     struct bucket fresh = {.credit_ns = cap - cost, .last_ns = now};
     bpf_map_update_elem(&buckets, &source, &fresh, BPF_ANY);

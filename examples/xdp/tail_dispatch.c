@@ -19,26 +19,26 @@ struct {
 } handled SEC(".maps");
 
 static __always_inline void count(__u32 key) {
-  __u64 *n = bpf_map_lookup_elem(&handled, &key);
+  __u64* n = bpf_map_lookup_elem(&handled, &key);
   if (n) __sync_fetch_and_add(n, 1);
 }
 
 SEC("xdp")
-int dispatch(struct xdp_md *ctx) {
-  struct iphdr *ip = ipv4_header((void *)(long)ctx->data, (void *)(long)ctx->data_end);
+int dispatch(struct xdp_md* ctx) {
+  struct iphdr* ip = ipv4_header((void*)(long)ctx->data, (void*)(long)ctx->data_end);
   if (ip) bpf_tail_call(ctx, &handlers, ip->protocol);
   count(2);
   return XDP_PASS;
 }
 
 SEC("xdp")
-int handle_tcp(struct xdp_md *ctx __attribute__((unused))) {
+int handle_tcp(struct xdp_md* ctx __attribute__((unused))) {
   count(0);
   return XDP_PASS;
 }
 
 SEC("xdp")
-int handle_udp(struct xdp_md *ctx __attribute__((unused))) {
+int handle_udp(struct xdp_md* ctx __attribute__((unused))) {
   count(1);
   return XDP_DROP;
 }

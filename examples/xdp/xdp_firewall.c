@@ -22,24 +22,24 @@ const volatile __u16 blocked_port = 23;
 
 static __always_inline int verdict(int action) {
   __u32 key = action == XDP_DROP;
-  __u64 *count = bpf_map_lookup_elem(&verdicts, &key);
+  __u64* count = bpf_map_lookup_elem(&verdicts, &key);
   if (count) __sync_fetch_and_add(count, 1);
   return action;
 }
 
 SEC("xdp")
-int xdp_firewall(struct xdp_md *ctx) {
-  void *data = (void *)(long)ctx->data;
-  void *end = (void *)(long)ctx->data_end;
-  struct iphdr *ip = ipv4_header(data, end);
+int xdp_firewall(struct xdp_md* ctx) {
+  void* data = (void*)(long)ctx->data;
+  void* end = (void*)(long)ctx->data_end;
+  struct iphdr* ip = ipv4_header(data, end);
   if (!ip) return verdict(XDP_PASS);
   __u32 source = ip->saddr;
-  __u64 *hits = bpf_map_lookup_elem(&blocklist, &source);
+  __u64* hits = bpf_map_lookup_elem(&blocklist, &source);
   if (hits) {
     __sync_fetch_and_add(hits, 1);
     return verdict(XDP_DROP);
   }
-  __u16 *ports = l4_ports(ip, end);
+  __u16* ports = l4_ports(ip, end);
   if (ports && ports[1] == bpf_htons(blocked_port)) return verdict(XDP_DROP);
   return verdict(XDP_PASS);
 }

@@ -528,14 +528,14 @@ Status ProgramArray::set(std::uint32_t index, std::shared_ptr<const Executable> 
 std::shared_ptr<const Executable> ProgramArray::get(std::uint32_t index) const {
   if (index >= def_.max_entries) return nullptr;
   std::lock_guard lock(mutex_);
-  return programs_[index];
+  return programs_[index].lock();
 }
 
 int ProgramArray::remove(const void* key) {
   const std::uint32_t index = load_u32(key);
   if (index >= def_.max_entries) return -map_errno::inval;
   std::lock_guard lock(mutex_);
-  if (!programs_[index]) return -map_errno::noent;
+  if (programs_[index].expired()) return -map_errno::noent;
   programs_[index].reset();
   return 0;
 }

@@ -220,6 +220,8 @@ class RingBuffer final : public Map {
 
 // BPF_MAP_TYPE_PROG_ARRAY: u32 index → compiled program, for bpf_tail_call. The host fills it
 // (set/clear); programs only tail-call through it. Its programs must run with the same MapSet.
+// The array does not keep its programs alive (they keep the MapSet, and so the array, alive):
+// the host owns them, and a slot whose program is gone is empty.
 class ProgramArray final : public Map {
  public:
   explicit ProgramArray(isa::MapDef def) : Map(std::move(def)), programs_(def_.max_entries) {}
@@ -235,7 +237,7 @@ class ProgramArray final : public Map {
 
  private:
   mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<const Executable>> programs_;
+  std::vector<std::weak_ptr<const Executable>> programs_;
 };
 
 // Creates the map a definition describes; an Error names the map and what is wrong.

@@ -218,6 +218,8 @@ TEST_CASE("tail calls: jump to the program in the slot, fall through when empty"
   CHECK(taken.executed == 5 + 2);  // the caller up to its call (lddw counts once), then the callee
   CHECK(with_index(2).r0 == 7);    // empty slot
   CHECK(with_index(9).r0 == 7);    // past the end
+  b.reset();                       // the array does not keep programs alive: the slot is empty now
+  CHECK(with_index(1).r0 == 7);
 }
 
 TEST_CASE("tail calls: a chain stops after 33, as in Linux", "[helpers][tail_call]") {
@@ -324,8 +326,10 @@ namespace {
 std::vector<std::uint8_t> frame(std::size_t size, std::uint16_t ethertype, std::uint8_t first) {
   std::vector<std::uint8_t> f(size, 0xab);
   f[0] = first;
-  f[12] = static_cast<std::uint8_t>(ethertype >> 8);
-  f[13] = static_cast<std::uint8_t>(ethertype);
+  if (size >= 14) {
+    f[12] = static_cast<std::uint8_t>(ethertype >> 8);
+    f[13] = static_cast<std::uint8_t>(ethertype);
+  }
   return f;
 }
 
@@ -439,4 +443,59 @@ TEST_CASE("socket filter and tc: __sk_buff fields and legacy packet loads", "[he
   CHECK(bpfvm::run_packet(*fields, *tc).r0 == ((std::uint64_t{0x0008} << 32) | 98));
   CHECK(vm::verdict_name(vm::ContextKind::sched_cls, 2) == "TC_ACT_SHOT");
   CHECK(vm::verdict_name(vm::ContextKind::socket_filter, 0) == "drop");
+}
+
+TEST_CASE("skb_load_bytes copies packet bytes; out of range is -EFAULT", "[helpers][skb]") {
+  bpfvm::Vm vmx;
+  auto exe = compile_with_maps(vmx, R"(
+    r6 = r1
+    r1 = r6
+    r2 = 12
+    r3 = r10
+    r3 += -8
+    r4 = 2
+    call 26
+    if r0 != 0 goto failed
+    r1 = r6
+    r2 = 63
+    r3 = r10
+    r3 += -16
+    r4 = 2
+    call 26
+    if r0 == 0 goto failed
+    r0 = *(u16 *)(r10 - 8)
+    exit
+  failed:
+    r0 = 0
+    exit
+  )",
+                               {});
+  auto packet = packet_context(vm::ContextKind::socket_filter);
+  REQUIRE(packet->set_packet(frame(64, 0x86dd, 0)).ok());
+  CHECK(bpfvm::run_packet(*exe, *packet).r0 == 0xdd86);  // the bytes 86 dd, read little-endian
+}
+
+TEST_CASE("ringbuf_query reports pending bytes and the size", "[helpers][ringbuf]") {
+  bpfvm::Vm vmx;
+  auto exe = compile_with_maps(vmx, subst(R"(
+    *(u64 *)(r10 - 8) = 1
+    r1 = MAP(0) ll
+    r2 = r10
+    r2 += -8
+    r3 = 8
+    r4 = 0
+    call 130
+    r1 = MAP(0) ll
+    r2 = 0
+    call 134
+    r6 = r0
+    r1 = MAP(0) ll
+    r2 = 1
+    call 134
+    r0 <<= 32
+    r0 |= r6
+    exit
+  )"),
+                               {map_def("events", MapType::ringbuf, 0, 0, 256)});
+  CHECK(run_ok(*exe).r0 == ((std::uint64_t{256} << 32) | 16));
 }

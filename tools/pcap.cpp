@@ -50,9 +50,10 @@ Result<Capture> read_pcap(const std::string& path) {
     const std::uint32_t length = read_u32(bytes.data() + at + 8, swapped);
     if (length > max_record)
       return fail(fmt::format("packet {} at byte {}: captured length {} is implausible", index, at, length));
+    const std::size_t start = at;
     at += record_header_size;
     if (bytes.size() - at < length)
-      return fail(fmt::format("packet {} at byte {}: {} bytes announced, {} left", index, at, length,
+      return fail(fmt::format("packet {} at byte {}: {} bytes announced, {} left", index, start, length,
                               bytes.size() - at));
     capture.packets.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(at),
                                  bytes.begin() + static_cast<std::ptrdiff_t>(at + length));

@@ -251,7 +251,7 @@ class MapSet {
   Result<Map*> add(const isa::MapDef& def);
   Map* find(std::string_view name) const;
   std::span<const std::unique_ptr<Map>> all() const { return maps_; }
-  // True when `address` is one of this set's maps (helpers check their map arguments).
+  // The map at `address` if it is one of this set's, else nullptr (helpers check their map arguments).
   Map* map_at(std::uint64_t address) const;
 
   // Creates (or finds) the program's maps and returns what lddw map_idx / map_idx_value load.

@@ -42,6 +42,7 @@ std::span<std::uint8_t> RunContext::prepare_run() {
   const std::size_t words = static_cast<std::size_t>(max_call_depth_) * isa::stack_frame_size / 8;
   if (stack_.size() != words) stack_.assign(words, 0);
   failure_.reset();
+  tail_call_.reset();  // a request left by an engine that does not follow tail calls
   return {reinterpret_cast<std::uint8_t*>(stack_.data()), words * 8};
 }
 

@@ -131,7 +131,7 @@ class RunContext {
   int tail_calls() const { return tail_calls_; }
 
   // Engines: the stack memory, max_call_depth frames of 512 bytes; frame 0 (the entry's) is
-  // the highest, its r10 the end of the block. Cleared of failure at each call.
+  // the highest, its r10 the end of the block. Clears the failure and any tail call request.
   std::span<std::uint8_t> prepare_run();
 
  private:

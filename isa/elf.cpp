@@ -428,7 +428,8 @@ Result<Program> Object::link(const Func& entry) const {
           return section_error(section_name,
                                fmt::format("{}: the symbol is in section {}, which holds no map, global "
                                            "data or code at offset {}",
-                                           what, file_.sections()[sym.section].name, sym.value),
+                                           what, file_.sections()[sym.section].name,
+                                           static_cast<std::int64_t>(sym.value) + insn.imm),
                                spc);
         }
       } else if ((row.kind == Kind::call && row.operation == Operation::local) ||

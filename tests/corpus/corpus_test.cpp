@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include "isa/asm.hpp"
+#include "isa/disasm.hpp"
 #include "isa/elf.hpp"
 #include "isa/load.hpp"
 #include "tests/corpus/llvm_tools.hpp"
@@ -307,6 +309,29 @@ TEST_CASE("corpus line info names the source lines of the C file") {
         CHECK(l.source == source[l.line - 1]);
         CHECK(l.column <= source[l.line - 1].size() + 1);
       }
+    }
+  }
+}
+
+TEST_CASE(
+    "a linked corpus program disassembled with its source lines assembles back to the same instructions") {
+  for (const auto& c : corpus()) {
+    auto bytes = read_bytes(c.object);
+    auto listed = list_programs(bytes, c.object.string());
+    REQUIRE(listed.ok());
+    for (const auto& entry : *listed) {
+      INFO(c.object.string() << " program " << entry.name);
+      LoadOptions options;
+      options.program = entry.name;
+      auto program = load_bytes(bytes, c.object.string(), options);
+      REQUIRE(program.ok());
+      DisasmOptions disasm;
+      disasm.show_source = true;
+      auto text = disassemble(*program, disasm);
+      CHECK(text.find(fmt::format("# {}:", c.source.filename().string())) != std::string::npos);
+      auto back = assemble(text, Syntax::llvm);
+      if (!back) FAIL(back.error().to_string());
+      CHECK(back->insns == program->insns);
     }
   }
 }

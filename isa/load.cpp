@@ -73,15 +73,36 @@ Result<Program> load_bytes(std::span<const std::uint8_t> bytes, const std::strin
   return Error("unknown input format");
 }
 
-Result<Program> load_file(const std::string& path, const LoadOptions& options) {
+namespace {
+
+Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     Error e("cannot open the file");
     e.file = path;
     return e;
   }
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return load_bytes(bytes, path, options);
+  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Result<Program> load_file(const std::string& path, const LoadOptions& options) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error();
+  return load_bytes(*bytes, path, options);
+}
+
+Result<ObjectInfo> inspect_file(const std::string& path, InputFormat format) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error();
+  if (format == InputFormat::elf || (format == InputFormat::detect && is_elf(*bytes)))
+    return read_object(*bytes, path);
+  LoadOptions options;
+  options.format = format;
+  auto program = load_bytes(*bytes, path, options);
+  if (!program) return program.error();
+  return ObjectInfo{{{program->section, program->name, program->insns.size()}}, program->maps};
 }
 
 }  // namespace bpfvm::isa

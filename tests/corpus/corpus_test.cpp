@@ -15,119 +15,19 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include "isa/asm.hpp"
+#include "isa/disasm.hpp"
 #include "isa/elf.hpp"
 #include "isa/load.hpp"
+#include "tests/corpus/llvm_tools.hpp"
 #include "verifier/verifier.hpp"
 
 using namespace bpfvm;
 using namespace bpfvm::isa;
+using namespace bpfvm::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf{};
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  pclose(p);
-  return out;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-std::vector<std::uint8_t> read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// One row of `llvm-readelf-19 -S --wide`.
-struct SectionRow {
-  std::string name, type, flags;
-  std::uint64_t offset = 0, size = 0;
-};
-
-std::map<std::string, SectionRow> readelf_sections(const fs::path& object) {
-  std::map<std::string, SectionRow> out;
-  for (const auto& line : lines_of(run(fmt::format("llvm-readelf-19 -S --wide '{}'", object.string())))) {
-    // "  [ 4] xdp  PROGBITS  0000000000000000 000070 000188 00  AX  0   0  8"
-    auto close = line.find("] ");
-    if (line.find("  [") != 0 || close == std::string::npos) continue;
-    std::istringstream in(line.substr(close + 2));
-    SectionRow s;
-    std::string address, es;
-    in >> s.name >> s.type >> address >> std::hex >> s.offset >> s.size >> es;
-    if (s.name == "Name") continue;
-    std::string rest;
-    std::getline(in, rest);
-    std::istringstream fields(rest);
-    std::string first;
-    fields >> first;
-    // Flags are letters; a section without flags goes straight to the link number.
-    s.flags = std::isalpha(static_cast<unsigned char>(first[0])) ? first : "";
-    out[s.name] = s;
-  }
-  return out;
-}
-
-// One row of `llvm-objdump-19 -t`.
-struct SymbolRow {
-  std::uint64_t value = 0, size = 0;
-  char bind = ' ', type = ' ';
-  std::string section, name;
-};
-
-std::vector<SymbolRow> objdump_symbols(const fs::path& object) {
-  std::vector<SymbolRow> out;
-  for (const auto& line : lines_of(run(fmt::format("llvm-objdump-19 -t '{}'", object.string())))) {
-    // "0000000000000318 g     F xdp\t0000000000000048 log_drops"
-    auto tab = line.find('\t');
-    if (line.size() < 26 || tab == std::string::npos || line[16] != ' ' ||
-        line.find_first_not_of("0123456789abcdef") != 16)
-      continue;
-    SymbolRow s;
-    s.value = std::stoull(line.substr(0, 16), nullptr, 16);
-    s.bind = line[17];
-    s.type = line[23];
-    s.section = line.substr(25, tab - 25);
-    s.size = std::stoull(line.substr(tab + 1, 16), nullptr, 16);
-    s.name = line.substr(tab + 18);
-    out.push_back(s);
-  }
-  return out;
-}
-
-// Relocations of `section` from `llvm-objdump-19 -r`: offset, type, symbol name.
-struct RelocRow {
-  std::uint64_t offset = 0;
-  std::string type, symbol;
-};
-
-std::map<std::string, std::vector<RelocRow>> objdump_relocations(const fs::path& object) {
-  std::map<std::string, std::vector<RelocRow>> out;
-  std::string current;
-  for (const auto& line : lines_of(run(fmt::format("llvm-objdump-19 -r '{}'", object.string())))) {
-    if (line.starts_with("RELOCATION RECORDS FOR [")) {
-      current = line.substr(24, line.size() - 26);
-      continue;
-    }
-    std::istringstream in(line);
-    RelocRow r;
-    std::string offset;
-    if (!(in >> offset >> r.type >> r.symbol) || offset.size() != 16 ||
-        offset.find_first_not_of("0123456789abcdef") != std::string::npos)
-      continue;
-    r.offset = std::stoull(offset, nullptr, 16);
-    out[current].push_back(r);
-  }
-  return out;
-}
 
 struct DeclaredMap {
   std::string name;
@@ -177,11 +77,6 @@ std::vector<CorpusObject> corpus() {
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.object < b.object; });
   return out;
-}
-
-bool have_llvm_tools() {
-  return std::system("llvm-objdump-19 --version > /dev/null 2>&1") == 0 &&
-         std::system("llvm-readelf-19 --version > /dev/null 2>&1") == 0;
 }
 
 // The function (by symbol) that starts at `offset` of `section`.
@@ -362,8 +257,9 @@ TEST_CASE("corpus global data: one map per data section, with the bytes and valu
     CHECK(ours == data_sections);
     if (c.stem != "globals") continue;
     // The values globals.c gives its variables, found through LLVM's symbol table.
+    auto symbols = objdump_symbols(c.object);
     auto value = [&](const std::string& var, std::size_t index, std::size_t width) -> std::uint64_t {
-      for (const auto& s : objdump_symbols(c.object)) {
+      for (const auto& s : symbols) {
         if (s.name != var) continue;
         auto m = std::find_if(object->maps.begin(), object->maps.end(),
                               [&](auto& m) { return m.name == s.section; });
@@ -413,6 +309,29 @@ TEST_CASE("corpus line info names the source lines of the C file") {
         CHECK(l.source == source[l.line - 1]);
         CHECK(l.column <= source[l.line - 1].size() + 1);
       }
+    }
+  }
+}
+
+TEST_CASE(
+    "a linked corpus program disassembled with its source lines assembles back to the same instructions") {
+  for (const auto& c : corpus()) {
+    auto bytes = read_bytes(c.object);
+    auto listed = list_programs(bytes, c.object.string());
+    REQUIRE(listed.ok());
+    for (const auto& entry : *listed) {
+      INFO(c.object.string() << " program " << entry.name);
+      LoadOptions options;
+      options.program = entry.name;
+      auto program = load_bytes(bytes, c.object.string(), options);
+      REQUIRE(program.ok());
+      DisasmOptions disasm;
+      disasm.show_source = true;
+      auto text = disassemble(*program, disasm);
+      CHECK(text.find(fmt::format("# {}:", c.source.filename().string())) != std::string::npos);
+      auto back = assemble(text, Syntax::llvm);
+      if (!back) FAIL(back.error().to_string());
+      CHECK(back->insns == program->insns);
     }
   }
 }

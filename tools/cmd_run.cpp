@@ -14,18 +14,21 @@
 #include "isa/load.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
+#include "tools/selection.hpp"
 
 namespace bpfvm::cli {
 namespace {
 
 constexpr const char* run_usage =
-    "usage: bpfvm run FILE [--section S] [--mem HEXFILE | --mem-hex '..'] [--engine E] [--budget N] "
+    "usage: bpfvm run FILE [--section S | --program P] [--mem HEXFILE | --mem-hex '..'] [--engine E] "
+    "[--budget N] "
     "[--trace]\n"
     "\n"
     "Runs the program in FILE with r1 = the memory's address and r2 = its size, and prints r0.\n"
     "FILE is an ELF object, raw instructions, assembly text, or a conformance .data file (its\n"
     "program and its memory).\n"
-    "  --section S    the program to run when FILE holds several (section or function name)\n"
+    "  --section S    the program to run when FILE holds several: a section name (xdp, ...)\n"
+    "  --program P    ... or a function name (`bpfvm list FILE` shows both)\n"
     "  --mem FILE     the memory: a file of hex bytes (\"00 01 ff\"), read and written by the program\n"
     "  --mem-hex HEX  the memory as hex bytes on the command line\n"
     "  --engine E     the engine: {}\n"
@@ -62,7 +65,8 @@ std::string changes(const std::array<std::uint64_t, 11>& before, const std::arra
 
 int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec;
-  spec.with_value = {"--section", "--mem", "--mem-hex", "--engine", "--budget"};
+  spec.with_value = {"--mem", "--mem-hex", "--engine", "--budget"};
+  add_selection_options(spec);
   spec.flags = {"--trace", "--help", "-h"};
   auto args = Args::parse(argv, spec);
   auto usage_error = [](const std::string& message) {
@@ -75,6 +79,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     return exit_ok;
   }
   if (args->positionals().size() != 1) return usage_error("expected one FILE");
+  auto selection = program_selection(*args);
+  if (!selection) return usage_error(selection.error().message);
   if (args->value("--mem") && args->value("--mem-hex"))
     return usage_error("--mem and --mem-hex exclude each other");
   auto budget = args->number("--budget", 1, 1LL << 62);
@@ -102,7 +108,7 @@ int cmd_run(const std::vector<std::string>& argv) {
     memory = std::move(data->memory);
   } else {
     isa::LoadOptions load;
-    load.program = args->value("--section").value_or("");
+    load.program = *selection;
     auto loaded = isa::load_file(file, load);
     if (!loaded) return rejected(loaded.error());
     program = std::move(*loaded);

@@ -154,14 +154,18 @@ class JitExecutable final : public vm::Executable {
 void set_fast_region(JitState& s, std::span<const vm::Region> regions) {
   for (auto& f : s.fast) {
     f.start = std::numeric_limits<std::uint64_t>::max();
+    f.end = 0;
     for (auto& l : f.last) l = 0;
   }
   if (regions.empty()) return;
+  // Spans are at most 64 KiB + 8 (16-bit offsets): a region below that address (or wrapping
+  // around) is left to the slow path, so end - span cannot wrap.
   const vm::Region& r = regions[0];
-  if (r.start == 0 || r.start + r.size < r.start) return;
+  if (r.start < 0x20000 || r.start + r.size < r.start) return;
   for (unsigned k = 0; k < 3; ++k) {
     if (!allows(r.access, need_of(static_cast<AccessKind>(k)))) continue;
     s.fast[k].start = r.start;
+    s.fast[k].end = r.start + r.size;
     for (unsigned i = 0; i < 4; ++i) {
       const std::uint64_t bytes = 1u << i;
       s.fast[k].last[i] = r.size >= bytes ? r.start + r.size - bytes : 0;

@@ -1,5 +1,6 @@
 #include "jit/x64/emit.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 
@@ -24,6 +25,7 @@ constexpr Reg tmp = r10;        // scratch
 constexpr Reg addr_reg = r11;   // scratch: checked addresses, call targets
 
 #define BPFVM_FIELD(f) static_cast<std::int32_t>(offsetof(JitState, f))
+#define BPFVM_FIELD_OF(type, f) static_cast<std::int32_t>(offsetof(type, f))
 Mem field(std::int32_t offset) { return ptr(state_reg, offset); }
 Mem spill(int i) { return field(BPFVM_FIELD(spill) + 8 * i); }
 constexpr int spill_r0 = 5, spill_id = 6, spill_ok = 7;  // spill[0..4]: r1..r5 around calls
@@ -81,7 +83,16 @@ Shift shift_of(Operation o) {
 
 // Out-of-line code after the functions: trap paths and the rare halves of division.
 struct Cold {
-  enum class What { budget, memory, call_depth, helper_error, bad_call, div_zero, div_minus_one } what;
+  enum class What {
+    budget,
+    to_slow,
+    memory,
+    call_depth,
+    helper_error,
+    bad_call,
+    div_zero,
+    div_minus_one
+  } what;
   Label at;
   Label back;
   std::uint32_t pc = 0;
@@ -106,6 +117,11 @@ class Emitter {
     Emitted out;
     out.insn_offset.assign(n, 0);
     out.left_after.assign(n, 0);
+    left_after_ = &out.left_after;
+    group_at_.assign(n, -1);
+    slow_.assign(n, Label{});
+    has_slow_.assign(an_.blocks.size(), false);
+    for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
 
     prologue();
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
@@ -114,12 +130,15 @@ class Emitter {
         a_.bind(labels_[pc]);
         out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
         if (an_.insns[pc].second_slot) continue;
-        if (an_.block_start(pc) || ends_segment(pc_before(pc))) pay_segment(pc, out.left_after);
+        fast_entry(pc);
         instruction(pc);
       }
       if (f == 0) epilogue();
     }
     out.body_end = static_cast<std::uint32_t>(a_.size());
+    fast_ = false;
+    for (std::size_t b = 0; b < an_.blocks.size(); ++b)
+      if (has_slow_[b]) slow_copy(an_.blocks[b]);
     for (std::size_t i = 0; i < cold_.size(); ++i) emit_cold(cold_[i]);
     thunks();
     auto code = a_.finish();
@@ -167,39 +186,145 @@ class Emitter {
   }
   Cold& last_cold() { return cold_.back(); }
 
-  // The budget is paid on entry to a segment: a basic block, cut after every instruction that
-  // may trap or write memory. So when the budget runs out inside a segment, the instructions
-  // the interpreter would still have executed there touch registers only, and the trap can be
-  // taken at the segment's entry (reporting the exact pc and count).
-  bool ends_segment(std::uint32_t pc) const {
-    const Insn& in = an_.insns[pc];
+  // ---- blocks: a fast copy and, where needed, a slow copy ----
+  //
+  // Fast copy (in line): the block pays its whole count on entry; the memory accesses of the
+  // block are grouped by base register (a group ends where its base is written), and one check
+  // of the group's whole span before its first access covers all of them, so the accesses
+  // themselves are bare `[base + off]` operands. Slow copy (out of line, only for blocks with
+  // checked accesses): the fast copy jumps there, refunding what it paid for the rest of the
+  // block, when the budget does not cover the block or a group's span is not inside the first
+  // region. The slow copy checks every access on its own and pays the budget per segment (a
+  // segment ends after every access that may trap), so that when the budget runs out inside a
+  // segment the instructions the interpreter would still have run there touch registers only,
+  // and the trap can be taken at the segment's entry with the exact pc and count.
+
+  bool checked(const Insn& in) const {
     switch (in.info().kind) {
       case Kind::load: return !in_frame(in.src, in.off, in.info().width / 8u);
       case Kind::store:
       case Kind::atomic: return !in_frame(in.dst, in.off, in.info().width / 8u);
-      case Kind::legacy: return true;
       default: return false;
     }
   }
+  bool ends_segment(std::uint32_t pc) const {
+    return checked(an_.insns[pc]) || an_.insns[pc].info().kind == Kind::legacy;
+  }
   std::uint32_t pc_before(std::uint32_t pc) const { return an_.insns[pc - 1].second_slot ? pc - 2 : pc - 1; }
+  static bool valid(Label l) { return l.id != Label{}.id; }
 
-  void pay_segment(std::uint32_t first, std::vector<std::uint32_t>& left_after) {
-    const lowering::Block& b = an_.blocks[an_.block_of[first]];
+  void plan(std::size_t index) {
+    const lowering::Block& b = an_.blocks[index];
+    std::array<std::int32_t, 11> open;
+    open.fill(-1);
+    bool slow = false;
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+      const Insn& in = an_.insns[pc];
+      if (in.second_slot) continue;
+      const isa::OpInfo& row = in.info();
+      if (row.kind == Kind::legacy) {
+        slow = true;
+        slow_[pc] = a_.new_label();
+      } else if (checked(in)) {
+        slow = true;
+        const int base = row.kind == Kind::load ? in.src : in.dst;
+        const std::int32_t lo = in.off, hi = in.off + static_cast<std::int32_t>(row.width / 8u);
+        const unsigned kind = row.kind == Kind::load ? 1u : row.kind == Kind::store ? 2u : 3u;
+        if (open[base] < 0) {
+          open[base] = static_cast<std::int32_t>(groups_.size());
+          group_at_[pc] = open[base];
+          groups_.push_back(Group{base, lo, hi, kind, 1});
+          slow_[pc] = a_.new_label();
+        } else {
+          Group& g = groups_[static_cast<std::size_t>(open[base])];
+          g.lo = std::min(g.lo, lo);
+          g.hi = std::max(g.hi, hi);
+          g.kinds |= kind;
+          ++g.accesses;
+        }
+      }
+      const lowering::RegSet written = lowering::defs(in);
+      for (int r = 0; r < 11; ++r)
+        if (written & lowering::reg_bit(r)) open[r] = -1;
+    }
+    if (!slow) return;
+    has_slow_[index] = true;
+    if (!valid(slow_[b.first])) slow_[b.first] = a_.new_label();
+  }
+
+  // What the fast copy emits before the instruction at pc: the block's budget, a group check,
+  // or (for a legacy packet load, which may trap after the block paid) the move to the slow copy.
+  void fast_entry(std::uint32_t pc) {
+    const std::uint32_t index = an_.block_of[pc];
+    const lowering::Block& b = an_.blocks[index];
+    if (pc == b.first) {
+      a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(b.count));
+      if (has_slow_[index])
+        a_.jcc(Cond::b, defer(Cold{Cold::What::to_slow, {}, {}, pc, b.count}));
+      else
+        a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, pc, b.count}));
+    }
+    const std::uint32_t rest = an_.left_after[pc] + 1;  // paid for, from pc to the block's end
+    if (an_.insns[pc].info().kind == Kind::legacy) {
+      a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(rest));
+      a_.jmp(slow_[pc]);
+      return;
+    }
+    if (group_at_[pc] < 0) return;
+    const Group& g = groups_[static_cast<std::size_t>(group_at_[pc])];
+    const Label fail = defer(Cold{Cold::What::to_slow, {}, {}, pc, rest});
+    const auto kind = static_cast<AccessKind>(g.kinds - 1);
+    const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind;
+    const auto span = static_cast<unsigned>(g.hi - g.lo);
+    a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
+    a_.alu(Alu::cmp, Size::b64, addr_reg, field(region + BPFVM_FIELD_OF(FastRegion, start)));
+    a_.jcc(Cond::b, fail);
+    if (span <= 8 && (span & (span - 1)) == 0) {
+      a_.alu(
+          Alu::cmp, Size::b64, addr_reg,
+          field(region + BPFVM_FIELD_OF(FastRegion, last) + 8 * static_cast<std::int32_t>(log2_bytes(span))));
+    } else {
+      a_.mov(Size::b64, tmp, field(region + BPFVM_FIELD_OF(FastRegion, end)));
+      a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
+      a_.alu(Alu::cmp, Size::b64, addr_reg, tmp);
+    }
+    a_.jcc(Cond::a, fail);
+  }
+
+  void slow_copy(const lowering::Block& b) {
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+      if (an_.insns[pc].second_slot) continue;
+      if (valid(slow_[pc])) a_.bind(slow_[pc]);
+      if (pc == b.first || valid(slow_[pc]) || ends_segment(pc_before(pc))) pay_segment(pc, b);
+      instruction(pc);
+    }
+    std::uint32_t last = b.end - 1;
+    if (an_.insns[last].second_slot) --last;
+    const isa::OpInfo& row = an_.insns[last].info();
+    const bool falls_through =
+        !(row.kind == Kind::exit || (row.kind == Kind::jump && row.operation == Operation::ja));
+    if (falls_through) a_.jmp(labels_[b.end]);
+  }
+
+  // A segment runs from `first` to the next instruction that may trap (included) or the next
+  // entry from the fast copy (excluded), within the block.
+  void pay_segment(std::uint32_t first, const lowering::Block& b) {
     std::uint32_t end = first, count = 0;
     while (end < b.end) {
-      const bool last = !an_.insns[end].second_slot && ends_segment(end);
-      if (!an_.insns[end].second_slot) ++count;
+      if (end != first && valid(slow_[end])) break;
+      const bool second = an_.insns[end].second_slot;
+      const bool last = !second && ends_segment(end);
+      if (!second) ++count;
       ++end;
       if (last) break;
     }
     if (end < b.end && an_.insns[end].second_slot) ++end;
     for (std::uint32_t pc = first, left = count; pc < end; ++pc) {
       if (!an_.insns[pc].second_slot) --left;
-      left_after[pc] = left;
+      (*left_after_)[pc] = left;
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
-    Cold c{Cold::What::budget, {}, {}, first, count};
-    a_.jcc(Cond::b, defer(c));
+    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, first, count}));
   }
 
   static bool in_frame(int base, std::int16_t off, unsigned bytes) {
@@ -415,8 +540,9 @@ class Emitter {
 
   // The operand of a load, store or atomic at [base + off], after the checks it needs.
   Mem access(std::uint32_t pc, int base, std::int16_t off, unsigned bytes, AccessKind kind) {
-    // r10 with a constant offset inside the current frame cannot miss (r10 is read-only).
-    if (in_frame(base, off, bytes)) return ptr(rbp, off);
+    // r10 with a constant offset inside the current frame cannot miss (r10 is read-only); in
+    // the fast copy the group's check covered the access.
+    if (in_frame(base, off, bytes) || fast_) return ptr(host[static_cast<std::size_t>(base)], off);
     const Mem fast = field(BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind);
     a_.lea(Size::b64, addr_reg, ptr(host[base], off));
     Cold c{Cold::What::memory, {}, {}, pc, bytes, kind};
@@ -424,7 +550,7 @@ class Emitter {
     a_.alu(Alu::cmp, Size::b64, addr_reg, fast);
     a_.jcc(Cond::b, slow);
     Mem last = fast;
-    last.disp += static_cast<std::int32_t>(8 + 8 * log2_bytes(bytes));
+    last.disp += BPFVM_FIELD_OF(FastRegion, last) + static_cast<std::int32_t>(8 * log2_bytes(bytes));
     a_.alu(Alu::cmp, Size::b64, addr_reg, last);
     a_.jcc(Cond::a, slow);
     a_.bind(last_cold().back);
@@ -481,7 +607,7 @@ class Emitter {
       case Operation::fetch_bxor: {
         // A compare-exchange loop through rax; the operand and r0 wait in the spill area.
         Mem mm = m;
-        if (mm.base && *mm.base == rbp) {
+        if (!mm.base || *mm.base != addr_reg || mm.disp != 0) {
           a_.lea(Size::b64, addr_reg, mm);
           mm = ptr(addr_reg, 0);
         }
@@ -615,6 +741,10 @@ class Emitter {
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
         trap_exit(Exit::budget, c.pc);
         break;
+      case Cold::What::to_slow:
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
+        a_.jmp(slow_[c.pc]);
+        break;
       case Cold::What::memory: {
         // The stack (any live frame) inline, then the whole check in C++.
         const Label full = a_.new_label();
@@ -679,7 +809,20 @@ class Emitter {
   const Analysis& an_;
   EmitOptions opt_;
   Assembler a_;
-  std::vector<Label> labels_;  // per pc
+  // A group of accesses through one base register: [base + lo, base + hi) is checked once.
+  struct Group {
+    int base;
+    std::int32_t lo, hi;
+    unsigned kinds;  // 1 read, 2 write, 3 both
+    int accesses;
+  };
+  std::vector<Label> labels_;           // per pc: the fast copy
+  std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)
+  std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
+  std::vector<Group> groups_;
+  std::vector<bool> has_slow_;  // per block
+  std::vector<std::uint32_t>* left_after_ = nullptr;
+  bool fast_ = true;
   std::vector<Cold> cold_;
   Label exit_, check_thunk_, legacy_thunk_;
 };

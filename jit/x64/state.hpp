@@ -26,10 +26,12 @@ enum class Exit : std::uint64_t {
 enum AccessKind : unsigned { access_read = 0, access_write = 1, access_read_write = 2 };
 
 // The region the inline check tries first (the run's first region): an access of `size` bytes
-// at addr passes when start <= addr <= last[log2 size]. Both bounds are set so that nothing
-// passes when the region does not allow the access.
+// at addr passes when start <= addr <= last[log2 size], a span of n bytes when
+// start <= addr <= end - n. The bounds are set so that nothing passes when the region does not
+// allow the access (start = ~0, end = last = 0).
 struct FastRegion {
   std::uint64_t start;
+  std::uint64_t end;
   std::uint64_t last[4];
 };
 

@@ -86,6 +86,7 @@ struct Cold {
   enum class What {
     budget,
     to_slow,
+    group_retry,
     memory,
     call_depth,
     helper_error,
@@ -101,6 +102,8 @@ struct Cold {
   Reg dst = rax;
   Size size = Size::b64;
   Operation op = Operation::div;
+  std::uint32_t span = 0;    // group_retry: bytes covered by the group
+  bool stack_first = false;  // group_retry: the in-line check was the stack's
 };
 
 class Emitter {
@@ -272,11 +275,25 @@ class Emitter {
     }
     if (group_at_[pc] < 0) return;
     const Group& g = groups_[static_cast<std::size_t>(group_at_[pc])];
-    const Label fail = defer(Cold{Cold::What::to_slow, {}, {}, pc, rest});
-    const auto kind = static_cast<AccessKind>(g.kinds - 1);
-    const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind;
-    const auto span = static_cast<unsigned>(g.hi - g.lo);
+    // Bases derived from r10 are tried against the stack first, others against the first
+    // region; the other place is tried out of line before falling back to the slow copy.
+    const bool stack_first = (an_.frame_derived[pc] & lowering::reg_bit(g.base)) != 0;
+    Cold c{Cold::What::group_retry, {}, {}, pc, rest};
+    c.access = static_cast<AccessKind>(g.kinds - 1);
+    c.span = static_cast<std::uint32_t>(g.hi - g.lo);
+    c.stack_first = stack_first;
+    const Label fail = defer(c);
     a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
+    if (stack_first)
+      stack_check(c.span, fail);
+    else
+      region_check(c.access, c.span, fail);
+    a_.bind(last_cold().back);
+  }
+
+  // Jumps to `fail` unless [r11, r11 + span) is inside the first region and allows `kind`.
+  void region_check(AccessKind kind, std::uint32_t span, Label fail) {
+    const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind;
     a_.alu(Alu::cmp, Size::b64, addr_reg, field(region + BPFVM_FIELD_OF(FastRegion, start)));
     a_.jcc(Cond::b, fail);
     if (span <= 8 && (span & (span - 1)) == 0) {
@@ -288,6 +305,16 @@ class Emitter {
       a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
       a_.alu(Alu::cmp, Size::b64, addr_reg, tmp);
     }
+    a_.jcc(Cond::a, fail);
+  }
+
+  // Jumps to `fail` unless [r11, r11 + span) is inside the live stack frames.
+  void stack_check(std::uint32_t span, Label fail) {
+    a_.alu(Alu::cmp, Size::b64, addr_reg, field(BPFVM_FIELD(stack_lo)));
+    a_.jcc(Cond::b, fail);
+    a_.mov(Size::b64, tmp, field(BPFVM_FIELD(stack_hi)));
+    a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
+    a_.alu(Alu::cmp, Size::b64, addr_reg, tmp);
     a_.jcc(Cond::a, fail);
   }
 
@@ -745,15 +772,22 @@ class Emitter {
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
         a_.jmp(slow_[c.pc]);
         break;
+      case Cold::What::group_retry: {
+        const Label slow = a_.new_label();
+        if (c.stack_first)
+          region_check(c.access, c.span, slow);
+        else
+          stack_check(c.span, slow);
+        a_.jmp(c.back);
+        a_.bind(slow);
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
+        a_.jmp(slow_[c.pc]);
+        break;
+      }
       case Cold::What::memory: {
         // The stack (any live frame) inline, then the whole check in C++.
         const Label full = a_.new_label();
-        a_.alu(Alu::cmp, Size::b64, addr_reg, field(BPFVM_FIELD(stack_lo)));
-        a_.jcc(Cond::b, full);
-        a_.mov(Size::b64, tmp, field(BPFVM_FIELD(stack_hi)));
-        a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(c.value));
-        a_.alu(Alu::cmp, Size::b64, addr_reg, tmp);
-        a_.jcc(Cond::a, full);
+        stack_check(c.value, full);
         a_.jmp(c.back);
         a_.bind(full);
         a_.mov_imm(tmp, pack_access(c.pc, c.access, c.value));

@@ -111,6 +111,12 @@ void build_blocks(Analysis& a) {
     if (insn.info().kind == Kind::jump) leader[insn.target] = true;
     if (ends_block(insn)) leader[pc + 1] = true;
   }
+  a.jumps_to.assign(n, 0);
+  for (std::uint32_t pc = 0; pc < n; ++pc) {
+    const Insn& insn = a.insns[pc];
+    if (!insn.second_slot && insn.info().kind == Kind::jump && a.jumps_to[insn.target] < 255)
+      ++a.jumps_to[insn.target];
+  }
   a.block_of.assign(n, 0);
   a.left_after.assign(n, 0);
   for (std::uint32_t pc = 0; pc < n; ++pc) {

@@ -20,6 +20,8 @@
 //
 // Nothing here emits code or depends on a host; patterns over short windows (patterns.hpp)
 // read this analysis.
+//
+// The fields may grow; existing ones keep their meaning.
 #pragma once
 
 #include <cstdint>
@@ -80,6 +82,7 @@ struct Analysis {
   std::vector<std::uint32_t> function_of;  // per pc
   std::vector<RegSet> live_out;            // per pc
   std::vector<RegSet> frame_derived;       // per pc, before it runs
+  std::vector<std::uint8_t> jumps_to;      // per pc: how many jumps target it (saturates at 255)
 
   bool block_start(std::uint32_t pc) const { return blocks[block_of[pc]].first == pc; }
   bool live_after(std::uint32_t pc, int reg) const { return (live_out[pc] & reg_bit(reg)) != 0; }

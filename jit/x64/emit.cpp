@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 
+#include "jit/lowering/patterns.hpp"
 #include "jit/x64/assembler.hpp"
 #include "jit/x64/state.hpp"
 
@@ -132,8 +133,14 @@ class Emitter {
       for (std::uint32_t pc = fn.start; pc < fn.end; ++pc) {
         a_.bind(labels_[pc]);
         out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
-        if (an_.insns[pc].second_slot) continue;
+        if (an_.insns[pc].second_slot || fused_move(pc)) continue;
         fast_entry(pc);
+        if (address_sum(pc)) {
+          ++pc;
+          a_.bind(labels_[pc]);
+          out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
+          continue;
+        }
         instruction(pc);
       }
       if (f == 0) epilogue();
@@ -323,6 +330,10 @@ class Emitter {
       if (an_.insns[pc].second_slot) continue;
       if (valid(slow_[pc])) a_.bind(slow_[pc]);
       if (pc == b.first || valid(slow_[pc]) || ends_segment(pc_before(pc))) pay_segment(pc, b);
+      if (address_sum(pc)) {
+        ++pc;
+        continue;
+      }
       instruction(pc);
     }
     std::uint32_t last = b.end - 1;
@@ -356,6 +367,31 @@ class Emitter {
 
   static bool in_frame(int base, std::int16_t off, unsigned bytes) {
     return base == isa::frame_pointer && off >= -isa::stack_frame_size && off + static_cast<int>(bytes) <= 0;
+  }
+
+  // ---- windows (jit/lowering/patterns.hpp) ----
+
+  // The mov of a conditional move: emitted with its jump.
+  bool fused_move(std::uint32_t pc) const {
+    return pc > 0 && an_.block_start(pc) && lowering::conditional_move(an_, pc - 1).has_value();
+  }
+
+  // rD = rS; rD += rT|imm as one lea. Emits it and returns true when the window matches.
+  bool address_sum(std::uint32_t pc) {
+    const auto sum = lowering::address_sum(an_, pc);
+    if (!sum) return false;
+    const Insn& mov = an_.insns[pc];
+    const Insn& add = an_.insns[pc + 1];
+    const Reg d = host[mov.dst], s = host[mov.src];
+    if (add.info().source == Source::imm && !blinding()) {
+      a_.lea(Size::b64, d, ptr(s, add.imm));
+    } else if (add.info().source == Source::reg) {
+      a_.lea(Size::b64, d, ptr(s, add.src == mov.dst ? s : host[add.src], 1));
+    } else {
+      instruction(pc);  // a blinded constant goes through a register anyway
+      instruction(pc + 1);
+    }
+    return true;
   }
 
   // ---- constants (blinded when asked) ----
@@ -673,6 +709,10 @@ class Emitter {
       if (in.target != next) a_.jmp(labels_[in.target]);
       return;
     }
+    const auto cmove = lowering::conditional_move(an_, pc);
+    const Insn* move = cmove ? &an_.insns[cmove->move] : nullptr;
+    // A moved constant goes to r11 before the compare (blinding's xor would clobber the flags).
+    if (move && move->info().source == Source::imm) load_constant(addr_reg, sext(move->imm));
     const Size w = alu_size(row);
     const Reg d = host[in.dst];
     const bool test = row.operation == Operation::jset;
@@ -692,7 +732,16 @@ class Emitter {
     } else {
       a_.alu(Alu::cmp, w, d, in.imm);
     }
-    a_.jcc(condition(row.operation), labels_[in.target]);
+    if (!move) return a_.jcc(condition(row.operation), labels_[in.target]);
+    // The mov runs (and pays its one instruction) when the jump is not taken: cmov, and the
+    // budget minus setcc's 0 or 1 (mov and setcc leave the flags alone).
+    const Cond runs = invert(condition(row.operation));
+    a_.mov_imm32(tmp, 0);
+    a_.setcc(runs, tmp);
+    a_.cmov(runs, Size::b64, host[move->dst],
+            move->info().source == Source::reg ? host[move->src] : addr_reg);
+    a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
+    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, cmove->move, 1}));
   }
 
   // Saves / restores the argument registers live after a helper call (helpers may clobber them,

@@ -289,39 +289,41 @@ class Emitter {
     c.access = static_cast<AccessKind>(g.kinds - 1);
     c.span = static_cast<std::uint32_t>(g.hi - g.lo);
     c.stack_first = stack_first;
+    // The span's first byte: the base itself, or base + lo in r11.
+    c.dst = g.lo == 0 ? host[static_cast<std::size_t>(g.base)] : addr_reg;
     const Label fail = defer(c);
-    a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
+    if (g.lo != 0) a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
     if (stack_first)
-      stack_check(c.span, fail);
+      stack_check(c.dst, c.span, fail);
     else
-      region_check(c.access, c.span, fail);
+      region_check(c.dst, c.access, c.span, fail);
     a_.bind(last_cold().back);
   }
 
-  // Jumps to `fail` unless [r11, r11 + span) is inside the first region and allows `kind`.
-  void region_check(AccessKind kind, std::uint32_t span, Label fail) {
+  // Jumps to `fail` unless [at, at + span) is inside the first region and allows `kind`.
+  void region_check(Reg at, AccessKind kind, std::uint32_t span, Label fail) {
     const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind;
-    a_.alu(Alu::cmp, Size::b64, addr_reg, field(region + BPFVM_FIELD_OF(FastRegion, start)));
+    a_.alu(Alu::cmp, Size::b64, at, field(region + BPFVM_FIELD_OF(FastRegion, start)));
     a_.jcc(Cond::b, fail);
     if (span <= 8 && (span & (span - 1)) == 0) {
       a_.alu(
-          Alu::cmp, Size::b64, addr_reg,
+          Alu::cmp, Size::b64, at,
           field(region + BPFVM_FIELD_OF(FastRegion, last) + 8 * static_cast<std::int32_t>(log2_bytes(span))));
     } else {
       a_.mov(Size::b64, tmp, field(region + BPFVM_FIELD_OF(FastRegion, end)));
       a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
-      a_.alu(Alu::cmp, Size::b64, addr_reg, tmp);
+      a_.alu(Alu::cmp, Size::b64, at, tmp);
     }
     a_.jcc(Cond::a, fail);
   }
 
-  // Jumps to `fail` unless [r11, r11 + span) is inside the live stack frames.
-  void stack_check(std::uint32_t span, Label fail) {
-    a_.alu(Alu::cmp, Size::b64, addr_reg, field(BPFVM_FIELD(stack_lo)));
+  // Jumps to `fail` unless [at, at + span) is inside the live stack frames.
+  void stack_check(Reg at, std::uint32_t span, Label fail) {
+    a_.alu(Alu::cmp, Size::b64, at, field(BPFVM_FIELD(stack_lo)));
     a_.jcc(Cond::b, fail);
     a_.mov(Size::b64, tmp, field(BPFVM_FIELD(stack_hi)));
     a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
-    a_.alu(Alu::cmp, Size::b64, addr_reg, tmp);
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
     a_.jcc(Cond::a, fail);
   }
 
@@ -824,9 +826,9 @@ class Emitter {
       case Cold::What::group_retry: {
         const Label slow = a_.new_label();
         if (c.stack_first)
-          region_check(c.access, c.span, slow);
+          region_check(c.dst, c.access, c.span, slow);
         else
-          stack_check(c.span, slow);
+          stack_check(c.dst, c.span, slow);
         a_.jmp(c.back);
         a_.bind(slow);
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
@@ -836,7 +838,7 @@ class Emitter {
       case Cold::What::memory: {
         // The stack (any live frame) inline, then the whole check in C++.
         const Label full = a_.new_label();
-        stack_check(c.value, full);
+        stack_check(addr_reg, c.value, full);
         a_.jmp(c.back);
         a_.bind(full);
         a_.mov_imm(tmp, pack_access(c.pc, c.access, c.value));

@@ -41,7 +41,8 @@ bool check_regions(const JitState& s, std::uint64_t addr, std::uint32_t size, vm
     else if (near == nullptr && end > r.start && addr < r.start)
       near = &r;
   }
-  if (near == nullptr && addr >= s.stack_lo - isa::stack_frame_size &&
+  const std::uint64_t stack_lo = s.frame - isa::stack_frame_size;
+  if (near == nullptr && addr >= stack_lo - isa::stack_frame_size &&
       addr < s.stack_hi + isa::stack_frame_size) {
     trap = vm::Trap{vm::TrapKind::out_of_bounds, 0, addr, size, "stack", {}};
     return false;
@@ -74,7 +75,8 @@ std::uint64_t swap_bytes(std::uint64_t v, std::uint32_t size) {
 
 bool check_access(JitState* state, std::uint64_t addr, std::uint64_t packed) {
   const Unpacked u = unpack(packed);
-  if (addr >= state->stack_lo && addr + u.size <= state->stack_hi && addr + u.size > addr) return true;
+  const std::uint64_t stack_lo = state->frame - isa::stack_frame_size;
+  if (addr >= stack_lo && addr + u.size <= state->stack_hi && addr + u.size > addr) return true;
   if (check_regions(*state, addr, u.size, need_of(u.kind), state->run->trap)) return true;
   state->run->trap->pc = u.pc;
   state->trap_kind = static_cast<std::uint64_t>(Exit::memory);
@@ -188,8 +190,8 @@ vm::RunResult JitExecutable::run(vm::RunContext& ctx) const {
   for (std::size_t i = 0; i < 5; ++i) s.args[i] = ctx.args()[i];
   s.frame_top = top;
   s.budget = ctx.budget();
-  s.calls_left = static_cast<std::uint64_t>(ctx.max_call_depth() - 1);
-  s.stack_lo = top - isa::stack_frame_size;
+  s.lowest_frame = top - static_cast<std::uint64_t>(ctx.max_call_depth() - 1) * isa::stack_frame_size;
+  s.frame = top;
   s.stack_hi = top;
   set_fast_region(s, ctx.regions());
   s.ctx = &ctx;

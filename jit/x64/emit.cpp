@@ -317,9 +317,11 @@ class Emitter {
     a_.jcc(Cond::a, fail);
   }
 
-  // Jumps to `fail` unless [at, at + span) is inside the live stack frames.
+  // Jumps to `fail` unless [at, at + span) is inside the live stack frames (the deepest starts
+  // 512 bytes below r10).
   void stack_check(Reg at, std::uint32_t span, Label fail) {
-    a_.alu(Alu::cmp, Size::b64, at, field(BPFVM_FIELD(stack_lo)));
+    a_.lea(Size::b64, tmp, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
     a_.jcc(Cond::b, fail);
     a_.mov(Size::b64, tmp, field(BPFVM_FIELD(stack_hi)));
     a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
@@ -788,10 +790,12 @@ class Emitter {
     restore_args(pc);
   }
 
-  // bpf-to-bpf: the callee's frame is 512 bytes below; r6-r9 that the callee writes are kept on
-  // the host stack (an odd number of 8-byte slots, so the callee runs 16-byte aligned).
+  // bpf-to-bpf: the callee's frame is 512 bytes below (r10 tells the depth, so the limit is one
+  // compare with the lowest frame allowed); r6-r9 that the callee writes are kept on the host
+  // stack (an odd number of 8-byte slots, so the callee runs 16-byte aligned).
   void local_call(std::uint32_t pc, const Insn& in) {
-    a_.alu(Alu::sub, Size::b64, field(BPFVM_FIELD(calls_left)), 1);
+    a_.lea(Size::b64, tmp, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, tmp, field(BPFVM_FIELD(lowest_frame)));
     a_.jcc(Cond::b, defer(Cold{Cold::What::call_depth, {}, {}, pc}));
     const lowering::Function& callee = an_.functions[an_.function_of[in.target]];
     std::vector<Reg> saved;
@@ -800,12 +804,9 @@ class Emitter {
     for (Reg r : saved) a_.push(r);
     const bool pad = saved.size() % 2 == 0;
     if (pad) a_.alu(Alu::sub, Size::b64, rsp, 8);
-    a_.alu(Alu::sub, Size::b64, rbp, isa::stack_frame_size);
-    a_.alu(Alu::sub, Size::b64, field(BPFVM_FIELD(stack_lo)), isa::stack_frame_size);
+    a_.mov(Size::b64, rbp, tmp);
     a_.call(labels_[in.target]);
     a_.alu(Alu::add, Size::b64, rbp, isa::stack_frame_size);
-    a_.alu(Alu::add, Size::b64, field(BPFVM_FIELD(stack_lo)), isa::stack_frame_size);
-    a_.alu(Alu::add, Size::b64, field(BPFVM_FIELD(calls_left)), 1);
     if (pad) a_.alu(Alu::add, Size::b64, rsp, 8);
     for (auto it = saved.rbegin(); it != saved.rend(); ++it) a_.pop(*it);
   }
@@ -873,6 +874,7 @@ class Emitter {
     a_.bind(at);
     static constexpr Reg saved[] = {rax, rcx, rdx, rsi, rdi, r8, r9, r10, r11};  // 9: rsp aligned
     for (Reg r : saved) a_.push(r);
+    a_.mov(Size::b64, field(BPFVM_FIELD(frame)), rbp);
     a_.mov(Size::b64, rdi, state_reg);
     a_.mov(Size::b64, rsi, addr_reg);
     a_.mov(Size::b64, rdx, tmp);

@@ -39,18 +39,18 @@ struct Run;
 
 // Standard layout: emitted code addresses fields with offsetof.
 struct JitState {
-  std::uint64_t args[5];     // r1..r5 at entry
-  std::uint64_t frame_top;   // r10 of the entry function (end of frame 0)
-  std::uint64_t budget;      // remaining instructions (r9 while running)
-  std::uint64_t calls_left;  // bpf-to-bpf calls still allowed from the current depth
-  std::uint64_t stack_lo;    // lowest byte of the deepest live frame
-  std::uint64_t stack_hi;    // end of frame 0
-  FastRegion fast[3];        // per AccessKind
-  vm::RunContext* ctx;       // sixth argument of every helper
-  Run* run;                  // the C++ side of the run
-  std::uint64_t saved_rsp;   // rsp after the prologue: traps unwind to it
-  std::uint64_t regs[11];    // r0..r10 at exit or trap
-  std::uint64_t trap_kind;   // an Exit
+  std::uint64_t args[5];       // r1..r5 at entry
+  std::uint64_t frame_top;     // r10 of the entry function (end of frame 0)
+  std::uint64_t budget;        // remaining instructions (r9 while running)
+  std::uint64_t lowest_frame;  // the lowest r10 a bpf-to-bpf call may set (the depth limit)
+  std::uint64_t frame;         // r10 when a slow path was called (its frame is the deepest)
+  std::uint64_t stack_hi;      // end of frame 0
+  FastRegion fast[3];          // per AccessKind
+  vm::RunContext* ctx;         // sixth argument of every helper
+  Run* run;                    // the C++ side of the run
+  std::uint64_t saved_rsp;     // rsp after the prologue: traps unwind to it
+  std::uint64_t regs[11];      // r0..r10 at exit or trap
+  std::uint64_t trap_kind;     // an Exit
   std::uint64_t trap_pc;
   std::uint64_t trap_address;
   std::uint64_t spill[8];      // scratch for sequences that need more than r10 and r11

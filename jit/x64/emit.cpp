@@ -86,6 +86,7 @@ Shift shift_of(Operation o) {
 struct Cold {
   enum class What {
     budget,
+    budget_after_move,
     to_slow,
     group_retry,
     memory,
@@ -129,7 +130,14 @@ class Emitter {
     group_at_.assign(n, -1);
     slow_.assign(n, Label{});
     has_slow_.assign(an_.blocks.size(), false);
+    prepaid_.assign(an_.blocks.size(), false);
     for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
+    for (std::uint32_t pc = 0; pc < n; ++pc) {
+      const auto cmove = lowering::conditional_move(an_, pc);
+      if (!cmove) continue;
+      const std::uint32_t next = an_.block_of[cmove->move + 1];
+      prepaid_[next] = an_.jumps_to[cmove->move + 1] == 1 && !has_slow_[next];
+    }
 
     prologue();
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
@@ -271,7 +279,7 @@ class Emitter {
   void fast_entry(std::uint32_t pc) {
     const std::uint32_t index = an_.block_of[pc];
     const lowering::Block& b = an_.blocks[index];
-    if (pc == b.first) {
+    if (pc == b.first && !prepaid_[index]) {
       a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(b.count));
       if (has_slow_[index])
         a_.jcc(Cond::b, defer(Cold{Cold::What::to_slow, {}, {}, pc, b.count}));
@@ -748,6 +756,16 @@ class Emitter {
     a_.setcc(runs, tmp);
     a_.cmov(runs, Size::b64, host[move->dst],
             move->info().source == Source::reg ? host[move->src] : addr_reg);
+    const std::uint32_t after = an_.block_of[cmove->move + 1];
+    if (prepaid_[after]) {
+      // The block after the move is entered only from here: pay for it too (one subtraction
+      // on the budget's dependency chain instead of two).
+      const std::uint32_t count = an_.blocks[after].count;
+      a_.alu(Alu::add, Size::b64, tmp, static_cast<std::int32_t>(count));
+      a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
+      a_.jcc(Cond::b, defer(Cold{Cold::What::budget_after_move, {}, {}, cmove->move, count}));
+      return;
+    }
     a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
     a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, cmove->move, 1}));
   }
@@ -824,6 +842,21 @@ class Emitter {
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
         trap_exit(Exit::budget, c.pc);
         break;
+      case Cold::What::budget_after_move: {
+        // r10 = the move's 0 or 1 + the next block's count. When the move ran it comes first.
+        const Label in_next = a_.new_label(), at_move = a_.new_label();
+        a_.alu(Alu::add, Size::b64, budget_reg, tmp);
+        a_.alu(Alu::cmp, Size::b64, tmp, static_cast<std::int32_t>(c.value));
+        a_.jcc(Cond::e, in_next);
+        a_.test(Size::b64, budget_reg, budget_reg);
+        a_.jcc(Cond::e, at_move);
+        a_.alu(Alu::sub, Size::b64, budget_reg, 1);
+        a_.bind(in_next);
+        trap_exit(Exit::budget, c.pc + 1);
+        a_.bind(at_move);
+        trap_exit(Exit::budget, c.pc);
+        break;
+      }
       case Cold::What::to_slow:
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
         a_.jmp(slow_[c.pc]);
@@ -858,6 +891,7 @@ class Emitter {
         trap_exit(Exit::helper_error, c.pc);
         break;
       case Cold::What::bad_call:
+        a_.mov(Size::b64, budget_reg, field(BPFVM_FIELD(budget)));  // find_helper may clobber r9
         a_.mov(Size::b64, addr_reg, spill(spill_id));
         a_.mov(Size::b64, field(BPFVM_FIELD(trap_address)), addr_reg);
         a_.mov(Size::b64, rax, spill(spill_r0));
@@ -912,6 +946,7 @@ class Emitter {
   std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
   std::vector<Group> groups_;
   std::vector<bool> has_slow_;  // per block
+  std::vector<bool> prepaid_;   // per block: paid by the conditional move before it
   std::vector<std::uint32_t>* left_after_ = nullptr;
   bool fast_ = true;
   std::vector<Cold> cold_;

@@ -25,6 +25,8 @@ constexpr std::uint8_t lddw_source(Operation operation) {
   return 0;
 }
 
+constexpr std::uint64_t max_global_data = std::uint64_t{1} << 28;
+
 bool is_global_data(const Section& s) {
   if ((s.flags & elf::shf_alloc) == 0 || (s.flags & elf::shf_execinstr) != 0) return false;
   if (s.type != elf::sht_progbits && s.type != elf::sht_nobits) return false;
@@ -92,6 +94,9 @@ Result<Object> Object::read(std::span<const std::uint8_t> bytes) {
     auto status = (o.*step)();
     if (!status) return status.error();
   }
+  // Only code is relocated. Relocations of data and debug sections (addresses in initialised
+  // globals, .rel.debug_*, .rel.BTF*) place addresses for debuggers and the kernel's loader;
+  // nothing in a Program has an address to put there.
   for (auto& [index, code] : o.code_) {
     auto status = o.read_relocations(code);
     if (!status) return status.error();
@@ -235,8 +240,10 @@ Status Object::read_maps() {
   // Global data: one single-entry array per section, its value the section's bytes.
   for (const auto& s : file_.sections()) {
     if (!is_global_data(s) || s.size == 0) continue;
-    if (s.size > UINT32_MAX)
-      return section_error(s.name, fmt::format("global data of {} bytes is too large", s.size));
+    // .bss takes no room in the file: bound what a corrupt size could make us allocate.
+    if (s.size > max_global_data)
+      return section_error(
+          s.name, fmt::format("global data of {} bytes is larger than {} bytes", s.size, max_global_data));
     MapDef def;
     def.name = s.name;
     def.type = static_cast<std::uint32_t>(MapType::array);
@@ -372,6 +379,8 @@ Result<Program> Object::link(const Func& entry) const {
       auto op = decode(insn);
       if (!op) continue;  // validation reports it with its index in the program
       const auto& row = info(*op);
+      if (row.kind == Kind::lddw && spc + 1 >= f.end)
+        return section_error(section_name, fmt::format("function {} ends inside an lddw", f.name), spc);
       auto rel = code.relocations.find(spc);
       // Where a call or function reference lands: a section and an instruction index in it.
       std::optional<std::pair<std::size_t, std::int64_t>> target;

@@ -274,6 +274,11 @@ TEST_CASE("corrupt relocations are named with their section, index and instructi
                       "{}): data relocations do not apply to instructions",
                       pc, index, row.symbol));
   }
+  SECTION("function that ends between the two slots of an lddw") {
+    put<std::uint64_t>(bytes, f.symbol("xdp_flow_count") + st_size, row.offset + 8);
+    CHECK(error_of(bytes) ==
+          fmt::format("obj: section xdp: instruction {}: function xdp_flow_count ends inside an lddw", pc));
+  }
   SECTION("symbol index out of range") {
     put<std::uint64_t>(bytes, at + r_info, (std::uint64_t{0xfffff} << 32) | 1);
     CHECK(error_of(bytes) ==
@@ -358,6 +363,19 @@ TEST_CASE("corrupt BTF and BTF.ext are named") {
     put<std::uint32_t>(bytes, f.section_header(".BTF") + sh_name, license_name);
     CHECK(error_of(bytes) == "obj: section .BTF.ext: .BTF.ext without a .BTF section for its strings");
   }
+}
+
+TEST_CASE("a .bss larger than the loader allocates is refused") {
+  REQUIRE(have_llvm_tools());
+  auto path = fs::path(BPFVM_BINARY_DIR) / "bpf" / "globals.v4.o";
+  auto bytes = read_bytes(path);
+  auto header = readelf_header(path);
+  auto bss = readelf_sections(path).at(".bss");
+  REQUIRE(bss.type == "NOBITS");
+  put<std::uint64_t>(bytes, header.section_headers_offset + bss.index * section_header_size + sh_size,
+                     std::uint64_t{1} << 40);
+  CHECK(error_of(bytes, "account") ==
+        "obj: section .bss: global data of 1099511627776 bytes is larger than 268435456 bytes");
 }
 
 TEST_CASE("program selection errors list the candidates") {

@@ -323,7 +323,7 @@ class Emitter {
     const Label fail = defer(c);
     if (g.lo != 0) a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
     if (stack_first)
-      stack_check(c.dst, c.span, fail);
+      frame_check(c.dst, c.span, fail);
     else
       region_check(c.dst, c.access, c.span, fail);
     a_.bind(last_cold().back);
@@ -343,6 +343,17 @@ class Emitter {
       a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
       a_.alu(Alu::cmp, Size::b64, at, tmp);
     }
+    a_.jcc(Cond::a, fail);
+  }
+
+  // Jumps to `fail` unless [at, at + span) is inside the current frame [r10 - 512, r10): no
+  // memory operands, for bases derived from r10 (a caller's frame takes the longer way).
+  void frame_check(Reg at, std::uint32_t span, Label fail) {
+    a_.lea(Size::b64, tmp, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
+    a_.jcc(Cond::b, fail);
+    a_.lea(Size::b64, tmp, ptr(rbp, -static_cast<std::int32_t>(span)));
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
     a_.jcc(Cond::a, fail);
   }
 

@@ -105,7 +105,7 @@ struct Cold {
   Reg dst = rax;
   Size size = Size::b64;
   Operation op = Operation::div;
-  std::uint32_t span = 0;    // group_retry: bytes covered by the group
+  std::uint32_t span = 0;    // group_retry: bytes covered by the group; budget_after_goto: the target pc
   bool stack_first = false;  // group_retry: the in-line check was the stack's
 };
 
@@ -271,14 +271,13 @@ class Emitter {
         if (open[base] < 0) {
           open[base] = static_cast<std::int32_t>(groups_.size());
           group_at_[pc] = open[base];
-          groups_.push_back(Group{base, lo, hi, kind, 1});
+          groups_.push_back(Group{base, lo, hi, kind});
           slow_[pc] = a_.new_label();
         } else {
           Group& g = groups_[static_cast<std::size_t>(open[base])];
           g.lo = std::min(g.lo, lo);
           g.hi = std::max(g.hi, hi);
           g.kinds |= kind;
-          ++g.accesses;
         }
       }
       const lowering::RegSet written = lowering::defs(in);
@@ -997,7 +996,6 @@ class Emitter {
     int base;
     std::int32_t lo, hi;
     unsigned kinds;  // 1 read, 2 write, 3 both
-    int accesses;
   };
   std::vector<Label> labels_;           // per pc: the fast copy
   std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)

@@ -53,6 +53,7 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
+#ifdef BPFVM_JIT_X64
 // Machine code as rows of hex bytes, 16 a row, each row prefixed with its offset.
 void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::size_t to) {
   for (std::size_t at = from; at < to; at += 16) {
@@ -61,6 +62,8 @@ void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::si
     fmt::print("        {:6x}:{}\n", at, row);
   }
 }
+
+#endif
 
 int print_jit(const isa::Program& program, const isa::DisasmOptions& options) {
 #ifdef BPFVM_JIT_X64

@@ -123,6 +123,8 @@ class Emitter {
     for (std::uint32_t pc = 0; pc < n; ++pc) labels_.push_back(a_.new_label());
     exit_ = a_.new_label();
     check_thunk_ = a_.new_label();
+    check_entry_ = a_.new_label();
+    trap_tail_ = a_.new_label();
     legacy_thunk_ = a_.new_label();
     Emitted out;
     out.insn_offset.assign(n, 0);
@@ -210,10 +212,12 @@ class Emitter {
     a_.ret();
   }
 
+  // Out-of-line code leaves through one shared tail that records the trap (r10 = pc, r11 = kind;
+  // both are scratch by then).
   void trap_exit(Exit kind, std::uint32_t pc) {
-    a_.mov(Size::b64, field(BPFVM_FIELD(trap_kind)), static_cast<std::int32_t>(kind));
-    a_.mov(Size::b64, field(BPFVM_FIELD(trap_pc)), static_cast<std::int32_t>(pc));
-    a_.jmp(exit_);
+    a_.mov_imm32(tmp, pc);
+    a_.mov_imm32(addr_reg, static_cast<std::uint32_t>(kind));
+    a_.jmp(trap_tail_);
   }
 
   Label defer(Cold c) {
@@ -930,17 +934,12 @@ class Emitter {
         a_.jmp(slow_[c.pc]);
         break;
       }
-      case Cold::What::memory: {
-        // The stack (any live frame) inline, then the whole check in C++.
-        const Label full = a_.new_label();
-        stack_check(addr_reg, c.value, full);
-        a_.jmp(c.back);
-        a_.bind(full);
+      case Cold::What::memory:
+        // The thunk tries the stack, then the whole check in C++.
         a_.mov_imm(tmp, pack_access(c.pc, c.access, c.value));
-        a_.call(check_thunk_);
+        a_.call(check_entry_);
         a_.jmp(c.back);
         break;
-      }
       case Cold::What::call_depth: trap_exit(Exit::call_depth, c.pc); break;
       case Cold::What::helper_error:
         a_.mov(Size::b64, rax, spill(spill_r0));
@@ -984,6 +983,28 @@ class Emitter {
   }
 
   void thunks() {
+    a_.bind(trap_tail_);
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_kind)), addr_reg);
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_pc)), tmp);
+    a_.jmp(exit_);
+    // Accesses inside the live stack frames ([r10 - 512, end of frame 0), the size in r10's low
+    // bits) return at once; legacy packet loads never look at the stack, as in the interpreter.
+    const Label not_stack = a_.new_label();
+    a_.bind(check_entry_);
+    a_.push(rax);
+    a_.mov(Size::b32, rax, tmp);
+    a_.alu(Alu::and_, Size::b32, rax, 15);
+    a_.alu(Alu::add, Size::b64, rax, addr_reg);
+    a_.jcc(Cond::b, not_stack);  // the end wrapped around
+    a_.alu(Alu::cmp, Size::b64, rax, field(BPFVM_FIELD(stack_hi)));
+    a_.jcc(Cond::a, not_stack);
+    a_.lea(Size::b64, rax, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, addr_reg, rax);
+    a_.jcc(Cond::b, not_stack);
+    a_.pop(rax);
+    a_.ret();
+    a_.bind(not_stack);
+    a_.pop(rax);
     thunk(check_thunk_, reinterpret_cast<std::uint64_t>(&check_access));
     thunk(legacy_thunk_, reinterpret_cast<std::uint64_t>(&legacy_load));
   }
@@ -1008,7 +1029,9 @@ class Emitter {
   std::vector<std::uint32_t>* left_after_ = nullptr;
   bool fast_ = true;
   std::vector<Cold> cold_;
-  Label exit_, check_thunk_, legacy_thunk_;
+  Label exit_, legacy_thunk_, trap_tail_;
+  Label check_entry_;  // the stack, then check_thunk_
+  Label check_thunk_;
 };
 
 }  // namespace

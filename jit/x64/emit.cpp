@@ -115,7 +115,7 @@ class Emitter {
 
   Result<Emitted> run() {
     const auto n = static_cast<std::uint32_t>(an_.insns.size());
-    // About 27 bytes and 3 labels per instruction with the slow copies and stubs (measured on
+    // About 20 bytes and 3 labels per instruction with the slow copies and stubs (measured on
     // the bench suite).
     a_.reserve(32 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
     cold_.reserve(2 * std::size_t{n});

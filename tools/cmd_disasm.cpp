@@ -41,6 +41,7 @@ constexpr const char* disasm_usage =
     "The output re-assembles with `bpfvm asm --syntax` of the same syntax (without --jit).\n"
     "exit codes: 0 printed, 1 FILE could not be loaded, 64 usage\n";
 
+#ifdef BPFVM_JIT_X64
 // Machine code as rows of hex bytes, 16 a row, each row prefixed with its offset.
 void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::size_t to) {
   for (std::size_t at = from; at < to; at += 16) {
@@ -49,6 +50,8 @@ void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::si
     fmt::print("        {:6x}:{}\n", at, row);
   }
 }
+
+#endif
 
 int print_jit(const isa::Program& program, const isa::DisasmOptions& options) {
 #ifdef BPFVM_JIT_X64

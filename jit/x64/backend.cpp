@@ -219,7 +219,6 @@ vm::RunResult JitExecutable::run(vm::RunContext& ctx) const {
   switch (kind) {
     case Exit::memory: trap = std::move(*run.trap); break;
     case Exit::call_depth: trap.kind = vm::TrapKind::call_depth; break;
-    case Exit::unknown_helper: trap.kind = vm::TrapKind::unknown_helper; break;
     case Exit::bad_call_target:
       trap.kind = vm::TrapKind::bad_call_target;
       trap.address = s.trap_address;

@@ -87,6 +87,7 @@ struct Cold {
   enum class What {
     budget,
     budget_after_move,
+    budget_after_goto,
     to_slow,
     group_retry,
     memory,
@@ -104,7 +105,7 @@ struct Cold {
   Reg dst = rax;
   Size size = Size::b64;
   Operation op = Operation::div;
-  std::uint32_t span = 0;    // group_retry: bytes covered by the group
+  std::uint32_t span = 0;    // group_retry: bytes covered by the group; budget_after_goto: the target pc
   bool stack_first = false;  // group_retry: the in-line check was the stack's
 };
 
@@ -114,7 +115,7 @@ class Emitter {
 
   Result<Emitted> run() {
     const auto n = static_cast<std::uint32_t>(an_.insns.size());
-    // About 27 bytes and 3 labels per instruction with the slow copies and stubs (measured on
+    // About 20 bytes and 3 labels per instruction with the slow copies and stubs (measured on
     // the bench suite).
     a_.reserve(32 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
     cold_.reserve(2 * std::size_t{n});
@@ -122,6 +123,8 @@ class Emitter {
     for (std::uint32_t pc = 0; pc < n; ++pc) labels_.push_back(a_.new_label());
     exit_ = a_.new_label();
     check_thunk_ = a_.new_label();
+    check_entry_ = a_.new_label();
+    trap_tail_ = a_.new_label();
     legacy_thunk_ = a_.new_label();
     Emitted out;
     out.insn_offset.assign(n, 0);
@@ -137,6 +140,21 @@ class Emitter {
       if (!cmove) continue;
       const std::uint32_t next = an_.block_of[cmove->move + 1];
       prepaid_[next] = an_.jumps_to[cmove->move + 1] == 1 && !has_slow_[next];
+    }
+    merged_goto_.assign(an_.blocks.size(), false);
+    body_.assign(an_.blocks.size(), Label{});
+    for (std::uint32_t i = 0; i < an_.blocks.size(); ++i) {
+      const lowering::Block& b = an_.blocks[i];
+      const Insn& in = an_.insns[b.first];
+      if (b.count != 1 || in.info().kind != Kind::jump || in.info().operation != Operation::ja) continue;
+      const std::uint32_t target = an_.block_of[in.target];
+      const lowering::Block& t = an_.blocks[target];
+      const bool target_is_goto = t.count == 1 && an_.insns[t.first].info().kind == Kind::jump &&
+                                  an_.insns[t.first].info().operation == Operation::ja;
+      if (target == i || target_is_goto || in.target == b.first + 1 || prepaid_[i] || prepaid_[target])
+        continue;
+      merged_goto_[i] = true;
+      if (!valid(body_[target])) body_[target] = a_.new_label();
     }
 
     prologue();
@@ -194,10 +212,12 @@ class Emitter {
     a_.ret();
   }
 
+  // Out-of-line code leaves through one shared tail that records the trap (r10 = pc, r11 = kind;
+  // both are scratch by then).
   void trap_exit(Exit kind, std::uint32_t pc) {
-    a_.mov(Size::b64, field(BPFVM_FIELD(trap_kind)), static_cast<std::int32_t>(kind));
-    a_.mov(Size::b64, field(BPFVM_FIELD(trap_pc)), static_cast<std::int32_t>(pc));
-    a_.jmp(exit_);
+    a_.mov_imm32(tmp, pc);
+    a_.mov_imm32(addr_reg, static_cast<std::uint32_t>(kind));
+    a_.jmp(trap_tail_);
   }
 
   Label defer(Cold c) {
@@ -255,14 +275,13 @@ class Emitter {
         if (open[base] < 0) {
           open[base] = static_cast<std::int32_t>(groups_.size());
           group_at_[pc] = open[base];
-          groups_.push_back(Group{base, lo, hi, kind, 1});
+          groups_.push_back(Group{base, lo, hi, kind});
           slow_[pc] = a_.new_label();
         } else {
           Group& g = groups_[static_cast<std::size_t>(open[base])];
           g.lo = std::min(g.lo, lo);
           g.hi = std::max(g.hi, hi);
           g.kinds |= kind;
-          ++g.accesses;
         }
       }
       const lowering::RegSet written = lowering::defs(in);
@@ -279,13 +298,14 @@ class Emitter {
   void fast_entry(std::uint32_t pc) {
     const std::uint32_t index = an_.block_of[pc];
     const lowering::Block& b = an_.blocks[index];
-    if (pc == b.first && !prepaid_[index]) {
+    if (pc == b.first && !prepaid_[index] && !merged_goto_[index]) {
       a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(b.count));
       if (has_slow_[index])
         a_.jcc(Cond::b, defer(Cold{Cold::What::to_slow, {}, {}, pc, b.count}));
       else
         a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, pc, b.count}));
     }
+    if (pc == b.first && valid(body_[index])) a_.bind(body_[index]);
     const std::uint32_t rest = an_.left_after[pc] + 1;  // paid for, from pc to the block's end
     if (an_.insns[pc].info().kind == Kind::legacy) {
       a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(rest));
@@ -306,7 +326,7 @@ class Emitter {
     const Label fail = defer(c);
     if (g.lo != 0) a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
     if (stack_first)
-      stack_check(c.dst, c.span, fail);
+      frame_check(c.dst, c.span, fail);
     else
       region_check(c.dst, c.access, c.span, fail);
     a_.bind(last_cold().back);
@@ -326,6 +346,17 @@ class Emitter {
       a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
       a_.alu(Alu::cmp, Size::b64, at, tmp);
     }
+    a_.jcc(Cond::a, fail);
+  }
+
+  // Jumps to `fail` unless [at, at + span) is inside the current frame [r10 - 512, r10): no
+  // memory operands, for bases derived from r10 (a caller's frame takes the longer way).
+  void frame_check(Reg at, std::uint32_t span, Label fail) {
+    a_.lea(Size::b64, tmp, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
+    a_.jcc(Cond::b, fail);
+    a_.lea(Size::b64, tmp, ptr(rbp, -static_cast<std::int32_t>(span)));
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
     a_.jcc(Cond::a, fail);
   }
 
@@ -722,7 +753,21 @@ class Emitter {
   void jump(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
     const std::uint32_t next = pc + 1;
     if (row.operation == Operation::ja) {
-      if (in.target != next) a_.jmp(labels_[in.target]);
+      const std::uint32_t index = an_.block_of[pc];
+      if (merged_goto_[index]) {
+        // A block that is only this goto pays for itself with its target's block, then enters
+        // the target after the target's own payment.
+        const std::uint32_t target = an_.block_of[in.target];
+        const std::uint32_t count = an_.blocks[target].count;
+        a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count + 1));
+        Cold c{Cold::What::budget_after_goto, {}, {}, pc, count};
+        c.span = in.target;
+        a_.jcc(Cond::b, defer(c));
+        a_.jmp(body_[target]);
+        return;
+      }
+      // A goto to the next instruction is nothing in line; a slow copy must still leave.
+      if (in.target != next || !fast_) a_.jmp(labels_[in.target]);
       return;
     }
     const auto cmove = lowering::conditional_move(an_, pc);
@@ -842,6 +887,22 @@ class Emitter {
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
         trap_exit(Exit::budget, c.pc);
         break;
+      case Cold::What::budget_after_goto: {
+        // Nothing left: the goto itself traps. Else the goto is paid and the target block runs
+        // what the budget allows (its slow copy, or a trap at its entry).
+        const Label at_goto = a_.new_label();
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value + 1));
+        a_.test(Size::b64, budget_reg, budget_reg);
+        a_.jcc(Cond::e, at_goto);
+        a_.alu(Alu::sub, Size::b64, budget_reg, 1);
+        if (has_slow_[an_.block_of[c.span]])
+          a_.jmp(slow_[c.span]);
+        else
+          trap_exit(Exit::budget, c.span);
+        a_.bind(at_goto);
+        trap_exit(Exit::budget, c.pc);
+        break;
+      }
       case Cold::What::budget_after_move: {
         // r10 = the move's 0 or 1 + the next block's count. When the move ran it comes first.
         const Label in_next = a_.new_label(), at_move = a_.new_label();
@@ -873,17 +934,12 @@ class Emitter {
         a_.jmp(slow_[c.pc]);
         break;
       }
-      case Cold::What::memory: {
-        // The stack (any live frame) inline, then the whole check in C++.
-        const Label full = a_.new_label();
-        stack_check(addr_reg, c.value, full);
-        a_.jmp(c.back);
-        a_.bind(full);
+      case Cold::What::memory:
+        // The thunk tries the stack, then the whole check in C++.
         a_.mov_imm(tmp, pack_access(c.pc, c.access, c.value));
-        a_.call(check_thunk_);
+        a_.call(check_entry_);
         a_.jmp(c.back);
         break;
-      }
       case Cold::What::call_depth: trap_exit(Exit::call_depth, c.pc); break;
       case Cold::What::helper_error:
         a_.mov(Size::b64, rax, spill(spill_r0));
@@ -927,6 +983,28 @@ class Emitter {
   }
 
   void thunks() {
+    a_.bind(trap_tail_);
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_kind)), addr_reg);
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_pc)), tmp);
+    a_.jmp(exit_);
+    // Accesses inside the live stack frames ([r10 - 512, end of frame 0), the size in r10's low
+    // bits) return at once; legacy packet loads never look at the stack, as in the interpreter.
+    const Label not_stack = a_.new_label();
+    a_.bind(check_entry_);
+    a_.push(rax);
+    a_.mov(Size::b32, rax, tmp);
+    a_.alu(Alu::and_, Size::b32, rax, 15);
+    a_.alu(Alu::add, Size::b64, rax, addr_reg);
+    a_.jcc(Cond::b, not_stack);  // the end wrapped around
+    a_.alu(Alu::cmp, Size::b64, rax, field(BPFVM_FIELD(stack_hi)));
+    a_.jcc(Cond::a, not_stack);
+    a_.lea(Size::b64, rax, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, addr_reg, rax);
+    a_.jcc(Cond::b, not_stack);
+    a_.pop(rax);
+    a_.ret();
+    a_.bind(not_stack);
+    a_.pop(rax);
     thunk(check_thunk_, reinterpret_cast<std::uint64_t>(&check_access));
     thunk(legacy_thunk_, reinterpret_cast<std::uint64_t>(&legacy_load));
   }
@@ -939,18 +1017,21 @@ class Emitter {
     int base;
     std::int32_t lo, hi;
     unsigned kinds;  // 1 read, 2 write, 3 both
-    int accesses;
   };
   std::vector<Label> labels_;           // per pc: the fast copy
   std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)
   std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
   std::vector<Group> groups_;
-  std::vector<bool> has_slow_;  // per block
-  std::vector<bool> prepaid_;   // per block: paid by the conditional move before it
+  std::vector<bool> has_slow_;     // per block
+  std::vector<bool> prepaid_;      // per block: paid by the conditional move before it
+  std::vector<bool> merged_goto_;  // per block: only a goto, paid with its target
+  std::vector<Label> body_;        // per block: after its payment (entry from a merged goto)
   std::vector<std::uint32_t>* left_after_ = nullptr;
   bool fast_ = true;
   std::vector<Cold> cold_;
-  Label exit_, check_thunk_, legacy_thunk_;
+  Label exit_, legacy_thunk_, trap_tail_;
+  Label check_entry_;  // the stack, then check_thunk_
+  Label check_thunk_;
 };
 
 }  // namespace

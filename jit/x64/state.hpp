@@ -1,5 +1,5 @@
 // What emitted code and the C++ around it share during one run: the JitState block (r12 points
-// at it for the whole run) and the slow paths the code calls. Only emit.cpp and executable.cpp
+// at it for the whole run) and the slow paths the code calls. Only emit.cpp and backend.cpp
 // include this.
 #pragma once
 
@@ -17,7 +17,6 @@ enum class Exit : std::uint64_t {
   memory,  // the slow path filled Run::trap (out_of_bounds / permission)
   budget,  // trap_pc holds the first pc of the block that could not pay
   call_depth,
-  unknown_helper,
   bad_call_target,  // trap_address holds the register's value
   helper_error,
 };

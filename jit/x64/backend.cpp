@@ -106,7 +106,9 @@ vm::HelperFn find_helper(JitState* state, std::uint64_t id) {
   return h != nullptr ? h->fn : nullptr;
 }
 
-bool helper_failed(JitState* state) { return state->ctx->failure().has_value(); }
+bool helper_failed(JitState* state) {
+  return state->ctx->failure().has_value() || state->ctx->tail_call_pending();
+}
 
 namespace {
 
@@ -131,6 +133,8 @@ class JitExecutable final : public vm::Executable {
   vm::RunResult run(vm::RunContext& ctx) const override;
 
  private:
+  // One program, up to its exit, a trap, or a tail call a helper requested.
+  vm::RunResult run_once(vm::RunContext& ctx) const;
   // The index of the `n`-th instruction (0-based, lddw counting once) from `first`.
   std::size_t nth_of_block(std::uint32_t first, std::uint64_t n) const {
     std::uint32_t pc = first;
@@ -183,6 +187,10 @@ vm::RunResult JitExecutable::run(vm::RunContext& ctx) const {
     });
     if (tracer_) return tracer_->run(ctx);
   }
+  return vm::follow_tail_calls(ctx, run_once(ctx));
+}
+
+vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
   const std::span<std::uint8_t> stack = ctx.prepare_run();
   const auto top = reinterpret_cast<std::uint64_t>(stack.data() + stack.size());
   Run run{&ctx, helpers_.get(), std::nullopt};
@@ -213,6 +221,12 @@ vm::RunResult JitExecutable::run(vm::RunContext& ctx) const {
     const std::size_t pc = nth_of_block(static_cast<std::uint32_t>(s.trap_pc), s.budget);
     result.trap = vm::Trap{vm::TrapKind::budget_exhausted, pc, 0, 0, {}, {}};
     result.executed = budget;
+    return result;
+  }
+  if (kind == Exit::helper_error && !ctx.failure()) {
+    // A tail call: this program ends after the call, as at an exit.
+    result.r0 = s.regs[0];
+    result.executed = budget - s.budget - left_after_[s.trap_pc];
     return result;
   }
   vm::Trap trap;

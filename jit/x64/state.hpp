@@ -77,7 +77,8 @@ bool check_access(JitState* state, std::uint64_t addr, std::uint64_t packed);
 bool legacy_load(JitState* state, std::uint64_t offset, std::uint64_t packed);
 // callx: the helper whose id `id` is, or null.
 vm::HelperFn find_helper(JitState* state, std::uint64_t id);
-// True when the last helper called RunContext::fail.
+// True when the last helper called RunContext::fail or requested a tail call: either way the
+// program ends there (through the helper_error exit; run() tells the two apart).
 bool helper_failed(JitState* state);
 
 }  // namespace bpfvm::jit::x64

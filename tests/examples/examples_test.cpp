@@ -209,9 +209,7 @@ TEST_CASE("event_producer writes one ring buffer event per IPv4 packet", "[examp
 
 TEST_CASE("tail_dispatch hands TCP and UDP to their programs through a program array", "[examples]") {
   const auto traffic = bpfvm::examples::generate_traffic(2000, 4);
-  // Tail calls need the engine's help (docs/MAPS.md, "Tail calls"): the interpreter has it; the
-  // JITs do not follow them yet, so there the tail call would fall through.
-  for (bpfvm::Engine engine : {bpfvm::Engine::interpreter}) {
+  for (bpfvm::Engine engine : engines()) {
     INFO(bpfvm::to_string(engine));
     auto maps = std::make_shared<vm::MapSet>();
     std::map<std::string, std::shared_ptr<const vm::Executable>> programs;

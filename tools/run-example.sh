@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The main job on a bundled example: installs what is missing, builds the CLI, verifies
-# examples/sum_bytes/sum_bytes.s, then runs it on examples/sum_bytes/input.hex.
-# (The engine is the interpreter until the JIT backends land; see the README.)
+# The main job on a bundled example: installs what is missing, builds the CLI, the XDP examples
+# and gen_pcap, verifies examples/xdp/xdp_firewall.c's object as an XDP program, then runs it on
+# the JIT (the interpreter where this machine has no JIT) over a capture of 1,000 packets that
+# gen_pcap writes (deterministic synthetic traffic): prints the verdicts and the maps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target bpfvm_cli -j "$(nproc)" >/dev/null
+cmake --build --preset release --target bpfvm_cli bpfvm_xdp_examples bpfvm_gen_pcap -j "$(nproc)" >/dev/null
 
-bpfvm=build/release/tools/bpfvm
-example=examples/sum_bytes
-echo "\$ bpfvm verify $example/sum_bytes.s --type raw"
-"$bpfvm" verify "$example/sum_bytes.s" --type raw
-echo "\$ bpfvm run $example/sum_bytes.s --mem $example/input.hex --engine interp"
-"$bpfvm" run "$example/sum_bytes.s" --mem "$example/input.hex" --engine interp
+build=build/release
+bpfvm=$build/tools/bpfvm
+object=$build/bpf/xdp_firewall.v4.o
+capture=$build/traffic.pcap
+engine=interp
+help=$("$bpfvm" run --help)
+grep -qE -- '--engine E .*[ ,]jit(,|$)' <<<"$help" && engine=jit
+"$build/tests/examples/xdp/gen_pcap" "$capture" 1000 >/dev/null
+
+echo "\$ bpfvm verify $object --type xdp"
+"$bpfvm" verify "$object" --type xdp
+echo "\$ bpfvm run $object --type xdp --pcap $capture --engine $engine --dump-maps"
+"$bpfvm" run "$object" --type xdp --pcap "$capture" --engine "$engine" --dump-maps

@@ -1,0 +1,738 @@
+#include "jit/a64/codegen.hpp"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "isa/validate.hpp"
+#include "jit/a64/assembler.hpp"
+#include "jit/a64/state.hpp"
+
+namespace bpfvm::jit::a64 {
+namespace {
+
+using isa::Kind;
+using isa::Op;
+using isa::Operation;
+using isa::Source;
+
+// ---- register map (docs/JIT-a64.md)
+constexpr unsigned kBpfToHost[isa::register_count] = {7, 0, 1, 2, 3, 4, 19, 20, 21, 22, 25};
+constexpr Reg kState = X(26);                     // State*
+constexpr Reg kBudget = X(27);                    // instructions left
+constexpr Reg kDepth = X(28);                     // bpf-to-bpf calls still allowed
+constexpr Reg kFp = X(25);                        // r10
+constexpr Reg kAddr = X(9);                       // the address of a checked access (kept by the slow check)
+constexpr unsigned kT0 = 10, kT1 = 11, kT2 = 12;  // scratch within one instruction
+
+Reg bpf(int r, bool is64) { return is64 ? X(kBpfToHost[r]) : W(kBpfToHost[r]); }
+Reg tmp(unsigned n, bool is64) { return is64 ? X(n) : W(n); }
+
+int log2_size(unsigned bytes) { return bytes == 1 ? 0 : bytes == 2 ? 1 : bytes == 4 ? 2 : 3; }
+
+Cond jump_cond(Operation o) {
+  switch (o) {
+    case Operation::jeq: return Cond::eq;
+    case Operation::jne: return Cond::ne;
+    case Operation::jgt: return Cond::hi;
+    case Operation::jge: return Cond::hs;
+    case Operation::jlt: return Cond::lo;
+    case Operation::jle: return Cond::ls;
+    case Operation::jsgt: return Cond::gt;
+    case Operation::jsge: return Cond::ge;
+    case Operation::jslt: return Cond::lt;
+    case Operation::jsle: return Cond::le;
+    case Operation::jset: return Cond::ne;
+    default: return Cond::al;
+  }
+}
+
+Error at(std::size_t pc, std::string message) {
+  Error e(std::move(message));
+  e.insn = pc;
+  return e;
+}
+
+// One decoded instruction with what the lowering needs.
+struct Slot {
+  Op op = Op::exit;
+  isa::Insn insn;
+  std::uint64_t imm = 0;   // sign-extended imm, or lddw's resolved 64-bit value
+  std::size_t target = 0;  // jump / call-local target pc
+  vm::HelperFn helper = nullptr;
+  bool leader = false;          // first instruction of a basic block
+  std::uint32_t block_len = 0;  // leaders: instructions in the block (an lddw counts once)
+  std::uint32_t after = 0;      // instructions after this one in its block
+};
+
+// Out-of-line code, emitted after all functions.
+struct Stub {
+  enum class Kind : std::uint8_t { access, trap, budget } kind;
+  Label entry;
+  Label resume;
+  std::size_t pc = 0;
+  std::int64_t adjust = 0;   // budget units to give back when trapping here
+  std::uint32_t packed = 0;  // access: size | access << 8
+  TrapCode code = TrapCode::none;
+};
+
+class Codegen {
+ public:
+  Codegen(const isa::Program& program, std::vector<Slot> slots, const RuntimeCalls& calls, bool far)
+      : program_(program), slots_(std::move(slots)), calls_(calls) {
+    a_.set_far_branches(far);
+  }
+
+  Result<GeneratedCode> run();
+
+ private:
+  void entry_and_exit();
+  void function(const isa::Function& f);
+  void instruction(std::size_t pc, std::int64_t adjust);
+  void alu(const Slot& s);
+  void jump(const Slot& s);
+  void memory(std::size_t pc, const Slot& s, std::int64_t adjust);
+  void atomic(const Slot& s, Reg value_src, bool is64);
+  void atomic_op(Operation o, Reg out, Reg old, Reg src);
+  void legacy(std::size_t pc, const Slot& s, std::int64_t adjust);
+  void call(std::size_t pc, const Slot& s);
+  void stub(std::size_t index);
+  void trap_tail(std::size_t pc, std::int64_t adjust, TrapCode code);
+  Label trap_stub(std::size_t pc, std::int64_t adjust, TrapCode code);
+  void slow_call_routine(Label label, std::uint64_t fn);
+  void adjust_budget(std::int64_t units);
+
+  const isa::Program& program_;
+  std::vector<Slot> slots_;
+  RuntimeCalls calls_;
+  Assembler a_;
+  std::vector<Label> pc_label_;
+  std::vector<Label> fn_label_;  // per pc: the callable entry of a function starting there
+  std::vector<Stub> stubs_;
+  Label exit_done_, trap_exit_, budget_trap_, check_routine_, legacy_routine_;
+  bool uses_check_ = false, uses_legacy_ = false;
+};
+
+Result<GeneratedCode> Codegen::run() {
+  const std::size_t n = slots_.size();
+  pc_label_.resize(n);
+  fn_label_.resize(n);
+  for (std::size_t pc = 0; pc < n; ++pc) {
+    if (slots_[pc].leader) pc_label_[pc] = a_.new_label();
+  }
+  for (const isa::Function& f : program_.functions) fn_label_[f.start] = a_.new_label();
+  exit_done_ = a_.new_label();
+  trap_exit_ = a_.new_label();
+  budget_trap_ = a_.new_label();
+  check_routine_ = a_.new_label();
+  legacy_routine_ = a_.new_label();
+
+  entry_and_exit();
+  const std::size_t body_start = a_.size();
+  for (const isa::Function& f : program_.functions) function(f);
+  const std::size_t body_end = a_.size();
+  for (std::size_t i = 0; i < stubs_.size(); ++i) stub(i);  // stubs may add stubs
+
+  // Budget exhaustion: x27 is 0 and w9 holds the pc.
+  a_.bind(budget_trap_);
+  a_.mov_imm(W(kT0), static_cast<std::uint64_t>(TrapCode::budget));
+  a_.b(trap_exit_);
+  if (uses_check_) slow_call_routine(check_routine_, calls_.check_access);
+  if (uses_legacy_) slow_call_routine(legacy_routine_, calls_.legacy_load);
+
+  auto bytes = a_.finish();
+  if (!bytes) return bytes.error();
+  GeneratedCode out;
+  out.code = std::move(bytes).value();
+  out.body_bytes = body_end - body_start;
+  for (std::size_t pc = 0; pc < n; pc += static_cast<std::size_t>(isa::slot_count(slots_[pc].op)))
+    ++out.insn_count;
+  return out;
+}
+
+// void entry(State*): saves what AAPCS64 asks, loads the BPF registers, calls the entry
+// function, stores the registers back. A trap anywhere resets sp and joins at exit_done_.
+void Codegen::entry_and_exit() {
+  a_.stp(X(29), X(30), Mem::pre(sp, -96));
+  a_.mov(X(29), sp);
+  a_.stp(X(19), X(20), Mem::at(sp, 16));
+  a_.stp(X(21), X(22), Mem::at(sp, 32));
+  a_.stp(X(23), X(24), Mem::at(sp, 48));
+  a_.stp(X(25), X(26), Mem::at(sp, 64));
+  a_.stp(X(27), X(28), Mem::at(sp, 80));
+  a_.mov(kState, X(0));
+  a_.ldp(X(0), X(1), Mem::at(kState, reg_offset(1)));
+  a_.ldp(X(2), X(3), Mem::at(kState, reg_offset(3)));
+  a_.ldr(X(4), Mem::at(kState, reg_offset(5)));
+  a_.ldr(kFp, Mem::at(kState, reg_offset(10)));
+  for (int r : {0, 6, 7, 8, 9}) a_.mov(bpf(r, true), xzr);
+  a_.ldr(kBudget, Mem::at(kState, offsetof(State, budget_left)));
+  a_.ldr(kDepth, Mem::at(kState, offsetof(State, depth_left)));
+  a_.mov(X(kT0), sp);
+  a_.str(X(kT0), Mem::at(kState, offsetof(State, saved_sp)));
+  a_.bl(fn_label_[0]);
+
+  a_.bind(exit_done_);
+  a_.str(X(7), Mem::at(kState, reg_offset(0)));
+  a_.stp(X(0), X(1), Mem::at(kState, reg_offset(1)));
+  a_.stp(X(2), X(3), Mem::at(kState, reg_offset(3)));
+  a_.stp(X(4), X(19), Mem::at(kState, reg_offset(5)));
+  a_.stp(X(20), X(21), Mem::at(kState, reg_offset(7)));
+  a_.stp(X(22), X(25), Mem::at(kState, reg_offset(9)));
+  a_.str(kBudget, Mem::at(kState, offsetof(State, budget_left)));
+  a_.ldp(X(19), X(20), Mem::at(sp, 16));
+  a_.ldp(X(21), X(22), Mem::at(sp, 32));
+  a_.ldp(X(23), X(24), Mem::at(sp, 48));
+  a_.ldp(X(25), X(26), Mem::at(sp, 64));
+  a_.ldp(X(27), X(28), Mem::at(sp, 80));
+  a_.ldp(X(29), X(30), Mem::post(sp, 96));
+  a_.ret();
+
+  // Trap: w9 = pc, w10 = TrapCode. The registers are as the trapping instruction found them.
+  a_.bind(trap_exit_);
+  a_.str(X(9), Mem::at(kState, offsetof(State, trap_pc)));
+  a_.str(X(kT0), Mem::at(kState, offsetof(State, trap_code)));
+  a_.ldr(X(kT1), Mem::at(kState, offsetof(State, saved_sp)));
+  a_.mov(sp, X(kT1));
+  a_.b(exit_done_);
+}
+
+// A BPF function: x30 saved on entry (calls inside clobber it), blocks in order, each charging
+// its instruction count to the budget on entry.
+void Codegen::function(const isa::Function& f) {
+  a_.bind(fn_label_[f.start]);
+  a_.str(X(30), Mem::pre(sp, -16));
+  for (std::size_t pc = f.start; pc < f.end;) {
+    const Slot& s = slots_[pc];
+    if (s.leader) {
+      a_.bind(pc_label_[pc]);
+      a_.subs(kBudget, kBudget, s.block_len, X(kT0));
+      Stub st{Stub::Kind::budget, a_.new_label(), {}, pc, 0, 0, TrapCode::budget};
+      a_.b(Cond::lo, st.entry);
+      stubs_.push_back(st);
+    }
+    instruction(pc, s.after);
+    pc += static_cast<std::size_t>(isa::slot_count(s.op));
+  }
+}
+
+void Codegen::adjust_budget(std::int64_t units) {
+  if (units > 0) a_.add(kBudget, kBudget, units, X(kT1));
+  if (units < 0) a_.sub(kBudget, kBudget, -units, X(kT1));
+}
+
+// Records pc and code for trap_exit_ after giving back the budget charged for instructions
+// of the block that will not run.
+void Codegen::trap_tail(std::size_t pc, std::int64_t adjust, TrapCode code) {
+  adjust_budget(adjust);
+  a_.mov_imm(W(9), pc);
+  a_.mov_imm(W(kT0), static_cast<std::uint64_t>(code));
+  a_.b(trap_exit_);
+}
+
+Label Codegen::trap_stub(std::size_t pc, std::int64_t adjust, TrapCode code) {
+  Stub st{Stub::Kind::trap, a_.new_label(), {}, pc, adjust, 0, code};
+  stubs_.push_back(st);
+  return st.entry;
+}
+
+void Codegen::instruction(std::size_t pc, std::int64_t adjust) {
+  const Slot& s = slots_[pc];
+  const isa::OpInfo& info = isa::info(s.op);
+  switch (info.kind) {
+    case Kind::alu: return alu(s);
+    case Kind::jump: return jump(s);
+    case Kind::lddw: return a_.mov_imm(bpf(s.insn.dst(), true), s.imm);
+    case Kind::load:
+    case Kind::store:
+    case Kind::atomic: return memory(pc, s, adjust);
+    case Kind::legacy: return legacy(pc, s, adjust);
+    case Kind::call: return call(pc, s);
+    case Kind::exit:
+      a_.ldr(X(30), Mem::post(sp, 16));
+      a_.ret();
+      return;
+  }
+}
+
+void Codegen::alu(const Slot& s) {
+  const isa::OpInfo& info = isa::info(s.op);
+  const bool is64 = info.width == 64;
+  const Reg d = bpf(s.insn.dst(), is64);
+  const Operation o = info.operation;
+  switch (o) {
+    case Operation::le:
+      if (info.width == 16) a_.uxth(d.as_w(), d.as_w());
+      if (info.width == 32) a_.mov(d.as_w(), d.as_w());
+      return;  // le64 is nothing on a little-endian host
+    case Operation::be:
+    case Operation::bswap:
+      if (info.width == 16) {
+        a_.rev16(d.as_w(), d.as_w());
+        a_.uxth(d.as_w(), d.as_w());
+      } else {
+        a_.rev(info.width == 64 ? d.as_x() : d.as_w(), info.width == 64 ? d.as_x() : d.as_w());
+      }
+      return;
+    case Operation::movsx: {
+      const Reg src = bpf(s.insn.src(), false);
+      if (info.ext_width == 8) a_.sxtb(d, src);
+      if (info.ext_width == 16) a_.sxth(d, src);
+      if (info.ext_width == 32) a_.sxtw(d, src);
+      return;
+    }
+    case Operation::neg: a_.neg(d, d); return;
+    default: break;
+  }
+
+  const bool reg = info.source == Source::reg;
+  const std::uint64_t imm = is64 ? s.imm : (s.imm & 0xffffffffu);
+  // The second operand as a register (immediates materialised in a scratch register).
+  auto operand = [&]() {
+    if (reg) return bpf(s.insn.src(), is64);
+    if (imm == 0) return is64 ? xzr : wzr;
+    a_.mov_imm(tmp(kT0, is64), imm);
+    return tmp(kT0, is64);
+  };
+  const Reg scratch = X(kT0);
+  const unsigned mask = is64 ? 63 : 31;
+  switch (o) {
+    case Operation::mov:
+      if (reg)
+        a_.mov(d, bpf(s.insn.src(), is64));
+      else
+        a_.mov_imm(d, imm);
+      return;
+    case Operation::add:
+      if (reg)
+        a_.add(d, d, bpf(s.insn.src(), is64));
+      else
+        a_.add(d, d, static_cast<std::int64_t>(imm), scratch);
+      return;
+    case Operation::sub:
+      if (reg)
+        a_.sub(d, d, bpf(s.insn.src(), is64));
+      else
+        a_.sub(d, d, static_cast<std::int64_t>(imm), scratch);
+      return;
+    case Operation::bor:
+      if (reg)
+        a_.orr(d, d, bpf(s.insn.src(), is64));
+      else
+        a_.orr(d, d, imm, scratch);
+      return;
+    case Operation::band:
+      if (reg)
+        a_.and_(d, d, bpf(s.insn.src(), is64));
+      else
+        a_.and_(d, d, imm, scratch);
+      return;
+    case Operation::bxor:
+      if (reg)
+        a_.eor(d, d, bpf(s.insn.src(), is64));
+      else
+        a_.eor(d, d, imm, scratch);
+      return;
+    case Operation::lsh:
+    case Operation::rsh:
+    case Operation::arsh:
+      if (reg) {
+        // lslv/lsrv/asrv use the amount modulo the width, as BPF masks it.
+        const Reg amount = bpf(s.insn.src(), is64);
+        if (o == Operation::lsh) a_.lslv(d, d, amount);
+        if (o == Operation::rsh) a_.lsrv(d, d, amount);
+        if (o == Operation::arsh) a_.asrv(d, d, amount);
+      } else {
+        const auto amount = static_cast<unsigned>(imm & mask);
+        if (o == Operation::lsh) a_.lsl(d, d, amount);
+        if (o == Operation::rsh) a_.lsr(d, d, amount);
+        if (o == Operation::arsh) a_.asr(d, d, amount);
+      }
+      return;
+    // udiv/sdiv give 0 for a zero divisor and sdiv gives INT_MIN for INT_MIN / -1: BPF's rules.
+    case Operation::mul: a_.mul(d, d, operand()); return;
+    case Operation::div: a_.udiv(d, d, operand()); return;
+    case Operation::sdiv: a_.sdiv(d, d, operand()); return;
+    case Operation::mod:
+    case Operation::smod: {
+      // dst - (dst / src) * src: dst itself for a zero divisor, 0 for INT_MIN % -1.
+      const Reg divisor = operand();
+      const Reg q = tmp(kT1, is64);
+      if (o == Operation::mod)
+        a_.udiv(q, d, divisor);
+      else
+        a_.sdiv(q, d, divisor);
+      a_.msub(d, q, divisor, d);
+      return;
+    }
+    default: return;
+  }
+}
+
+void Codegen::jump(const Slot& s) {
+  const isa::OpInfo& info = isa::info(s.op);
+  const Label target = pc_label_[s.target];
+  if (info.operation == Operation::ja) return a_.b(target);
+  const bool is64 = info.width == 64;
+  const Reg d = bpf(s.insn.dst(), is64);
+  const std::uint64_t imm = is64 ? s.imm : (s.imm & 0xffffffffu);
+  if (info.operation == Operation::jset) {
+    if (info.source == Source::reg)
+      a_.tst(d, bpf(s.insn.src(), is64));
+    else
+      a_.tst(d, imm, X(kT0));
+  } else if (info.source == Source::reg) {
+    a_.cmp(d, bpf(s.insn.src(), is64));
+  } else {
+    a_.cmp(d, static_cast<std::int64_t>(imm), X(kT0));
+  }
+  a_.b(jump_cond(info.operation), target);
+}
+
+// Loads, stores, atomics. r10 plus a constant inside the current frame needs no check (r10 is
+// read-only, and the frame is always live). Otherwise the address goes to x9 and is compared
+// with the region cache for the access; a miss goes to the slow check out of line.
+void Codegen::memory(std::size_t pc, const Slot& s, std::int64_t adjust) {
+  const isa::OpInfo& info = isa::info(s.op);
+  const unsigned size = info.width / 8u;
+  const int base_reg = info.kind == Kind::load ? s.insn.src() : s.insn.dst();
+  const std::int64_t off = s.insn.off;
+  const int kind = info.kind == Kind::load ? 0 : info.kind == Kind::store ? 1 : 2;
+  const bool in_frame = base_reg == isa::frame_pointer && off >= -isa::stack_frame_size &&
+                        off + static_cast<std::int64_t>(size) <= 0;
+  Mem where = Mem::at(kAddr, 0);
+  if (in_frame && info.kind != Kind::atomic) {
+    where = Mem::at(kFp, off);
+  } else {
+    const Reg base = bpf(base_reg, true);
+    if (off == 0)
+      a_.mov(kAddr, base);
+    else
+      a_.add(kAddr, base, off);
+    if (!in_frame) {
+      Stub st{Stub::Kind::access, a_.new_label(), a_.new_label(), pc, adjust, 0, TrapCode::recorded};
+      st.packed = size | static_cast<std::uint32_t>(kind == 0   ? vm::Access::read
+                                                    : kind == 1 ? vm::Access::write
+                                                                : vm::Access::read_write)
+                             << 8;
+      a_.ldp(X(kT0), X(kT1), Mem::at(kState, cache_offset(kind, log2_size(size))));
+      a_.sub(X(kT0), kAddr, X(kT0));
+      a_.cmp(X(kT0), X(kT1));
+      a_.b(Cond::hs, st.entry);
+      a_.bind(st.resume);
+      stubs_.push_back(st);
+      uses_check_ = true;
+    }
+  }
+
+  const bool is64 = size == 8;
+  if (info.kind == Kind::load) {
+    const Reg d = bpf(s.insn.dst(), true);
+    const bool sx = info.operation == Operation::loadsx;
+    const Reg scratch = X(kT0);
+    switch (size) {
+      case 1: sx ? a_.ldrsb(d, where, scratch) : a_.ldrb(d.as_w(), where, scratch); break;
+      case 2: sx ? a_.ldrsh(d, where, scratch) : a_.ldrh(d.as_w(), where, scratch); break;
+      case 4: sx ? a_.ldrsw(d, where, scratch) : a_.ldr(d.as_w(), where, scratch); break;
+      default: a_.ldr(d, where, scratch); break;
+    }
+    return;
+  }
+  if (info.kind == Kind::store) {
+    Reg v = bpf(s.insn.src(), is64);
+    if (info.source == Source::imm) {
+      v = s.imm == 0 ? (is64 ? xzr : wzr) : tmp(kT2, is64);
+      if (s.imm != 0) a_.mov_imm(v, is64 ? s.imm : (s.imm & 0xffffffffu));
+    }
+    const Reg scratch = X(kT0);
+    switch (size) {
+      case 1: a_.strb(v, where, scratch); break;
+      case 2: a_.strh(v, where, scratch); break;
+      default: a_.str(v, where, scratch); break;
+    }
+    return;
+  }
+  atomic(s, bpf(s.insn.src(), is64), is64);
+}
+
+void Codegen::atomic_op(Operation o, Reg out, Reg old, Reg src) {
+  switch (o) {
+    case Operation::add:
+    case Operation::fetch_add: a_.add(out, old, src); break;
+    case Operation::bor:
+    case Operation::fetch_bor: a_.orr(out, old, src); break;
+    case Operation::band:
+    case Operation::fetch_band: a_.and_(out, old, src); break;
+    case Operation::bxor:
+    case Operation::fetch_bxor: a_.eor(out, old, src); break;
+    default: break;
+  }
+}
+
+// Atomics at x9 as ldxr/stlxr loops (they run on every ARMv8.0 core) followed by dmb ish: fully
+// ordered, like the interpreter's sequentially consistent builtins. A misaligned address would
+// fault in ldxr; it takes the interpreter's path instead (the same values, not atomic).
+void Codegen::atomic(const Slot& s, Reg src, bool is64) {
+  const Operation o = isa::info(s.op).operation;
+  const Reg old = tmp(kT0, is64), next = tmp(kT1, is64), status = W(kT2);
+  const Reg r0 = bpf(0, is64);
+  const Label unaligned = a_.new_label(), retry = a_.new_label(), fence = a_.new_label(),
+              done = a_.new_label();
+  a_.tst(kAddr, is64 ? 7 : 3);
+  a_.b(Cond::ne, unaligned);
+  a_.bind(retry);
+  a_.ldxr(old, kAddr);
+  if (o == Operation::cmpxchg) {
+    a_.cmp(old, r0);
+    a_.b(Cond::ne, fence);
+    a_.stlxr(status, src, kAddr);
+  } else if (o == Operation::xchg) {
+    a_.stlxr(status, src, kAddr);
+  } else {
+    atomic_op(o, next, old, src);
+    a_.stlxr(status, next, kAddr);
+  }
+  a_.cbnz(status, retry);
+  a_.bind(fence);
+  a_.dmb(Barrier::ish);
+  a_.bind(done);
+  if (o == Operation::cmpxchg)
+    a_.mov(r0, old);
+  else if (o == Operation::xchg || o == Operation::fetch_add || o == Operation::fetch_bor ||
+           o == Operation::fetch_band || o == Operation::fetch_bxor)
+    a_.mov(src, old);
+
+  // Out of line would need the operands again; the misaligned path is short, so it sits here
+  // behind a branch over it.
+  const Label over = a_.new_label();
+  a_.b(over);
+  a_.bind(unaligned);
+  a_.ldr(old, Mem::at(kAddr, 0));
+  if (o == Operation::cmpxchg) {
+    a_.cmp(old, r0);
+    a_.csel(next, src, old, Cond::eq);
+  } else if (o == Operation::xchg) {
+    a_.mov(next, src);
+  } else {
+    atomic_op(o, next, old, src);
+  }
+  a_.str(next, Mem::at(kAddr, 0));
+  a_.b(done);
+  a_.bind(over);
+}
+
+// ldabs/ldind through the C++ runtime (rare, legacy): offset in x9, size in x10.
+void Codegen::legacy(std::size_t pc, const Slot& s, std::int64_t adjust) {
+  const isa::OpInfo& info = isa::info(s.op);
+  if (info.operation == Operation::ind) {
+    a_.mov(W(9), bpf(s.insn.src(), false));  // (u32)src
+    a_.add(kAddr, kAddr, static_cast<std::int64_t>(s.imm), X(kT0));
+  } else {
+    a_.mov_imm(kAddr, s.imm);
+  }
+  a_.mov_imm(W(kT0), info.width / 8u);
+  a_.bl(legacy_routine_);
+  a_.cbz(X(kT0), trap_stub(pc, adjust, TrapCode::recorded));
+  a_.ldr(bpf(0, true), Mem::at(kState, offsetof(State, loaded)));
+  uses_legacy_ = true;
+}
+
+// Helper calls go through the C++ runtime (call_helper / call_indirect) so that a failure
+// reported with ctx->fail() becomes a trap; r1-r5 are kept as the interpreter keeps them.
+// bpf-to-bpf calls save r6-r9 and move r10 to the next frame, as the interpreter does.
+void Codegen::call(std::size_t pc, const Slot& s) {
+  const Operation o = isa::info(s.op).operation;
+  if (o == Operation::local) {
+    a_.cbz(kDepth, trap_stub(pc, 0, TrapCode::call_depth));
+    a_.stp(X(19), X(20), Mem::pre(sp, -32));
+    a_.stp(X(21), X(22), Mem::at(sp, 16));
+    a_.sub(kDepth, kDepth, 1);
+    a_.sub(kFp, kFp, isa::stack_frame_size);
+    a_.bl(fn_label_[s.target]);
+    a_.add(kFp, kFp, isa::stack_frame_size);
+    a_.add(kDepth, kDepth, 1);
+    a_.ldp(X(21), X(22), Mem::at(sp, 16));
+    a_.ldp(X(19), X(20), Mem::post(sp, 32));
+    return;
+  }
+  if (o == Operation::callx) a_.mov(X(6), bpf(s.insn.dst(), true));
+  a_.stp(X(0), X(1), Mem::pre(sp, -48));
+  a_.stp(X(2), X(3), Mem::at(sp, 16));
+  a_.str(X(4), Mem::at(sp, 32));
+  a_.mov(X(5), kState);
+  if (o == Operation::callx) {
+    a_.mov_imm(ip0, calls_.call_indirect);  // x6 = target, x7 = r0
+  } else {
+    a_.mov_imm(X(6), reinterpret_cast<std::uint64_t>(s.helper));
+    a_.mov_imm(ip0, calls_.call_helper);
+  }
+  a_.blr(ip0);
+  a_.mov(bpf(0, true), X(0));
+  a_.ldp(X(2), X(3), Mem::at(sp, 16));
+  a_.ldr(X(4), Mem::at(sp, 32));
+  a_.ldp(X(0), X(1), Mem::post(sp, 48));
+  a_.ldr(X(kT0), Mem::at(kState, offsetof(State, trap_code)));
+  a_.cbnz(X(kT0), trap_stub(pc, 0, TrapCode::recorded));
+}
+
+void Codegen::stub(std::size_t index) {
+  const Stub st = stubs_[index];  // a copy: emitting may add stubs
+  a_.bind(st.entry);
+  switch (st.kind) {
+    case Stub::Kind::access:
+      a_.mov_imm(W(kT0), st.packed);
+      a_.bl(check_routine_);
+      a_.cbnz(X(kT0), st.resume);
+      trap_tail(st.pc, st.adjust, TrapCode::recorded);
+      return;
+    case Stub::Kind::trap: trap_tail(st.pc, st.adjust, st.code); return;
+    case Stub::Kind::budget: {
+      // Fewer instructions left than the block holds: give the charge back and run the block
+      // one instruction at a time until the budget is gone, as the interpreter would (so the
+      // registers and memory at the trap are the interpreter's too). Only the block's last
+      // instruction can leave it, and it is never reached here.
+      const Slot& leader = slots_[st.pc];
+      adjust_budget(leader.block_len);
+      std::size_t pc = st.pc;
+      for (std::uint32_t i = 0; i + 1 < leader.block_len; ++i) {
+        a_.mov_imm(W(9), pc);
+        a_.cbz(kBudget, budget_trap_);
+        a_.sub(kBudget, kBudget, 1);
+        instruction(pc, 0);
+        pc += static_cast<std::size_t>(isa::slot_count(slots_[pc].op));
+      }
+      a_.mov_imm(W(9), pc);
+      a_.b(budget_trap_);
+      return;
+    }
+  }
+}
+
+// Calls fn(State*, x9, x10, r10) keeping the BPF registers (and x9); the result goes to x10.
+void Codegen::slow_call_routine(Label label, std::uint64_t fn) {
+  a_.bind(label);
+  a_.stp(X(29), X(30), Mem::pre(sp, -80));
+  a_.stp(X(0), X(1), Mem::at(sp, 16));
+  a_.stp(X(2), X(3), Mem::at(sp, 32));
+  a_.stp(X(4), X(7), Mem::at(sp, 48));
+  a_.str(X(9), Mem::at(sp, 64));
+  a_.mov(X(0), kState);
+  a_.mov(X(1), X(9));
+  a_.mov(X(2), X(kT0));
+  a_.mov(X(3), kFp);
+  a_.mov_imm(ip0, fn);
+  a_.blr(ip0);
+  a_.mov(X(kT0), X(0));
+  a_.ldr(X(9), Mem::at(sp, 64));
+  a_.ldp(X(4), X(7), Mem::at(sp, 48));
+  a_.ldp(X(2), X(3), Mem::at(sp, 32));
+  a_.ldp(X(0), X(1), Mem::at(sp, 16));
+  a_.ldp(X(29), X(30), Mem::post(sp, 80));
+  a_.ret();
+}
+
+// Decodes every slot, resolves what the compile step resolves, and marks the basic blocks.
+Result<std::vector<Slot>> decode_slots(const isa::Program& program, const vm::HelperRegistry& helpers,
+                                       const vm::CompileOptions& options) {
+  const auto& insns = program.insns;
+  std::vector<Slot> slots(insns.size());
+  auto mark = [&](std::size_t pc) {
+    if (pc < slots.size()) slots[pc].leader = true;
+  };
+  for (const isa::Function& f : program.functions) mark(f.start);
+  for (std::size_t pc = 0; pc < insns.size(); ++pc) {
+    const std::optional<Op> op = isa::decode(insns[pc]);
+    if (!op) return at(pc, "unknown instruction");
+    const isa::OpInfo& info = isa::info(*op);
+    Slot& s = slots[pc];
+    s.op = *op;
+    s.insn = insns[pc];
+    s.imm = static_cast<std::uint64_t>(static_cast<std::int64_t>(insns[pc].imm));
+    switch (info.kind) {
+      case Kind::jump:
+        s.target = static_cast<std::size_t>(isa::branch_target(s.insn, *op, pc));
+        mark(s.target);
+        mark(pc + 1);
+        break;
+      case Kind::exit: mark(pc + 1); break;
+      case Kind::call:
+        mark(pc + 1);
+        if (info.operation == Operation::local) {
+          s.target = static_cast<std::size_t>(isa::branch_target(s.insn, *op, pc));
+        } else if (info.operation == Operation::helper) {
+          const vm::Helper* h = helpers.find(static_cast<std::uint32_t>(s.insn.imm));
+          if (h == nullptr) return at(pc, "call to unknown helper " + std::to_string(s.insn.imm));
+          s.helper = h->fn;
+        } else if (info.operation == Operation::kfunc) {
+          return at(pc, "kfunc calls are not supported");
+        }
+        break;
+      case Kind::lddw: {
+        const isa::Insn& next = insns[pc + 1];
+        switch (info.operation) {
+          case Operation::imm64: s.imm = isa::lddw_value(s.insn, next); break;
+          case Operation::map_idx:
+          case Operation::map_idx_value: {
+            const auto index = static_cast<std::uint32_t>(s.insn.imm);
+            if (index >= options.maps.size()) {
+              return at(pc, "lddw refers to map " + std::to_string(index) + " but " +
+                                (options.maps.empty()
+                                     ? std::string("no maps are configured")
+                                     : std::to_string(options.maps.size()) + " maps are configured"));
+            }
+            s.imm = info.operation == Operation::map_idx
+                        ? options.maps[index].map
+                        : options.maps[index].value + static_cast<std::uint32_t>(next.imm);
+            break;
+          }
+          default:
+            return at(pc, "lddw source kind " + std::string(isa::to_string(info.operation)) +
+                              " is not supported (loaders resolve maps to map_idx / map_idx_value)");
+        }
+        ++pc;  // the second slot is data, never a jump target (validate() checks)
+        slots[pc].op = Op::lddw_imm64;
+        break;
+      }
+      default: break;
+    }
+  }
+  // Block lengths and, per instruction, how many follow it in its block.
+  for (const isa::Function& f : program.functions) {
+    std::size_t leader = f.start;
+    std::vector<std::size_t> members;
+    auto close = [&]() {
+      const auto len = static_cast<std::uint32_t>(members.size());
+      slots[leader].block_len = len;
+      for (std::uint32_t i = 0; i < len; ++i) slots[members[i]].after = len - 1 - i;
+      members.clear();
+    };
+    for (std::size_t pc = f.start; pc < f.end;
+         pc += static_cast<std::size_t>(isa::slot_count(slots[pc].op))) {
+      if (slots[pc].leader && !members.empty()) {
+        close();
+        leader = pc;
+      }
+      members.push_back(pc);
+    }
+    if (!members.empty()) close();
+  }
+  return slots;
+}
+
+}  // namespace
+
+Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegistry& helpers,
+                               const vm::CompileOptions& options, const RuntimeCalls& calls) {
+  isa::Program checked = program;
+  isa::ValidateOptions vopts;
+  vopts.cpu_version = options.cpu_version;
+  if (Status s = isa::validate(checked, vopts); !s) return s.error();
+  auto slots = decode_slots(checked, helpers, options);
+  if (!slots) return slots.error();
+  // Short branch forms first; a program too large for them is generated again with far forms.
+  auto code = Codegen(checked, *slots, calls, false).run();
+  if (!code) code = Codegen(checked, std::move(slots).value(), calls, true).run();
+  return code;
+}
+
+}  // namespace bpfvm::jit::a64

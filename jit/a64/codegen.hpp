@@ -1,0 +1,31 @@
+// Lowering an eBPF program to AArch64 code (portable: it produces bytes on any host).
+// docs/JIT-a64.md describes the register map, the frame and the checks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "isa/error.hpp"
+#include "isa/program.hpp"
+#include "jit/a64/runtime_calls.hpp"
+#include "vm/helpers.hpp"
+#include "vm/runtime.hpp"
+
+namespace bpfvm::jit::a64 {
+
+struct GeneratedCode {
+  // Entry at offset 0, called as void (*)(State*).
+  std::vector<std::uint8_t> code;
+  // Bytes of the in-line code of the program's instructions (function bodies); the rest is the
+  // entry and exit, out-of-line check and trap stubs, and the budget-exhaustion paths.
+  std::size_t body_bytes = 0;
+  std::size_t insn_count = 0;  // BPF instructions (an lddw counts once)
+};
+
+// Validates `program` and generates its code. Fails, naming the instruction, where the
+// interpreter's compile step fails (unknown helper, kfunc call, unresolved map reference).
+Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegistry& helpers,
+                               const vm::CompileOptions& options, const RuntimeCalls& calls);
+
+}  // namespace bpfvm::jit::a64

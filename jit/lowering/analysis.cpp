@@ -1,0 +1,272 @@
+#include "jit/lowering/analysis.hpp"
+
+#include <string>
+
+#include "isa/validate.hpp"
+
+namespace bpfvm::jit::lowering {
+namespace {
+
+using isa::Kind;
+using isa::Operation;
+using isa::Source;
+
+Error at(std::size_t pc, std::string message) {
+  Error e(std::move(message));
+  e.insn = pc;
+  return e;
+}
+
+// Decodes every slot and resolves what the interpreter resolves at compile time.
+Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers,
+                  const vm::CompileOptions& options, std::vector<Insn>& out) {
+  const auto& insns = program.insns;
+  out.resize(insns.size());
+  for (std::size_t pc = 0; pc < insns.size(); ++pc) {
+    const isa::Insn& in = insns[pc];
+    const std::optional<isa::Op> op = isa::decode(in);
+    if (!op) return at(pc, "unknown instruction");  // validate() refuses these first
+    const isa::OpInfo& row = isa::info(*op);
+    Insn& d = out[pc];
+    d.op = *op;
+    d.dst = static_cast<std::uint8_t>(in.dst());
+    d.src = static_cast<std::uint8_t>(in.src());
+    d.off = in.off;
+    d.imm = in.imm;
+    d.imm64 = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
+    switch (row.kind) {
+      case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc)); break;
+      case Kind::lddw: {
+        const isa::Insn& next = insns[pc + 1];
+        switch (row.operation) {
+          case Operation::imm64: d.imm64 = isa::lddw_value(in, next); break;
+          case Operation::map_idx:
+          case Operation::map_idx_value: {
+            const auto index = static_cast<std::uint32_t>(in.imm);
+            if (index >= options.maps.size()) {
+              return at(pc, "lddw refers to map " + std::to_string(index) + " but " +
+                                (options.maps.empty()
+                                     ? std::string("no maps are configured")
+                                     : std::to_string(options.maps.size()) + " maps are configured"));
+            }
+            d.imm64 = row.operation == Operation::map_idx
+                          ? options.maps[index].map
+                          : options.maps[index].value + static_cast<std::uint32_t>(next.imm);
+            break;
+          }
+          default:
+            return at(pc, "lddw source kind " + std::string(isa::to_string(row.operation)) +
+                              " is not supported (loaders resolve maps to map_idx / map_idx_value)");
+        }
+        ++pc;
+        out[pc] = d;
+        out[pc].second_slot = true;
+        break;
+      }
+      case Kind::call:
+        if (row.operation == Operation::local) {
+          d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc));
+        } else if (row.operation == Operation::helper) {
+          const vm::Helper* h = helpers.find(static_cast<std::uint32_t>(in.imm));
+          if (h == nullptr) return at(pc, "call to unknown helper " + std::to_string(in.imm));
+          d.helper = h->fn;
+        } else if (row.operation == Operation::kfunc) {
+          return at(pc, "kfunc calls are not supported");
+        }
+        break;
+      default: break;
+    }
+  }
+  return {};
+}
+
+bool ends_block(const Insn& insn) {
+  const Kind k = insn.info().kind;
+  return k == Kind::jump || k == Kind::call || k == Kind::exit;
+}
+
+// Successor pcs of the instruction at pc (at most two).
+int successors(const std::vector<Insn>& insns, std::uint32_t pc, std::uint32_t out[2]) {
+  const Insn& insn = insns[pc];
+  const isa::OpInfo& row = insn.info();
+  const auto next = pc + static_cast<std::uint32_t>(isa::slot_count(insn.op));
+  if (row.kind == Kind::exit) return 0;
+  if (row.kind == Kind::jump) {
+    out[0] = insn.target;
+    if (row.operation == Operation::ja) return 1;
+    out[1] = next;
+    return 2;
+  }
+  out[0] = next;
+  return 1;
+}
+
+void build_blocks(Analysis& a) {
+  const auto n = static_cast<std::uint32_t>(a.insns.size());
+  std::vector<bool> leader(n + 1, false);
+  for (const Function& f : a.functions) leader[f.start] = true;
+  for (std::uint32_t pc = 0; pc < n; ++pc) {
+    const Insn& insn = a.insns[pc];
+    if (insn.second_slot) continue;
+    if (insn.info().kind == Kind::jump) leader[insn.target] = true;
+    if (ends_block(insn)) leader[pc + 1] = true;
+  }
+  a.block_of.assign(n, 0);
+  a.left_after.assign(n, 0);
+  for (std::uint32_t pc = 0; pc < n; ++pc) {
+    if (leader[pc]) a.blocks.push_back(Block{pc, pc, 0, false});
+    Block& b = a.blocks.back();
+    b.end = pc + 1;
+    if (!a.insns[pc].second_slot) ++b.count;
+    a.block_of[pc] = static_cast<std::uint32_t>(a.blocks.size() - 1);
+  }
+  for (const Block& b : a.blocks) {
+    std::uint32_t left = 0;
+    for (std::uint32_t pc = b.end; pc-- > b.first;) {
+      a.left_after[pc] = left;
+      if (!a.insns[pc].second_slot) ++left;
+    }
+  }
+  for (std::uint32_t pc = 0; pc < n; ++pc) {
+    const Insn& insn = a.insns[pc];
+    if (!insn.second_slot && insn.info().kind == Kind::jump && insn.target <= pc)
+      a.blocks[a.block_of[insn.target]].loop_head = true;
+  }
+}
+
+void build_functions(const isa::Program& program, Analysis& a) {
+  a.function_of.assign(a.insns.size(), 0);
+  for (const isa::Function& f : program.functions) {
+    Function fn{f.start, f.end, 0, false, false};
+    for (std::uint32_t pc = f.start; pc < f.end; ++pc) {
+      a.function_of[pc] = static_cast<std::uint32_t>(a.functions.size());
+      const Insn& insn = a.insns[pc];
+      if (insn.second_slot) continue;
+      fn.written |= defs(insn);
+      const isa::OpInfo& row = insn.info();
+      if (row.kind == Kind::call) {
+        if (row.operation == Operation::local)
+          fn.local_calls = true;
+        else
+          fn.helper_calls = true;
+      }
+    }
+    a.functions.push_back(fn);
+  }
+}
+
+// Backward liveness: per block (use before def, def), a fixpoint over blocks, then per pc.
+void build_liveness(Analysis& a) {
+  const std::size_t nb = a.blocks.size();
+  std::vector<RegSet> gen(nb, 0), kill(nb, 0), live_in(nb, 0), live_out(nb, 0);
+  auto in_entry = [&](std::uint32_t pc) { return a.function_of[pc] == 0; };
+  for (std::size_t i = 0; i < nb; ++i) {
+    const Block& b = a.blocks[i];
+    RegSet g = 0, k = 0;
+    for (std::uint32_t pc = b.end; pc-- > b.first;) {
+      const Insn& insn = a.insns[pc];
+      if (insn.second_slot) continue;
+      const RegSet d = defs(insn);
+      g = static_cast<RegSet>((g & ~d) | uses(insn, in_entry(pc)));
+      k |= d;
+    }
+    gen[i] = g;
+    kill[i] = k;
+  }
+  std::uint32_t succ[2];
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t i = nb; i-- > 0;) {
+      const Block& b = a.blocks[i];
+      std::uint32_t last = b.end - 1;
+      if (a.insns[last].second_slot) --last;
+      RegSet out = 0;
+      const int ns = successors(a.insns, last, succ);
+      for (int s = 0; s < ns; ++s)
+        if (succ[s] < a.insns.size()) out |= live_in[a.block_of[succ[s]]];
+      const auto in = static_cast<RegSet>(gen[i] | (out & ~kill[i]));
+      if (out != live_out[i] || in != live_in[i]) {
+        live_out[i] = out;
+        live_in[i] = in;
+        changed = true;
+      }
+    }
+  }
+  a.live_out.assign(a.insns.size(), 0);
+  for (std::size_t i = 0; i < nb; ++i) {
+    const Block& b = a.blocks[i];
+    RegSet live = live_out[i];
+    for (std::uint32_t pc = b.end; pc-- > b.first;) {
+      const Insn& insn = a.insns[pc];
+      a.live_out[pc] = live;
+      if (insn.second_slot) continue;
+      live = static_cast<RegSet>((live & ~defs(insn)) | uses(insn, in_entry(pc)));
+    }
+  }
+}
+
+}  // namespace
+
+RegSet uses(const Insn& insn, bool in_entry) {
+  const isa::OpInfo& row = insn.info();
+  const RegSet dst = reg_bit(insn.dst), src = row.source == Source::reg ? reg_bit(insn.src) : RegSet{0};
+  switch (row.kind) {
+    case Kind::alu:
+      if (row.operation == Operation::mov || row.operation == Operation::movsx) return src;
+      return static_cast<RegSet>(dst | src);
+    case Kind::load: return reg_bit(insn.src);
+    case Kind::store: return static_cast<RegSet>(dst | src);
+    case Kind::atomic:
+      return static_cast<RegSet>(dst | src | (row.operation == Operation::cmpxchg ? reg_bit(0) : 0));
+    case Kind::lddw: return 0;
+    case Kind::legacy: return row.operation == Operation::ind ? reg_bit(insn.src) : RegSet{0};
+    case Kind::jump: return row.operation == Operation::ja ? RegSet{0} : static_cast<RegSet>(dst | src);
+    case Kind::call:
+      if (row.operation == Operation::local) return all_regs;
+      if (row.operation == Operation::callx) return static_cast<RegSet>(args_regs | dst);
+      return args_regs;
+    case Kind::exit: return in_entry ? reg_bit(0) : caller_regs;
+  }
+  return all_regs;
+}
+
+RegSet defs(const Insn& insn) {
+  const isa::OpInfo& row = insn.info();
+  switch (row.kind) {
+    case Kind::alu:
+    case Kind::load:
+    case Kind::lddw: return reg_bit(insn.dst);
+    case Kind::legacy: return reg_bit(0);
+    case Kind::atomic:
+      switch (row.operation) {
+        case Operation::cmpxchg: return reg_bit(0);
+        case Operation::fetch_add:
+        case Operation::fetch_bor:
+        case Operation::fetch_band:
+        case Operation::fetch_bxor:
+        case Operation::xchg: return reg_bit(insn.src);
+        default: return 0;
+      }
+    case Kind::call: return row.operation == Operation::local ? RegSet{0} : reg_bit(0);
+    case Kind::store:
+    case Kind::jump:
+    case Kind::exit: return 0;
+  }
+  return 0;
+}
+
+Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
+                         const vm::CompileOptions& options) {
+  isa::Program checked = program;
+  isa::ValidateOptions vopts;
+  vopts.cpu_version = options.cpu_version;
+  if (Status s = isa::validate(checked, vopts); !s) return s.error();
+  Analysis a;
+  if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
+  build_functions(checked, a);
+  build_blocks(a);
+  build_liveness(a);
+  return a;
+}
+
+}  // namespace bpfvm::jit::lowering

@@ -1,0 +1,94 @@
+// What a JIT backend needs to know about a program before it emits code, computed once and
+// independent of the target processor (the x86-64 and AArch64 backends share it):
+//
+// - `insns`: every slot decoded through the ISA table (isa::decode / isa::info), with jump and
+//   call targets resolved, lddw values resolved (maps through CompileOptions::maps) and helper
+//   functions looked up. Refused exactly where the interpreter refuses (same messages).
+// - `blocks`: basic blocks. A block starts at a function start, a jump target and after every
+//   jump, call and exit; so a block runs whole unless one of its instructions traps. `count` is
+//   how many instructions it executes (an lddw is one), which is what a backend subtracts from
+//   the budget at the block's entry; `left_after[pc]` is how many of its block's instructions
+//   come after pc, so a trap at pc can report `executed` exactly as the interpreter does.
+// - `functions`: bpf-to-bpf functions with the BPF registers they write and whether they make
+//   calls (a backend saves only the host registers a function uses).
+// - `live_out[pc]`: BPF registers whose value may still be read after pc (liveness, over each
+//   function's control-flow graph). Calls are conservative: a bpf-to-bpf call reads r0-r9;
+//   helper calls read r1-r5 and keep them (the interpreter does not clobber them); exit from
+//   a called function reads r0-r5, from the entry r0.
+//
+// Nothing here emits code or depends on a host; patterns over short windows (patterns.hpp)
+// read this analysis.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "isa/error.hpp"
+#include "isa/isa.hpp"
+#include "isa/program.hpp"
+#include "vm/helpers.hpp"
+#include "vm/runtime.hpp"
+
+namespace bpfvm::jit::lowering {
+
+// A set of BPF registers: bit i is ri.
+using RegSet = std::uint16_t;
+constexpr RegSet reg_bit(int r) { return static_cast<RegSet>(1u << r); }
+inline constexpr RegSet caller_regs = 0x3f;  // r0-r5
+inline constexpr RegSet args_regs = 0x3e;    // r1-r5
+inline constexpr RegSet all_regs = 0x3ff;    // r0-r9 (r10 is read-only)
+
+// One instruction slot, decoded.
+struct Insn {
+  isa::Op op = isa::Op::exit;
+  std::uint8_t dst = 0;
+  std::uint8_t src = 0;
+  std::int16_t off = 0;
+  std::int32_t imm = 0;
+  std::uint64_t imm64 = 0;        // lddw: the 64-bit value, maps resolved
+  std::uint32_t target = 0;       // jumps and call local: the target pc
+  vm::HelperFn helper = nullptr;  // call N: the helper
+  bool second_slot = false;       // the second half of an lddw: never executed
+
+  const isa::OpInfo& info() const { return isa::info(op); }
+};
+
+struct Block {
+  std::uint32_t first = 0;  // [first, end) of Analysis::insns
+  std::uint32_t end = 0;
+  std::uint32_t count = 0;  // instructions executed when it runs to its end
+  bool loop_head = false;   // the target of a backward jump
+};
+
+struct Function {
+  std::uint32_t start = 0;
+  std::uint32_t end = 0;
+  RegSet written = 0;         // registers some instruction of the function writes
+  bool local_calls = false;   // makes bpf-to-bpf calls
+  bool helper_calls = false;  // calls helpers (call N or callx)
+};
+
+struct Analysis {
+  std::vector<Insn> insns;
+  std::vector<Block> blocks;               // in program order
+  std::vector<std::uint32_t> block_of;     // per pc
+  std::vector<std::uint32_t> left_after;   // per pc: instructions of its block after it
+  std::vector<Function> functions;         // functions[0] is the entry
+  std::vector<std::uint32_t> function_of;  // per pc
+  std::vector<RegSet> live_out;            // per pc
+
+  bool block_start(std::uint32_t pc) const { return blocks[block_of[pc]].first == pc; }
+  bool live_after(std::uint32_t pc, int reg) const { return (live_out[pc] & reg_bit(reg)) != 0; }
+};
+
+// The registers an instruction reads and writes (calls and exit as described above;
+// `in_entry` says whether the instruction belongs to the entry function).
+RegSet uses(const Insn& insn, bool in_entry);
+RegSet defs(const Insn& insn);
+
+// Validates the program (isa::validate at options.cpu_version) and analyses it.
+Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
+                         const vm::CompileOptions& options);
+
+}  // namespace bpfvm::jit::lowering

@@ -4,9 +4,9 @@
 #include <string>
 #include <utility>
 
-#include "isa/validate.hpp"
 #include "jit/a64/assembler.hpp"
 #include "jit/a64/state.hpp"
+#include "jit/lowering/analysis.hpp"
 
 namespace bpfvm::jit::a64 {
 namespace {
@@ -47,24 +47,6 @@ Cond jump_cond(Operation o) {
   }
 }
 
-Error at(std::size_t pc, std::string message) {
-  Error e(std::move(message));
-  e.insn = pc;
-  return e;
-}
-
-// One decoded instruction with what the lowering needs.
-struct Slot {
-  Op op = Op::exit;
-  isa::Insn insn;
-  std::uint64_t imm = 0;   // sign-extended imm, or lddw's resolved 64-bit value
-  std::size_t target = 0;  // jump / call-local target pc
-  vm::HelperFn helper = nullptr;
-  bool leader = false;          // first instruction of a basic block
-  std::uint32_t block_len = 0;  // leaders: instructions in the block (an lddw counts once)
-  std::uint32_t after = 0;      // instructions after this one in its block
-};
-
 // Out-of-line code, emitted after all functions.
 struct Stub {
   enum class Kind : std::uint8_t { access, trap, budget } kind;
@@ -78,8 +60,8 @@ struct Stub {
 
 class Codegen {
  public:
-  Codegen(const isa::Program& program, std::vector<Slot> slots, const RuntimeCalls& calls, bool far)
-      : program_(program), slots_(std::move(slots)), calls_(calls) {
+  Codegen(const lowering::Analysis& analysis, const RuntimeCalls& calls, bool far)
+      : an_(analysis), calls_(calls) {
     a_.set_far_branches(far);
   }
 
@@ -87,23 +69,22 @@ class Codegen {
 
  private:
   void entry_and_exit();
-  void function(const isa::Function& f);
+  void function(const lowering::Function& f);
   void instruction(std::size_t pc, std::int64_t adjust);
-  void alu(const Slot& s);
-  void jump(const Slot& s);
-  void memory(std::size_t pc, const Slot& s, std::int64_t adjust);
-  void atomic(const Slot& s, Reg value_src, bool is64);
+  void alu(const lowering::Insn& s);
+  void jump(const lowering::Insn& s);
+  void memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjust);
+  void atomic(const lowering::Insn& s, Reg value_src, bool is64);
   void atomic_op(Operation o, Reg out, Reg old, Reg src);
-  void legacy(std::size_t pc, const Slot& s, std::int64_t adjust);
-  void call(std::size_t pc, const Slot& s);
+  void legacy(std::size_t pc, const lowering::Insn& s, std::int64_t adjust);
+  void call(std::size_t pc, const lowering::Insn& s);
   void stub(std::size_t index);
   void trap_tail(std::size_t pc, std::int64_t adjust, TrapCode code);
   Label trap_stub(std::size_t pc, std::int64_t adjust, TrapCode code);
   void slow_call_routine(Label label, std::uint64_t fn);
   void adjust_budget(std::int64_t units);
 
-  const isa::Program& program_;
-  std::vector<Slot> slots_;
+  const lowering::Analysis& an_;
   RuntimeCalls calls_;
   Assembler a_;
   std::vector<Label> pc_label_;
@@ -114,13 +95,13 @@ class Codegen {
 };
 
 Result<GeneratedCode> Codegen::run() {
-  const std::size_t n = slots_.size();
+  const std::size_t n = an_.insns.size();
   pc_label_.resize(n);
   fn_label_.resize(n);
   for (std::size_t pc = 0; pc < n; ++pc) {
-    if (slots_[pc].leader) pc_label_[pc] = a_.new_label();
+    if (an_.block_start(static_cast<std::uint32_t>(pc))) pc_label_[pc] = a_.new_label();
   }
-  for (const isa::Function& f : program_.functions) fn_label_[f.start] = a_.new_label();
+  for (const lowering::Function& f : an_.functions) fn_label_[f.start] = a_.new_label();
   exit_done_ = a_.new_label();
   trap_exit_ = a_.new_label();
   budget_trap_ = a_.new_label();
@@ -129,7 +110,7 @@ Result<GeneratedCode> Codegen::run() {
 
   entry_and_exit();
   const std::size_t body_start = a_.size();
-  for (const isa::Function& f : program_.functions) function(f);
+  for (const lowering::Function& f : an_.functions) function(f);
   const std::size_t body_end = a_.size();
   for (std::size_t i = 0; i < stubs_.size(); ++i) stub(i);  // stubs may add stubs
 
@@ -145,7 +126,7 @@ Result<GeneratedCode> Codegen::run() {
   GeneratedCode out;
   out.code = std::move(bytes).value();
   out.body_bytes = body_end - body_start;
-  for (std::size_t pc = 0; pc < n; pc += static_cast<std::size_t>(isa::slot_count(slots_[pc].op)))
+  for (std::size_t pc = 0; pc < n; pc += static_cast<std::size_t>(isa::slot_count(an_.insns[pc].op)))
     ++out.insn_count;
   return out;
 }
@@ -199,19 +180,19 @@ void Codegen::entry_and_exit() {
 
 // A BPF function: x30 saved on entry (calls inside clobber it), blocks in order, each charging
 // its instruction count to the budget on entry.
-void Codegen::function(const isa::Function& f) {
+void Codegen::function(const lowering::Function& f) {
   a_.bind(fn_label_[f.start]);
   a_.str(X(30), Mem::pre(sp, -16));
   for (std::size_t pc = f.start; pc < f.end;) {
-    const Slot& s = slots_[pc];
-    if (s.leader) {
+    const lowering::Insn& s = an_.insns[pc];
+    if (an_.block_start(static_cast<std::uint32_t>(pc))) {
       a_.bind(pc_label_[pc]);
-      a_.subs(kBudget, kBudget, s.block_len, X(kT0));
+      a_.subs(kBudget, kBudget, an_.blocks[an_.block_of[pc]].count, X(kT0));
       Stub st{Stub::Kind::budget, a_.new_label(), {}, pc, 0, 0, TrapCode::budget};
       a_.b(Cond::lo, st.entry);
       stubs_.push_back(st);
     }
-    instruction(pc, s.after);
+    instruction(pc, an_.left_after[pc]);
     pc += static_cast<std::size_t>(isa::slot_count(s.op));
   }
 }
@@ -237,12 +218,12 @@ Label Codegen::trap_stub(std::size_t pc, std::int64_t adjust, TrapCode code) {
 }
 
 void Codegen::instruction(std::size_t pc, std::int64_t adjust) {
-  const Slot& s = slots_[pc];
+  const lowering::Insn& s = an_.insns[pc];
   const isa::OpInfo& info = isa::info(s.op);
   switch (info.kind) {
     case Kind::alu: return alu(s);
     case Kind::jump: return jump(s);
-    case Kind::lddw: return a_.mov_imm(bpf(s.insn.dst(), true), s.imm);
+    case Kind::lddw: return a_.mov_imm(bpf(s.dst, true), s.imm64);
     case Kind::load:
     case Kind::store:
     case Kind::atomic: return memory(pc, s, adjust);
@@ -255,10 +236,10 @@ void Codegen::instruction(std::size_t pc, std::int64_t adjust) {
   }
 }
 
-void Codegen::alu(const Slot& s) {
+void Codegen::alu(const lowering::Insn& s) {
   const isa::OpInfo& info = isa::info(s.op);
   const bool is64 = info.width == 64;
-  const Reg d = bpf(s.insn.dst(), is64);
+  const Reg d = bpf(s.dst, is64);
   const Operation o = info.operation;
   switch (o) {
     case Operation::le:
@@ -275,7 +256,7 @@ void Codegen::alu(const Slot& s) {
       }
       return;
     case Operation::movsx: {
-      const Reg src = bpf(s.insn.src(), false);
+      const Reg src = bpf(s.src, false);
       if (info.ext_width == 8) a_.sxtb(d, src);
       if (info.ext_width == 16) a_.sxth(d, src);
       if (info.ext_width == 32) a_.sxtw(d, src);
@@ -286,10 +267,10 @@ void Codegen::alu(const Slot& s) {
   }
 
   const bool reg = info.source == Source::reg;
-  const std::uint64_t imm = is64 ? s.imm : (s.imm & 0xffffffffu);
+  const std::uint64_t imm = is64 ? s.imm64 : (s.imm64 & 0xffffffffu);
   // The second operand as a register (immediates materialised in a scratch register).
   auto operand = [&]() {
-    if (reg) return bpf(s.insn.src(), is64);
+    if (reg) return bpf(s.src, is64);
     if (imm == 0) return is64 ? xzr : wzr;
     a_.mov_imm(tmp(kT0, is64), imm);
     return tmp(kT0, is64);
@@ -299,37 +280,37 @@ void Codegen::alu(const Slot& s) {
   switch (o) {
     case Operation::mov:
       if (reg)
-        a_.mov(d, bpf(s.insn.src(), is64));
+        a_.mov(d, bpf(s.src, is64));
       else
         a_.mov_imm(d, imm);
       return;
     case Operation::add:
       if (reg)
-        a_.add(d, d, bpf(s.insn.src(), is64));
+        a_.add(d, d, bpf(s.src, is64));
       else
         a_.add(d, d, static_cast<std::int64_t>(imm), scratch);
       return;
     case Operation::sub:
       if (reg)
-        a_.sub(d, d, bpf(s.insn.src(), is64));
+        a_.sub(d, d, bpf(s.src, is64));
       else
         a_.sub(d, d, static_cast<std::int64_t>(imm), scratch);
       return;
     case Operation::bor:
       if (reg)
-        a_.orr(d, d, bpf(s.insn.src(), is64));
+        a_.orr(d, d, bpf(s.src, is64));
       else
         a_.orr(d, d, imm, scratch);
       return;
     case Operation::band:
       if (reg)
-        a_.and_(d, d, bpf(s.insn.src(), is64));
+        a_.and_(d, d, bpf(s.src, is64));
       else
         a_.and_(d, d, imm, scratch);
       return;
     case Operation::bxor:
       if (reg)
-        a_.eor(d, d, bpf(s.insn.src(), is64));
+        a_.eor(d, d, bpf(s.src, is64));
       else
         a_.eor(d, d, imm, scratch);
       return;
@@ -338,7 +319,7 @@ void Codegen::alu(const Slot& s) {
     case Operation::arsh:
       if (reg) {
         // lslv/lsrv/asrv use the amount modulo the width, as BPF masks it.
-        const Reg amount = bpf(s.insn.src(), is64);
+        const Reg amount = bpf(s.src, is64);
         if (o == Operation::lsh) a_.lslv(d, d, amount);
         if (o == Operation::rsh) a_.lsrv(d, d, amount);
         if (o == Operation::arsh) a_.asrv(d, d, amount);
@@ -369,20 +350,20 @@ void Codegen::alu(const Slot& s) {
   }
 }
 
-void Codegen::jump(const Slot& s) {
+void Codegen::jump(const lowering::Insn& s) {
   const isa::OpInfo& info = isa::info(s.op);
   const Label target = pc_label_[s.target];
   if (info.operation == Operation::ja) return a_.b(target);
   const bool is64 = info.width == 64;
-  const Reg d = bpf(s.insn.dst(), is64);
-  const std::uint64_t imm = is64 ? s.imm : (s.imm & 0xffffffffu);
+  const Reg d = bpf(s.dst, is64);
+  const std::uint64_t imm = is64 ? s.imm64 : (s.imm64 & 0xffffffffu);
   if (info.operation == Operation::jset) {
     if (info.source == Source::reg)
-      a_.tst(d, bpf(s.insn.src(), is64));
+      a_.tst(d, bpf(s.src, is64));
     else
       a_.tst(d, imm, X(kT0));
   } else if (info.source == Source::reg) {
-    a_.cmp(d, bpf(s.insn.src(), is64));
+    a_.cmp(d, bpf(s.src, is64));
   } else {
     a_.cmp(d, static_cast<std::int64_t>(imm), X(kT0));
   }
@@ -392,11 +373,11 @@ void Codegen::jump(const Slot& s) {
 // Loads, stores, atomics. r10 plus a constant inside the current frame needs no check (r10 is
 // read-only, and the frame is always live). Otherwise the address goes to x9 and is compared
 // with the region cache for the access; a miss goes to the slow check out of line.
-void Codegen::memory(std::size_t pc, const Slot& s, std::int64_t adjust) {
+void Codegen::memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjust) {
   const isa::OpInfo& info = isa::info(s.op);
   const unsigned size = info.width / 8u;
-  const int base_reg = info.kind == Kind::load ? s.insn.src() : s.insn.dst();
-  const std::int64_t off = s.insn.off;
+  const int base_reg = info.kind == Kind::load ? s.src : s.dst;
+  const std::int64_t off = s.off;
   const int kind = info.kind == Kind::load ? 0 : info.kind == Kind::store ? 1 : 2;
   const bool in_frame = base_reg == isa::frame_pointer && off >= -isa::stack_frame_size &&
                         off + static_cast<std::int64_t>(size) <= 0;
@@ -427,7 +408,7 @@ void Codegen::memory(std::size_t pc, const Slot& s, std::int64_t adjust) {
 
   const bool is64 = size == 8;
   if (info.kind == Kind::load) {
-    const Reg d = bpf(s.insn.dst(), true);
+    const Reg d = bpf(s.dst, true);
     const bool sx = info.operation == Operation::loadsx;
     const Reg scratch = X(kT0);
     switch (size) {
@@ -439,10 +420,10 @@ void Codegen::memory(std::size_t pc, const Slot& s, std::int64_t adjust) {
     return;
   }
   if (info.kind == Kind::store) {
-    Reg v = bpf(s.insn.src(), is64);
+    Reg v = bpf(s.src, is64);
     if (info.source == Source::imm) {
-      v = s.imm == 0 ? (is64 ? xzr : wzr) : tmp(kT2, is64);
-      if (s.imm != 0) a_.mov_imm(v, is64 ? s.imm : (s.imm & 0xffffffffu));
+      v = s.imm64 == 0 ? (is64 ? xzr : wzr) : tmp(kT2, is64);
+      if (s.imm64 != 0) a_.mov_imm(v, is64 ? s.imm64 : (s.imm64 & 0xffffffffu));
     }
     const Reg scratch = X(kT0);
     switch (size) {
@@ -452,7 +433,7 @@ void Codegen::memory(std::size_t pc, const Slot& s, std::int64_t adjust) {
     }
     return;
   }
-  atomic(s, bpf(s.insn.src(), is64), is64);
+  atomic(s, bpf(s.src, is64), is64);
 }
 
 void Codegen::atomic_op(Operation o, Reg out, Reg old, Reg src) {
@@ -472,7 +453,7 @@ void Codegen::atomic_op(Operation o, Reg out, Reg old, Reg src) {
 // Atomics at x9 as ldxr/stlxr loops (they run on every ARMv8.0 core) followed by dmb ish: fully
 // ordered, like the interpreter's sequentially consistent builtins. A misaligned address would
 // fault in ldxr; it takes the interpreter's path instead (the same values, not atomic).
-void Codegen::atomic(const Slot& s, Reg src, bool is64) {
+void Codegen::atomic(const lowering::Insn& s, Reg src, bool is64) {
   const Operation o = isa::info(s.op).operation;
   const Reg old = tmp(kT0, is64), next = tmp(kT1, is64), status = W(kT2);
   const Reg r0 = bpf(0, is64);
@@ -522,13 +503,13 @@ void Codegen::atomic(const Slot& s, Reg src, bool is64) {
 }
 
 // ldabs/ldind through the C++ runtime (rare, legacy): offset in x9, size in x10.
-void Codegen::legacy(std::size_t pc, const Slot& s, std::int64_t adjust) {
+void Codegen::legacy(std::size_t pc, const lowering::Insn& s, std::int64_t adjust) {
   const isa::OpInfo& info = isa::info(s.op);
   if (info.operation == Operation::ind) {
-    a_.mov(W(9), bpf(s.insn.src(), false));  // (u32)src
-    a_.add(kAddr, kAddr, static_cast<std::int64_t>(s.imm), X(kT0));
+    a_.mov(W(9), bpf(s.src, false));  // (u32)src
+    a_.add(kAddr, kAddr, static_cast<std::int64_t>(s.imm64), X(kT0));
   } else {
-    a_.mov_imm(kAddr, s.imm);
+    a_.mov_imm(kAddr, s.imm64);
   }
   a_.mov_imm(W(kT0), info.width / 8u);
   a_.bl(legacy_routine_);
@@ -540,7 +521,7 @@ void Codegen::legacy(std::size_t pc, const Slot& s, std::int64_t adjust) {
 // Helper calls go through the C++ runtime (call_helper / call_indirect) so that a failure
 // reported with ctx->fail() becomes a trap; r1-r5 are kept as the interpreter keeps them.
 // bpf-to-bpf calls save r6-r9 and move r10 to the next frame, as the interpreter does.
-void Codegen::call(std::size_t pc, const Slot& s) {
+void Codegen::call(std::size_t pc, const lowering::Insn& s) {
   const Operation o = isa::info(s.op).operation;
   if (o == Operation::local) {
     a_.cbz(kDepth, trap_stub(pc, 0, TrapCode::call_depth));
@@ -555,7 +536,7 @@ void Codegen::call(std::size_t pc, const Slot& s) {
     a_.ldp(X(19), X(20), Mem::post(sp, 32));
     return;
   }
-  if (o == Operation::callx) a_.mov(X(6), bpf(s.insn.dst(), true));
+  if (o == Operation::callx) a_.mov(X(6), bpf(s.dst, true));
   a_.stp(X(0), X(1), Mem::pre(sp, -48));
   a_.stp(X(2), X(3), Mem::at(sp, 16));
   a_.str(X(4), Mem::at(sp, 32));
@@ -591,15 +572,15 @@ void Codegen::stub(std::size_t index) {
       // one instruction at a time until the budget is gone, as the interpreter would (so the
       // registers and memory at the trap are the interpreter's too). Only the block's last
       // instruction can leave it, and it is never reached here.
-      const Slot& leader = slots_[st.pc];
-      adjust_budget(leader.block_len);
+      const std::uint32_t count = an_.blocks[an_.block_of[st.pc]].count;
+      adjust_budget(count);
       std::size_t pc = st.pc;
-      for (std::uint32_t i = 0; i + 1 < leader.block_len; ++i) {
+      for (std::uint32_t i = 0; i + 1 < count; ++i) {
         a_.mov_imm(W(9), pc);
         a_.cbz(kBudget, budget_trap_);
         a_.sub(kBudget, kBudget, 1);
         instruction(pc, 0);
-        pc += static_cast<std::size_t>(isa::slot_count(slots_[pc].op));
+        pc += static_cast<std::size_t>(isa::slot_count(an_.insns[pc].op));
       }
       a_.mov_imm(W(9), pc);
       a_.b(budget_trap_);
@@ -631,107 +612,15 @@ void Codegen::slow_call_routine(Label label, std::uint64_t fn) {
   a_.ret();
 }
 
-// Decodes every slot, resolves what the compile step resolves, and marks the basic blocks.
-Result<std::vector<Slot>> decode_slots(const isa::Program& program, const vm::HelperRegistry& helpers,
-                                       const vm::CompileOptions& options) {
-  const auto& insns = program.insns;
-  std::vector<Slot> slots(insns.size());
-  auto mark = [&](std::size_t pc) {
-    if (pc < slots.size()) slots[pc].leader = true;
-  };
-  for (const isa::Function& f : program.functions) mark(f.start);
-  for (std::size_t pc = 0; pc < insns.size(); ++pc) {
-    const std::optional<Op> op = isa::decode(insns[pc]);
-    if (!op) return at(pc, "unknown instruction");
-    const isa::OpInfo& info = isa::info(*op);
-    Slot& s = slots[pc];
-    s.op = *op;
-    s.insn = insns[pc];
-    s.imm = static_cast<std::uint64_t>(static_cast<std::int64_t>(insns[pc].imm));
-    switch (info.kind) {
-      case Kind::jump:
-        s.target = static_cast<std::size_t>(isa::branch_target(s.insn, *op, pc));
-        mark(s.target);
-        mark(pc + 1);
-        break;
-      case Kind::exit: mark(pc + 1); break;
-      case Kind::call:
-        mark(pc + 1);
-        if (info.operation == Operation::local) {
-          s.target = static_cast<std::size_t>(isa::branch_target(s.insn, *op, pc));
-        } else if (info.operation == Operation::helper) {
-          const vm::Helper* h = helpers.find(static_cast<std::uint32_t>(s.insn.imm));
-          if (h == nullptr) return at(pc, "call to unknown helper " + std::to_string(s.insn.imm));
-          s.helper = h->fn;
-        } else if (info.operation == Operation::kfunc) {
-          return at(pc, "kfunc calls are not supported");
-        }
-        break;
-      case Kind::lddw: {
-        const isa::Insn& next = insns[pc + 1];
-        switch (info.operation) {
-          case Operation::imm64: s.imm = isa::lddw_value(s.insn, next); break;
-          case Operation::map_idx:
-          case Operation::map_idx_value: {
-            const auto index = static_cast<std::uint32_t>(s.insn.imm);
-            if (index >= options.maps.size()) {
-              return at(pc, "lddw refers to map " + std::to_string(index) + " but " +
-                                (options.maps.empty()
-                                     ? std::string("no maps are configured")
-                                     : std::to_string(options.maps.size()) + " maps are configured"));
-            }
-            s.imm = info.operation == Operation::map_idx
-                        ? options.maps[index].map
-                        : options.maps[index].value + static_cast<std::uint32_t>(next.imm);
-            break;
-          }
-          default:
-            return at(pc, "lddw source kind " + std::string(isa::to_string(info.operation)) +
-                              " is not supported (loaders resolve maps to map_idx / map_idx_value)");
-        }
-        ++pc;  // the second slot is data, never a jump target (validate() checks)
-        slots[pc].op = Op::lddw_imm64;
-        break;
-      }
-      default: break;
-    }
-  }
-  // Block lengths and, per instruction, how many follow it in its block.
-  for (const isa::Function& f : program.functions) {
-    std::size_t leader = f.start;
-    std::vector<std::size_t> members;
-    auto close = [&]() {
-      const auto len = static_cast<std::uint32_t>(members.size());
-      slots[leader].block_len = len;
-      for (std::uint32_t i = 0; i < len; ++i) slots[members[i]].after = len - 1 - i;
-      members.clear();
-    };
-    for (std::size_t pc = f.start; pc < f.end;
-         pc += static_cast<std::size_t>(isa::slot_count(slots[pc].op))) {
-      if (slots[pc].leader && !members.empty()) {
-        close();
-        leader = pc;
-      }
-      members.push_back(pc);
-    }
-    if (!members.empty()) close();
-  }
-  return slots;
-}
-
 }  // namespace
 
 Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegistry& helpers,
                                const vm::CompileOptions& options, const RuntimeCalls& calls) {
-  isa::Program checked = program;
-  isa::ValidateOptions vopts;
-  vopts.cpu_version = options.cpu_version;
-  if (Status s = isa::validate(checked, vopts); !s) return s.error();
-  auto slots = decode_slots(checked, helpers, options);
-  if (!slots) return slots.error();
+  auto analysis = lowering::analyze(program, helpers, options);
+  if (!analysis) return analysis.error();
   // Short branch forms first; a program too large for them is generated again with far forms.
-  auto code = Codegen(checked, *slots, calls, false).run();
-  if (!code) code = Codegen(checked, std::move(slots).value(), calls, true).run();
+  auto code = Codegen(*analysis, calls, false).run();
+  if (!code) code = Codegen(*analysis, calls, true).run();
   return code;
 }
 

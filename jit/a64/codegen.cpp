@@ -21,6 +21,7 @@ constexpr unsigned kBpfToHost[isa::register_count] = {7, 0, 1, 2, 3, 4, 19, 20, 
 constexpr Reg kState = X(26);                     // State*
 constexpr Reg kBudget = X(27);                    // instructions left
 constexpr Reg kDepth = X(28);                     // bpf-to-bpf calls still allowed
+constexpr Reg kStackHi = X(24);                   // the end of frame 0
 constexpr Reg kFp = X(25);                        // r10
 constexpr Reg kAddr = X(9);                       // the address of a checked access (kept by the slow check)
 constexpr unsigned kT0 = 10, kT1 = 11, kT2 = 12;  // scratch within one instruction
@@ -149,6 +150,7 @@ void Codegen::entry_and_exit() {
   for (int r : {0, 6, 7, 8, 9}) a_.mov(bpf(r, true), xzr);
   a_.ldr(kBudget, Mem::at(kState, offsetof(State, budget_left)));
   a_.ldr(kDepth, Mem::at(kState, offsetof(State, depth_left)));
+  a_.ldr(kStackHi, Mem::at(kState, offsetof(State, stack_hi)));
   a_.mov(X(kT0), sp);
   a_.str(X(kT0), Mem::at(kState, offsetof(State, saved_sp)));
   a_.bl(fn_label_[0]);
@@ -560,12 +562,22 @@ void Codegen::stub(std::size_t index) {
   const Stub st = stubs_[index];  // a copy: emitting may add stubs
   a_.bind(st.entry);
   switch (st.kind) {
-    case Stub::Kind::access:
+    case Stub::Kind::access: {
+      // The live stack frames first, as the interpreter checks them: lo = r10 - 512, and the
+      // access fits when addr - lo <= (stack_hi - lo) - size (the span is at least 512).
+      const Reg lo = X(kT0), span = X(kT1);
+      a_.sub(lo, kFp, isa::stack_frame_size);
+      a_.sub(span, kStackHi, lo);
+      a_.sub(lo, kAddr, lo);
+      a_.sub(span, span, st.packed & 0xff);
+      a_.cmp(lo, span);
+      a_.b(Cond::ls, st.resume);
       a_.mov_imm(W(kT0), st.packed);
       a_.bl(check_routine_);
       a_.cbnz(X(kT0), st.resume);
       trap_tail(st.pc, st.adjust, TrapCode::recorded);
       return;
+    }
     case Stub::Kind::trap: trap_tail(st.pc, st.adjust, st.code); return;
     case Stub::Kind::budget: {
       // Fewer instructions left than the block holds: give the charge back and run the block

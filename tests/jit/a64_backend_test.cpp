@@ -261,6 +261,16 @@ exit
   }
   // The callee reads its caller's frame through a pointer, and writes below its own frame.
   same("r1 = r10\ncall f\nexit\nf:\nr0 = *(u64 *)(r1 - 8)\n*(u64 *)(r10 - 520) = r0\nexit");
+  // A pointer into a frame that is gone after the return: no longer live stack.
+  const vm::RunResult dead =
+      same("call f\nr0 = *(u64 *)(r0 - 8)\nexit\nf:\nr0 = r10\n*(u64 *)(r0 - 8) = r0\nexit");
+  REQUIRE(dead.trap.has_value());
+  CHECK(dead.trap->kind == vm::TrapKind::out_of_bounds);
+  CHECK(dead.trap->region == "stack");
+  // Through pointers, at depth: the caller's frame is live, below the callee's frame is not.
+  same(
+      "r2 = r10\ncall f\nexit\nf:\nr3 = r10\nr0 = *(u64 *)(r2 - 8)\n*(u64 *)(r3 - 512) = r0\nr0 = *(u64 "
+      "*)(r3 - 513)\nexit");
 }
 
 TEST_CASE("a64: helpers get r1-r5 and the context, keep r1-r5, and can fail", "[a64][helpers]") {

@@ -126,6 +126,9 @@ struct MapAddress {
 struct CompileOptions {
   std::vector<MapAddress> maps;  // indexed like isa::Program::maps
   int cpu_version = 4;
+  // JITs: emit every constant of the program xor a random key (undone at run time), so that
+  // the program's immediates never appear in executable memory.
+  bool blind_constants = false;
 };
 
 // A compiled program. Immutable; run() is safe to call concurrently with distinct contexts.

@@ -111,6 +111,12 @@ void build_blocks(Analysis& a) {
     if (insn.info().kind == Kind::jump) leader[insn.target] = true;
     if (ends_block(insn)) leader[pc + 1] = true;
   }
+  a.jumps_to.assign(n, 0);
+  for (std::uint32_t pc = 0; pc < n; ++pc) {
+    const Insn& insn = a.insns[pc];
+    if (!insn.second_slot && insn.info().kind == Kind::jump && a.jumps_to[insn.target] < 255)
+      ++a.jumps_to[insn.target];
+  }
   a.block_of.assign(n, 0);
   a.left_after.assign(n, 0);
   for (std::uint32_t pc = 0; pc < n; ++pc) {
@@ -205,6 +211,73 @@ void build_liveness(Analysis& a) {
   }
 }
 
+// Forward "derived from r10" over each function: r10 itself, copies of such registers and
+// such registers plus or minus a constant or a register that is not itself derived.
+RegSet frame_transfer(const Insn& in, RegSet in_set) {
+  const isa::OpInfo& row = in.info();
+  const RegSet d = defs(in);
+  if (d == 0) return in_set;
+  RegSet out = static_cast<RegSet>(in_set & ~d);
+  if (row.kind == Kind::alu && row.width == 64) {
+    const bool src_derived = row.source == Source::reg && (in_set & reg_bit(in.src)) != 0;
+    const bool dst_derived = (in_set & reg_bit(in.dst)) != 0;
+    bool derived = false;
+    switch (row.operation) {
+      case Operation::mov: derived = src_derived; break;
+      case Operation::add:
+        derived = row.source == Source::imm ? dst_derived : dst_derived != src_derived;
+        break;
+      case Operation::sub: derived = dst_derived && !src_derived; break;
+      default: break;
+    }
+    if (derived) out |= reg_bit(in.dst);
+  }
+  return out;
+}
+
+void build_frame_derived(Analysis& a) {
+  const std::size_t nb = a.blocks.size();
+  constexpr RegSet unknown = 0xffff;  // not reached yet: the identity of the meet
+  std::vector<RegSet> in(nb, unknown);
+  for (const Function& f : a.functions) in[a.block_of[f.start]] = reg_bit(isa::frame_pointer);
+  std::uint32_t succ[2];
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::size_t i = 0; i < nb; ++i) {
+      if (in[i] == unknown) continue;
+      const Block& b = a.blocks[i];
+      RegSet cur = in[i];
+      std::uint32_t last = b.first;
+      for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+        if (a.insns[pc].second_slot) continue;
+        last = pc;
+        if (pc + 1 < b.end || a.insns[pc].info().kind != Kind::call) cur = frame_transfer(a.insns[pc], cur);
+      }
+      // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
+      if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
+      const int ns = successors(a.insns, last, succ);
+      for (int s = 0; s < ns; ++s) {
+        if (succ[s] >= a.insns.size()) continue;
+        const std::uint32_t t = a.block_of[succ[s]];
+        const auto met = static_cast<RegSet>(in[t] & cur);
+        if (met != in[t]) {
+          in[t] = met;
+          changed = true;
+        }
+      }
+    }
+  }
+  a.frame_derived.assign(a.insns.size(), 0);
+  for (std::size_t i = 0; i < nb; ++i) {
+    const Block& b = a.blocks[i];
+    RegSet cur = in[i] == unknown ? RegSet{0} : in[i];
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+      a.frame_derived[pc] = cur;
+      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], cur);
+    }
+  }
+}
+
 }  // namespace
 
 RegSet uses(const Insn& insn, bool in_entry) {
@@ -266,6 +339,7 @@ Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& 
   build_functions(checked, a);
   build_blocks(a);
   build_liveness(a);
+  build_frame_derived(a);
   return a;
 }
 

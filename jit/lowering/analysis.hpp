@@ -15,9 +15,13 @@
 //   function's control-flow graph). Calls are conservative: a bpf-to-bpf call reads r0-r9;
 //   helper calls read r1-r5 and keep them (the interpreter does not clobber them); exit from
 //   a called function reads r0-r5, from the entry r0.
+// - `frame_derived[pc]`: registers that hold r10 plus or minus something on every path to pc
+//   (within the function); a backend checks such bases against the stack before the regions.
 //
 // Nothing here emits code or depends on a host; patterns over short windows (patterns.hpp)
 // read this analysis.
+//
+// The fields may grow; existing ones keep their meaning.
 #pragma once
 
 #include <cstdint>
@@ -77,6 +81,8 @@ struct Analysis {
   std::vector<Function> functions;         // functions[0] is the entry
   std::vector<std::uint32_t> function_of;  // per pc
   std::vector<RegSet> live_out;            // per pc
+  std::vector<RegSet> frame_derived;       // per pc, before it runs
+  std::vector<std::uint8_t> jumps_to;      // per pc: how many jumps target it (saturates at 255)
 
   bool block_start(std::uint32_t pc) const { return blocks[block_of[pc]].first == pc; }
   bool live_after(std::uint32_t pc, int reg) const { return (live_out[pc] & reg_bit(reg)) != 0; }

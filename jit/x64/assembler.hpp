@@ -57,6 +57,12 @@ struct Label {
 class Assembler {
  public:
   const std::vector<std::uint8_t>& code() const { return code_; }
+  // Room for `bytes` of code and `labels` labels without reallocating.
+  void reserve(std::size_t bytes, std::size_t labels) {
+    code_.reserve(bytes);
+    labels_.reserve(labels);
+    fixups_.reserve(labels);
+  }
   std::size_t size() const { return code_.size(); }
   const Status& status() const { return status_; }
   // Patches every pending fix-up; fails if a label used was never bound or an error was recorded.

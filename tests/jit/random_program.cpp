@@ -146,10 +146,18 @@ class Generator {
       } else if (pick < 72) {
         legacy();
       } else if (pick < 84) {
-        jumps.push_back(code_.size());
         const Op op = conds_[below(static_cast<int>(conds_.size()))];
         const bool reg = isa::info(op).source == Source::reg;
-        emit(make(op, data_reg(), reg ? data_reg() : 0, 0, reg ? 0 : imm()));
+        if (chance(300)) {
+          // A conditional move: skip one mov (the JITs may fuse the pair).
+          emit(make(op, data_reg(), reg ? data_reg() : 0, 1, reg ? 0 : imm()));
+          const bool mov_reg = chance(500);
+          emit(make(mov_reg ? Op::mov64_reg : Op::mov64_imm, data_reg(), mov_reg ? data_reg() : 0, 0,
+                    mov_reg ? 0 : imm()));
+        } else {
+          jumps.push_back(code_.size());
+          emit(make(op, data_reg(), reg ? data_reg() : 0, 0, reg ? 0 : imm()));
+        }
       } else if (pick < 87 && loops) {
         loop(f);
       } else if (pick < 91 && f < opt_.functions) {

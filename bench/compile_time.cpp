@@ -1,0 +1,97 @@
+// Compile time per BPF instruction: the bench suite's programs (their .text, as the driver
+// loads them) laid end to end until the program has at least 10,000 instructions, compiled by
+// every engine of this build; prints the median over the runs in ns per instruction, of the
+// thread's CPU time (the machine may be shared) and of the wall clock.
+//   build/release/bench/bpfvm_compile_time [--runs N]
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "api/bpfvm.hpp"
+#include "isa/program.hpp"
+
+namespace {
+
+constexpr std::string_view programs[] = {
+#define BPFVM_BENCH_PROGRAM(name, bytes, fill) #name,
+#include "bench_programs.def"
+#undef BPFVM_BENCH_PROGRAM
+};
+
+constexpr std::size_t min_insns = 10'000;
+
+double cpu_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e9 + static_cast<double>(t.tv_nsec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 51;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--runs" && i + 1 < argc) {
+      runs = std::max(1, std::atoi(argv[++i]));
+    } else {
+      fmt::print(stderr, "usage: bpfvm_compile_time [--runs N]\n");
+      return 64;
+    }
+  }
+  // Each program's code stays one piece (its jumps and calls are relative), so the
+  // concatenation is a valid program whose functions are the suite's.
+  std::vector<std::uint8_t> code;
+  while (code.size() / 8 < min_insns) {
+    for (std::string_view name : programs) {
+      std::ifstream in(std::string(BPFVM_BENCH_PROGRAM_DIR) + "/" + std::string(name) + ".bin",
+                       std::ios::binary);
+      if (!in) {
+        fmt::print(stderr, "bpfvm_compile_time: cannot read {}.bin\n", name);
+        return 2;
+      }
+      code.insert(code.end(), std::istreambuf_iterator<char>(in), {});
+    }
+  }
+  auto program = bpfvm::isa::program_from_bytes(code, "suite");
+  if (!program) {
+    fmt::print(stderr, "bpfvm_compile_time: {}\n", program.error().to_string());
+    return 2;
+  }
+  const std::size_t n = program->insns.size();
+  bpfvm::Vm vm;
+  if (!vm.load(*program)) return 2;
+  fmt::print("compile time: {} instructions (the bench programs end to end), median of {} runs\n", n, runs);
+  for (bpfvm::Engine engine : {bpfvm::Engine::interpreter, bpfvm::Engine::jit_x64, bpfvm::Engine::jit_a64}) {
+    if (!bpfvm::engine_available(engine)) continue;
+    std::vector<double> ns, wall;
+    for (int r = 0; r < runs; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      const double cpu_start = cpu_ns();
+      auto exe = vm.compile(engine);
+      const double cpu_stop = cpu_ns();
+      const auto stop = std::chrono::steady_clock::now();
+      if (!exe) {
+        fmt::print(stderr, "bpfvm_compile_time: {}: {}\n", bpfvm::to_string(engine), exe.error().to_string());
+        return 1;
+      }
+      ns.push_back(cpu_stop - cpu_start);
+      wall.push_back(std::chrono::duration<double, std::nano>(stop - start).count());
+    }
+    std::sort(ns.begin(), ns.end());
+    std::sort(wall.begin(), wall.end());
+    const double cpu = ns[ns.size() / 2], clock = wall[wall.size() / 2];
+    fmt::print("{:<8} cpu {:>9.1f} us {:>7.1f} ns/insn   wall {:>9.1f} us {:>7.1f} ns/insn\n",
+               bpfvm::to_string(engine), cpu / 1000, cpu / n, clock / 1000, clock / n);
+  }
+  return 0;
+}

@@ -1,0 +1,39 @@
+#include "jit/lowering/patterns.hpp"
+
+namespace bpfvm::jit::lowering {
+
+using isa::Kind;
+using isa::Operation;
+using isa::Source;
+
+std::optional<ConditionalMove> conditional_move(const Analysis& a, std::uint32_t pc) {
+  if (pc + 2 >= a.insns.size()) return std::nullopt;
+  const Insn& jump = a.insns[pc];
+  const isa::OpInfo& jrow = jump.info();
+  if (jump.second_slot || jrow.kind != Kind::jump || jrow.operation == Operation::ja) return std::nullopt;
+  if (jump.target != pc + 2 || a.jumps_to[pc + 1] != 0) return std::nullopt;
+  const Insn& mov = a.insns[pc + 1];
+  const isa::OpInfo& mrow = mov.info();
+  // A 32-bit mov zero-extends even when the move does not happen on x86 and AArch64 alike.
+  if (mrow.kind != Kind::alu || mrow.operation != Operation::mov || mrow.width != 64) return std::nullopt;
+  if (a.function_of[pc] != a.function_of[pc + 2]) return std::nullopt;
+  return ConditionalMove{pc, pc + 1};
+}
+
+std::optional<AddressSum> address_sum(const Analysis& a, std::uint32_t pc) {
+  if (pc + 1 >= a.insns.size()) return std::nullopt;
+  const Insn& mov = a.insns[pc];
+  const Insn& add = a.insns[pc + 1];
+  if (mov.second_slot || add.second_slot || a.jumps_to[pc + 1] != 0 || a.block_start(pc + 1))
+    return std::nullopt;
+  const isa::OpInfo& mrow = mov.info();
+  const isa::OpInfo& arow = add.info();
+  if (mrow.kind != Kind::alu || mrow.operation != Operation::mov || mrow.width != 64 ||
+      mrow.source != Source::reg)
+    return std::nullopt;
+  if (arow.kind != Kind::alu || arow.operation != Operation::add || arow.width != 64) return std::nullopt;
+  if (add.dst != mov.dst || mov.src == mov.dst) return std::nullopt;
+  return AddressSum{pc, pc + 1};
+}
+
+}  // namespace bpfvm::jit::lowering

@@ -1,0 +1,31 @@
+// Patterns over short windows of instructions that a backend may emit as one unit. Each
+// matcher only looks at the Analysis; the backend decides whether its target has a better
+// sequence for it. They keep the budget exact: a window never spans an instruction that other
+// jumps enter, and the backend pays each instruction of the window as the blocks would.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "jit/lowering/analysis.hpp"
+
+namespace bpfvm::jit::lowering {
+
+// `if (cond) goto +1; rD = rS` or `rD = imm` (64-bit mov) where only the jump enters the mov:
+// rD keeps its value when cond holds, else takes the mov's value (a conditional move). The
+// mov is one block of its own, paid only when it runs (when cond does not hold).
+struct ConditionalMove {
+  std::uint32_t jump = 0;  // pc of the conditional jump
+  std::uint32_t move = 0;  // pc of the mov (jump + 1); the jump's target is move + 1
+};
+std::optional<ConditionalMove> conditional_move(const Analysis& a, std::uint32_t pc);
+
+// `rD = rS; rD += rT` or `rD = rS; rD += imm` (64-bit, the add not a jump target): one address
+// computation (rD = rS + rT / rS + imm).
+struct AddressSum {
+  std::uint32_t mov = 0;
+  std::uint32_t add = 0;  // mov + 1
+};
+std::optional<AddressSum> address_sum(const Analysis& a, std::uint32_t pc);
+
+}  // namespace bpfvm::jit::lowering

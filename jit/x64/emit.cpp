@@ -1,0 +1,927 @@
+#include "jit/x64/emit.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+#include "jit/lowering/patterns.hpp"
+#include "jit/x64/assembler.hpp"
+#include "jit/x64/state.hpp"
+
+namespace bpfvm::jit::x64 {
+namespace {
+
+using isa::Kind;
+using isa::Operation;
+using isa::Source;
+using lowering::Analysis;
+using lowering::Insn;
+
+// BPF r0..r10 (docs/JIT-x64.md: r1-r5 are the System V argument registers, r6-r9 and r10
+// callee-saved, r0 is rax for helper results and cmpxchg).
+constexpr std::array<Reg, 11> host = {rax, rdi, rsi, rdx, rcx, r8, rbx, r13, r14, r15, rbp};
+constexpr Reg state_reg = r12;  // JitState* for the whole run
+constexpr Reg budget_reg = r9;  // remaining instructions
+constexpr Reg tmp = r10;        // scratch
+constexpr Reg addr_reg = r11;   // scratch: checked addresses, call targets
+
+#define BPFVM_FIELD(f) static_cast<std::int32_t>(offsetof(JitState, f))
+#define BPFVM_FIELD_OF(type, f) static_cast<std::int32_t>(offsetof(type, f))
+Mem field(std::int32_t offset) { return ptr(state_reg, offset); }
+Mem spill(int i) { return field(BPFVM_FIELD(spill) + 8 * i); }
+constexpr int spill_r0 = 5, spill_id = 6, spill_ok = 7;  // spill[0..4]: r1..r5 around calls
+
+Size alu_size(const isa::OpInfo& row) { return row.width == 64 ? Size::b64 : Size::b32; }
+Size bytes_size(unsigned bytes) {
+  switch (bytes) {
+    case 1: return Size::b8;
+    case 2: return Size::b16;
+    case 4: return Size::b32;
+    default: return Size::b64;
+  }
+}
+unsigned log2_bytes(unsigned bytes) { return bytes == 1 ? 0 : bytes == 2 ? 1 : bytes == 4 ? 2 : 3; }
+
+Cond condition(Operation o) {
+  switch (o) {
+    case Operation::jeq: return Cond::e;
+    case Operation::jne: return Cond::ne;
+    case Operation::jgt: return Cond::a;
+    case Operation::jge: return Cond::ae;
+    case Operation::jlt: return Cond::b;
+    case Operation::jle: return Cond::be;
+    case Operation::jsgt: return Cond::g;
+    case Operation::jsge: return Cond::ge;
+    case Operation::jslt: return Cond::l;
+    case Operation::jsle: return Cond::le;
+    case Operation::jset: return Cond::ne;
+    default: return Cond::e;
+  }
+}
+
+Alu alu_of(Operation o) {
+  switch (o) {
+    case Operation::add:
+    case Operation::fetch_add: return Alu::add;
+    case Operation::sub: return Alu::sub;
+    case Operation::bor:
+    case Operation::fetch_bor: return Alu::or_;
+    case Operation::band:
+    case Operation::fetch_band: return Alu::and_;
+    case Operation::bxor:
+    case Operation::fetch_bxor: return Alu::xor_;
+    default: return Alu::add;
+  }
+}
+
+Shift shift_of(Operation o) {
+  switch (o) {
+    case Operation::lsh: return Shift::shl;
+    case Operation::rsh: return Shift::shr;
+    default: return Shift::sar;
+  }
+}
+
+// Out-of-line code after the functions: trap paths and the rare halves of division.
+struct Cold {
+  enum class What {
+    budget,
+    to_slow,
+    group_retry,
+    memory,
+    call_depth,
+    helper_error,
+    bad_call,
+    div_zero,
+    div_minus_one
+  } what;
+  Label at;
+  Label back;
+  std::uint32_t pc = 0;
+  std::uint32_t value = 0;  // budget: the block's count; memory: the access size
+  AccessKind access = access_read;
+  Reg dst = rax;
+  Size size = Size::b64;
+  Operation op = Operation::div;
+  std::uint32_t span = 0;    // group_retry: bytes covered by the group
+  bool stack_first = false;  // group_retry: the in-line check was the stack's
+};
+
+class Emitter {
+ public:
+  Emitter(const Analysis& analysis, const EmitOptions& options) : an_(analysis), opt_(options) {}
+
+  Result<Emitted> run() {
+    const auto n = static_cast<std::uint32_t>(an_.insns.size());
+    // About 27 bytes and 3 labels per instruction with the slow copies and stubs (measured on
+    // the bench suite).
+    a_.reserve(32 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
+    cold_.reserve(2 * std::size_t{n});
+    labels_.reserve(n);
+    for (std::uint32_t pc = 0; pc < n; ++pc) labels_.push_back(a_.new_label());
+    exit_ = a_.new_label();
+    check_thunk_ = a_.new_label();
+    legacy_thunk_ = a_.new_label();
+    Emitted out;
+    out.insn_offset.assign(n, 0);
+    out.left_after.assign(n, 0);
+    left_after_ = &out.left_after;
+    group_at_.assign(n, -1);
+    slow_.assign(n, Label{});
+    has_slow_.assign(an_.blocks.size(), false);
+    for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
+
+    prologue();
+    for (std::size_t f = 0; f < an_.functions.size(); ++f) {
+      const lowering::Function& fn = an_.functions[f];
+      for (std::uint32_t pc = fn.start; pc < fn.end; ++pc) {
+        a_.bind(labels_[pc]);
+        out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
+        if (an_.insns[pc].second_slot || fused_move(pc)) continue;
+        fast_entry(pc);
+        if (address_sum(pc)) {
+          ++pc;
+          a_.bind(labels_[pc]);
+          out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
+          continue;
+        }
+        instruction(pc);
+      }
+      if (f == 0) epilogue();
+    }
+    out.body_end = static_cast<std::uint32_t>(a_.size());
+    fast_ = false;
+    for (std::size_t b = 0; b < an_.blocks.size(); ++b)
+      if (has_slow_[b]) slow_copy(an_.blocks[b]);
+    for (std::size_t i = 0; i < cold_.size(); ++i) emit_cold(cold_[i]);
+    thunks();
+    auto code = a_.finish();
+    if (!code) return code.error();
+    out.code = std::move(code).value();
+    return out;
+  }
+
+ private:
+  // ---- entry and exit ----
+
+  void prologue() {
+    for (Reg r : {rbp, rbx, r12, r13, r14, r15}) a_.push(r);
+    a_.alu(Alu::sub, Size::b64, rsp, 8);  // 16-byte alignment at every call we make
+    a_.mov(Size::b64, state_reg, rdi);
+    a_.mov(Size::b64, field(BPFVM_FIELD(saved_rsp)), rsp);
+    a_.mov(Size::b64, rbp, field(BPFVM_FIELD(frame_top)));
+    a_.mov(Size::b64, budget_reg, field(BPFVM_FIELD(budget)));
+    for (Reg r : {rax, rbx, r13, r14, r15}) a_.alu(Alu::xor_, Size::b32, r, r);
+    for (int i = 5; i >= 1; --i) a_.mov(Size::b64, host[i], field(BPFVM_FIELD(args) + 8 * (i - 1)));
+  }
+
+  // The common exit: registers and the budget back to the state, then the host's frame.
+  void epilogue() {
+    a_.bind(exit_);
+    for (int i = 0; i < 11; ++i) a_.mov(Size::b64, field(BPFVM_FIELD(regs) + 8 * i), host[i]);
+    a_.mov(Size::b64, field(BPFVM_FIELD(budget)), budget_reg);
+    a_.mov(Size::b64, rsp, field(BPFVM_FIELD(saved_rsp)));
+    a_.alu(Alu::add, Size::b64, rsp, 8);
+    for (Reg r : {r15, r14, r13, r12, rbx, rbp}) a_.pop(r);
+    a_.ret();
+  }
+
+  void trap_exit(Exit kind, std::uint32_t pc) {
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_kind)), static_cast<std::int32_t>(kind));
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_pc)), static_cast<std::int32_t>(pc));
+    a_.jmp(exit_);
+  }
+
+  Label defer(Cold c) {
+    c.at = a_.new_label();
+    c.back = a_.new_label();
+    cold_.push_back(c);
+    return c.at;
+  }
+  Cold& last_cold() { return cold_.back(); }
+
+  // ---- blocks: a fast copy and, where needed, a slow copy ----
+  //
+  // Fast copy (in line): the block pays its whole count on entry; the memory accesses of the
+  // block are grouped by base register (a group ends where its base is written), and one check
+  // of the group's whole span before its first access covers all of them, so the accesses
+  // themselves are bare `[base + off]` operands. Slow copy (out of line, only for blocks with
+  // checked accesses): the fast copy jumps there, refunding what it paid for the rest of the
+  // block, when the budget does not cover the block or a group's span is not inside the first
+  // region. The slow copy checks every access on its own and pays the budget per segment (a
+  // segment ends after every access that may trap), so that when the budget runs out inside a
+  // segment the instructions the interpreter would still have run there touch registers only,
+  // and the trap can be taken at the segment's entry with the exact pc and count.
+
+  bool checked(const Insn& in) const {
+    switch (in.info().kind) {
+      case Kind::load: return !in_frame(in.src, in.off, in.info().width / 8u);
+      case Kind::store:
+      case Kind::atomic: return !in_frame(in.dst, in.off, in.info().width / 8u);
+      default: return false;
+    }
+  }
+  bool ends_segment(std::uint32_t pc) const {
+    return checked(an_.insns[pc]) || an_.insns[pc].info().kind == Kind::legacy;
+  }
+  std::uint32_t pc_before(std::uint32_t pc) const { return an_.insns[pc - 1].second_slot ? pc - 2 : pc - 1; }
+  static bool valid(Label l) { return l.id != Label{}.id; }
+
+  void plan(std::size_t index) {
+    const lowering::Block& b = an_.blocks[index];
+    std::array<std::int32_t, 11> open;
+    open.fill(-1);
+    bool slow = false;
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+      const Insn& in = an_.insns[pc];
+      if (in.second_slot) continue;
+      const isa::OpInfo& row = in.info();
+      if (row.kind == Kind::legacy) {
+        slow = true;
+        slow_[pc] = a_.new_label();
+      } else if (checked(in)) {
+        slow = true;
+        const int base = row.kind == Kind::load ? in.src : in.dst;
+        const std::int32_t lo = in.off, hi = in.off + static_cast<std::int32_t>(row.width / 8u);
+        const unsigned kind = row.kind == Kind::load ? 1u : row.kind == Kind::store ? 2u : 3u;
+        if (open[base] < 0) {
+          open[base] = static_cast<std::int32_t>(groups_.size());
+          group_at_[pc] = open[base];
+          groups_.push_back(Group{base, lo, hi, kind, 1});
+          slow_[pc] = a_.new_label();
+        } else {
+          Group& g = groups_[static_cast<std::size_t>(open[base])];
+          g.lo = std::min(g.lo, lo);
+          g.hi = std::max(g.hi, hi);
+          g.kinds |= kind;
+          ++g.accesses;
+        }
+      }
+      const lowering::RegSet written = lowering::defs(in);
+      for (int r = 0; r < 11; ++r)
+        if (written & lowering::reg_bit(r)) open[r] = -1;
+    }
+    if (!slow) return;
+    has_slow_[index] = true;
+    if (!valid(slow_[b.first])) slow_[b.first] = a_.new_label();
+  }
+
+  // What the fast copy emits before the instruction at pc: the block's budget, a group check,
+  // or (for a legacy packet load, which may trap after the block paid) the move to the slow copy.
+  void fast_entry(std::uint32_t pc) {
+    const std::uint32_t index = an_.block_of[pc];
+    const lowering::Block& b = an_.blocks[index];
+    if (pc == b.first) {
+      a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(b.count));
+      if (has_slow_[index])
+        a_.jcc(Cond::b, defer(Cold{Cold::What::to_slow, {}, {}, pc, b.count}));
+      else
+        a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, pc, b.count}));
+    }
+    const std::uint32_t rest = an_.left_after[pc] + 1;  // paid for, from pc to the block's end
+    if (an_.insns[pc].info().kind == Kind::legacy) {
+      a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(rest));
+      a_.jmp(slow_[pc]);
+      return;
+    }
+    if (group_at_[pc] < 0) return;
+    const Group& g = groups_[static_cast<std::size_t>(group_at_[pc])];
+    // Bases derived from r10 are tried against the stack first, others against the first
+    // region; the other place is tried out of line before falling back to the slow copy.
+    const bool stack_first = (an_.frame_derived[pc] & lowering::reg_bit(g.base)) != 0;
+    Cold c{Cold::What::group_retry, {}, {}, pc, rest};
+    c.access = static_cast<AccessKind>(g.kinds - 1);
+    c.span = static_cast<std::uint32_t>(g.hi - g.lo);
+    c.stack_first = stack_first;
+    // The span's first byte: the base itself, or base + lo in r11.
+    c.dst = g.lo == 0 ? host[static_cast<std::size_t>(g.base)] : addr_reg;
+    const Label fail = defer(c);
+    if (g.lo != 0) a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
+    if (stack_first)
+      stack_check(c.dst, c.span, fail);
+    else
+      region_check(c.dst, c.access, c.span, fail);
+    a_.bind(last_cold().back);
+  }
+
+  // Jumps to `fail` unless [at, at + span) is inside the first region and allows `kind`.
+  void region_check(Reg at, AccessKind kind, std::uint32_t span, Label fail) {
+    const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind;
+    a_.alu(Alu::cmp, Size::b64, at, field(region + BPFVM_FIELD_OF(FastRegion, start)));
+    a_.jcc(Cond::b, fail);
+    if (span <= 8 && (span & (span - 1)) == 0) {
+      a_.alu(
+          Alu::cmp, Size::b64, at,
+          field(region + BPFVM_FIELD_OF(FastRegion, last) + 8 * static_cast<std::int32_t>(log2_bytes(span))));
+    } else {
+      a_.mov(Size::b64, tmp, field(region + BPFVM_FIELD_OF(FastRegion, end)));
+      a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
+      a_.alu(Alu::cmp, Size::b64, at, tmp);
+    }
+    a_.jcc(Cond::a, fail);
+  }
+
+  // Jumps to `fail` unless [at, at + span) is inside the live stack frames (the deepest starts
+  // 512 bytes below r10).
+  void stack_check(Reg at, std::uint32_t span, Label fail) {
+    a_.lea(Size::b64, tmp, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
+    a_.jcc(Cond::b, fail);
+    a_.mov(Size::b64, tmp, field(BPFVM_FIELD(stack_hi)));
+    a_.alu(Alu::sub, Size::b64, tmp, static_cast<std::int32_t>(span));
+    a_.alu(Alu::cmp, Size::b64, at, tmp);
+    a_.jcc(Cond::a, fail);
+  }
+
+  void slow_copy(const lowering::Block& b) {
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+      if (an_.insns[pc].second_slot) continue;
+      if (valid(slow_[pc])) a_.bind(slow_[pc]);
+      if (pc == b.first || valid(slow_[pc]) || ends_segment(pc_before(pc))) pay_segment(pc, b);
+      if (address_sum(pc)) {
+        ++pc;
+        continue;
+      }
+      instruction(pc);
+    }
+    std::uint32_t last = b.end - 1;
+    if (an_.insns[last].second_slot) --last;
+    const isa::OpInfo& row = an_.insns[last].info();
+    const bool falls_through =
+        !(row.kind == Kind::exit || (row.kind == Kind::jump && row.operation == Operation::ja));
+    if (falls_through) a_.jmp(labels_[b.end]);
+  }
+
+  // A segment runs from `first` to the next instruction that may trap (included) or the next
+  // entry from the fast copy (excluded), within the block.
+  void pay_segment(std::uint32_t first, const lowering::Block& b) {
+    std::uint32_t end = first, count = 0;
+    while (end < b.end) {
+      if (end != first && valid(slow_[end])) break;
+      const bool second = an_.insns[end].second_slot;
+      const bool last = !second && ends_segment(end);
+      if (!second) ++count;
+      ++end;
+      if (last) break;
+    }
+    if (end < b.end && an_.insns[end].second_slot) ++end;
+    for (std::uint32_t pc = first, left = count; pc < end; ++pc) {
+      if (!an_.insns[pc].second_slot) --left;
+      (*left_after_)[pc] = left;
+    }
+    a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
+    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, first, count}));
+  }
+
+  static bool in_frame(int base, std::int16_t off, unsigned bytes) {
+    return base == isa::frame_pointer && off >= -isa::stack_frame_size && off + static_cast<int>(bytes) <= 0;
+  }
+
+  // ---- windows (jit/lowering/patterns.hpp) ----
+
+  // The mov of a conditional move: emitted with its jump.
+  bool fused_move(std::uint32_t pc) const {
+    return pc > 0 && an_.block_start(pc) && lowering::conditional_move(an_, pc - 1).has_value();
+  }
+
+  // rD = rS; rD += rT|imm as one lea. Emits it and returns true when the window matches.
+  bool address_sum(std::uint32_t pc) {
+    const auto sum = lowering::address_sum(an_, pc);
+    if (!sum) return false;
+    const Insn& mov = an_.insns[pc];
+    const Insn& add = an_.insns[pc + 1];
+    const Reg d = host[mov.dst], s = host[mov.src];
+    if (add.info().source == Source::imm && !blinding()) {
+      a_.lea(Size::b64, d, ptr(s, add.imm));
+    } else if (add.info().source == Source::reg) {
+      a_.lea(Size::b64, d, ptr(s, add.src == mov.dst ? s : host[add.src], 1));
+    } else {
+      instruction(pc);  // a blinded constant goes through a register anyway
+      instruction(pc + 1);
+    }
+    return true;
+  }
+
+  // ---- constants (blinded when asked) ----
+
+  // dst = value, where value is what the instruction's immediate means at 64 bits.
+  void load_constant(Reg dst, std::uint64_t value) {
+    if (opt_.blinding_key == 0) return a_.mov_imm(dst, value);
+    // The code holds value ^ key; the key is in the state, not in the code.
+    a_.mov_imm(dst, value ^ opt_.blinding_key);
+    a_.alu(Alu::xor_, Size::b64, dst, field(BPFVM_FIELD(blinding_key)));
+  }
+  bool blinding() const { return opt_.blinding_key != 0; }
+  static std::uint64_t sext(std::int32_t imm) {
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(imm));
+  }
+
+  // ---- instructions ----
+
+  void instruction(std::uint32_t pc) {
+    const Insn& in = an_.insns[pc];
+    const isa::OpInfo& row = in.info();
+    switch (row.kind) {
+      case Kind::alu: alu(pc, in, row); break;
+      case Kind::load:
+      case Kind::store:
+      case Kind::atomic: memory(pc, in, row); break;
+      case Kind::lddw: load_constant(host[in.dst], in.imm64); break;
+      case Kind::legacy: legacy(pc, in, row); break;
+      case Kind::jump: jump(pc, in, row); break;
+      case Kind::call:
+        if (row.operation == Operation::local)
+          local_call(pc, in);
+        else
+          helper_call(pc, in, row);
+        break;
+      case Kind::exit:
+        if (an_.function_of[pc] == 0)
+          a_.jmp(exit_);
+        else
+          a_.ret();
+        break;
+    }
+  }
+
+  void alu(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
+    const Reg d = host[in.dst], s = host[in.src];
+    const Size w = alu_size(row);
+    const bool reg = row.source == Source::reg;
+    switch (row.operation) {
+      case Operation::add:
+      case Operation::sub:
+      case Operation::bor:
+      case Operation::band:
+      case Operation::bxor:
+        if (reg) {
+          a_.alu(alu_of(row.operation), w, d, s);
+        } else if (blinding()) {
+          load_constant(tmp, sext(in.imm));
+          a_.alu(alu_of(row.operation), w, d, tmp);
+        } else {
+          a_.alu(alu_of(row.operation), w, d, in.imm);
+        }
+        break;
+      case Operation::mov:
+        if (reg)
+          a_.mov(w, d, s);
+        else if (w == Size::b64)
+          load_constant(d, sext(in.imm));
+        else if (blinding())
+          load_constant(d, static_cast<std::uint32_t>(in.imm));
+        else
+          a_.mov_imm32(d, static_cast<std::uint32_t>(in.imm));
+        break;
+      case Operation::mul:
+        if (reg) {
+          a_.imul(w, d, s);
+        } else if (blinding()) {
+          load_constant(tmp, sext(in.imm));
+          a_.imul(w, d, tmp);
+        } else {
+          a_.imul(w, d, d, in.imm);
+        }
+        break;
+      case Operation::neg: a_.unary(Unary::neg, w, d); break;
+      case Operation::lsh:
+      case Operation::rsh:
+      case Operation::arsh: shift(in, row, w, d, s); break;
+      case Operation::div:
+      case Operation::mod:
+      case Operation::sdiv:
+      case Operation::smod: divide(pc, in, row, w); break;
+      case Operation::movsx: a_.movsx(w, d, bytes_size(row.ext_width / 8u), s); break;
+      case Operation::le:
+        if (row.width == 16)
+          a_.movzx(Size::b32, d, Size::b16, d);
+        else if (row.width == 32)
+          a_.mov(Size::b32, d, d);
+        break;
+      case Operation::be:
+      case Operation::bswap:
+        if (row.width == 16) {
+          a_.shift(Shift::rol, Size::b16, d, 8);
+          a_.movzx(Size::b32, d, Size::b16, d);
+        } else {
+          a_.bswap(row.width == 32 ? Size::b32 : Size::b64, d);
+        }
+        break;
+      default: break;
+    }
+  }
+
+  void shift(const Insn& in, const isa::OpInfo& row, Size w, Reg d, Reg s) {
+    const Shift op = shift_of(row.operation);
+    const unsigned mask = row.width == 64 ? 63 : 31;
+    if (row.source == Source::imm) {
+      const auto count = static_cast<std::uint8_t>(static_cast<unsigned>(in.imm) & mask);
+      if (count != 0)
+        a_.shift(op, w, d, count);
+      else if (w == Size::b32)
+        a_.mov(Size::b32, d, d);
+      return;
+    }
+    if (opt_.bmi2) return a_.shift_bmi2(op, w, d, d, s);
+    // The count must be in cl, and rcx is BPF r4: park r4 in r11 meanwhile.
+    if (s == rcx) {
+      a_.shift(op, w, d);
+    } else {
+      a_.mov(Size::b64, addr_reg, rcx);
+      a_.mov(Size::b64, rcx, s);
+      a_.shift(op, w, d == rcx ? addr_reg : d);
+      a_.mov(Size::b64, rcx, addr_reg);
+    }
+    if (w == Size::b32) a_.mov(Size::b32, d, d);  // a zero count leaves the upper half otherwise
+  }
+
+  // rdx:rax division. Zero and (signed) -1 divisors take out-of-line paths; rax (r0) and rdx
+  // (r3) are kept in r10/r11 around the division only when they are live afterwards.
+  void divide(std::uint32_t pc, const Insn& in, const isa::OpInfo& row, Size w) {
+    const Reg d = host[in.dst];
+    const Operation o = row.operation;
+    const bool is_signed = o == Operation::sdiv || o == Operation::smod;
+    const bool is_mod = o == Operation::mod || o == Operation::smod;
+    const bool wide = w == Size::b64;
+    if (row.source == Source::imm) {
+      const std::uint64_t v = wide ? sext(in.imm) : static_cast<std::uint32_t>(in.imm);
+      const bool minus_one = wide ? v == ~0ull : v == 0xffffffffu;
+      if (v == 0 || (is_signed && minus_one)) {
+        divide_special(d, w, o, v == 0);
+        return;
+      }
+    }
+    Reg divisor = row.source == Source::reg ? host[in.src] : addr_reg;
+    Label done = a_.new_label();
+    if (row.source == Source::reg) {
+      a_.test(w, divisor, divisor);
+      a_.jcc(Cond::e, defer(Cold{Cold::What::div_zero, {}, {}, pc, 0, access_read, d, w, o}));
+      last_cold().back = done;
+      if (is_signed) {
+        a_.alu(Alu::cmp, w, divisor, -1);
+        a_.jcc(Cond::e, defer(Cold{Cold::What::div_minus_one, {}, {}, pc, 0, access_read, d, w, o}));
+        last_cold().back = done;
+      }
+    }
+    const bool save_rax = d != rax && (an_.live_after(pc, 0) || divisor == rax);
+    const bool save_rdx = d != rdx && (an_.live_after(pc, 3) || divisor == rdx);
+    bool budget_spilled = false;
+    if (save_rax) a_.mov(Size::b64, tmp, rax);
+    if (save_rdx) a_.mov(Size::b64, addr_reg, rdx);
+    if (divisor == rax) divisor = d == rax ? rax : tmp;
+    if (divisor == rdx) divisor = d == rdx ? rax : addr_reg;  // d == rdx: its value moves to rax
+    if (row.source == Source::imm) {
+      // The constant needs a register that neither save uses.
+      divisor = !save_rax ? tmp : !save_rdx ? addr_reg : budget_reg;
+      if (divisor == budget_reg) {
+        a_.mov(Size::b64, field(BPFVM_FIELD(budget)), budget_reg);
+        budget_spilled = true;
+      }
+      load_constant(divisor, wide ? sext(in.imm) : static_cast<std::uint32_t>(in.imm));
+    }
+    if (d != rax) a_.mov(w, rax, d);
+    if (is_signed) {
+      if (wide)
+        a_.cqo();
+      else
+        a_.cdq();
+    } else {
+      a_.alu(Alu::xor_, Size::b32, rdx, rdx);
+    }
+    a_.unary(is_signed ? Unary::idiv : Unary::div, w, divisor);
+    const Reg result = is_mod ? rdx : rax;
+    if (d != result || !wide) a_.mov(w, d, result);
+    if (save_rax) a_.mov(Size::b64, rax, tmp);
+    if (save_rdx) a_.mov(Size::b64, rdx, addr_reg);
+    if (budget_spilled) a_.mov(Size::b64, budget_reg, field(BPFVM_FIELD(budget)));
+    a_.bind(done);
+  }
+
+  // Division by zero (div: 0, mod: dst) or signed by -1 (sdiv: -dst, smod: 0).
+  void divide_special(Reg d, Size w, Operation o, bool zero) {
+    const bool is_mod = o == Operation::mod || o == Operation::smod;
+    if (zero ? !is_mod : is_mod) {
+      a_.alu(Alu::xor_, Size::b32, d, d);
+    } else if (!zero) {
+      a_.unary(Unary::neg, w, d);
+    } else if (w == Size::b32) {
+      a_.mov(Size::b32, d, d);
+    }
+  }
+
+  // The operand of a load, store or atomic at [base + off], after the checks it needs.
+  Mem access(std::uint32_t pc, int base, std::int16_t off, unsigned bytes, AccessKind kind) {
+    // r10 with a constant offset inside the current frame cannot miss (r10 is read-only); in
+    // the fast copy the group's check covered the access.
+    if (in_frame(base, off, bytes) || fast_) return ptr(host[static_cast<std::size_t>(base)], off);
+    const Mem fast = field(BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind);
+    a_.lea(Size::b64, addr_reg, ptr(host[base], off));
+    Cold c{Cold::What::memory, {}, {}, pc, bytes, kind};
+    const Label slow = defer(c);
+    a_.alu(Alu::cmp, Size::b64, addr_reg, fast);
+    a_.jcc(Cond::b, slow);
+    Mem last = fast;
+    last.disp += BPFVM_FIELD_OF(FastRegion, last) + static_cast<std::int32_t>(8 * log2_bytes(bytes));
+    a_.alu(Alu::cmp, Size::b64, addr_reg, last);
+    a_.jcc(Cond::a, slow);
+    a_.bind(last_cold().back);
+    return ptr(addr_reg, 0);
+  }
+
+  void memory(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
+    const unsigned bytes = row.width / 8u;
+    const Size sz = bytes_size(bytes);
+    if (row.kind == Kind::load) {
+      const Mem m = access(pc, in.src, in.off, bytes, access_read);
+      const Reg d = host[in.dst];
+      if (row.operation == Operation::loadsx)
+        a_.movsx(Size::b64, d, sz, m);
+      else if (bytes >= 4)
+        a_.mov(sz, d, m);
+      else
+        a_.movzx(Size::b32, d, sz, m);
+      return;
+    }
+    if (row.kind == Kind::store) {
+      if (row.source == Source::imm && blinding()) {
+        const Mem m = access(pc, in.dst, in.off, bytes, access_write);
+        load_constant(tmp, sext(in.imm));
+        a_.mov(sz, m, tmp);
+        return;
+      }
+      const Mem m = access(pc, in.dst, in.off, bytes, access_write);
+      if (row.source == Source::reg)
+        a_.mov(sz, m, host[in.src]);
+      else
+        a_.mov(sz, m, in.imm);
+      return;
+    }
+    atomic(pc, in, row, sz, bytes);
+  }
+
+  void atomic(std::uint32_t pc, const Insn& in, const isa::OpInfo& row, Size sz, unsigned bytes) {
+    const Mem m = access(pc, in.dst, in.off, bytes, access_read_write);
+    const Reg s = host[in.src];
+    switch (row.operation) {
+      case Operation::add:
+      case Operation::bor:
+      case Operation::band:
+      case Operation::bxor: a_.lock_alu(alu_of(row.operation), sz, m, s); break;
+      case Operation::fetch_add: a_.lock_xadd(sz, m, s); break;
+      case Operation::xchg: a_.xchg(sz, m, s); break;
+      case Operation::cmpxchg:
+        a_.lock_cmpxchg(sz, m, s);
+        if (sz == Size::b32) a_.mov(Size::b32, rax, rax);  // an equal compare leaves rax's top half
+        break;
+      case Operation::fetch_bor:
+      case Operation::fetch_band:
+      case Operation::fetch_bxor: {
+        // A compare-exchange loop through rax; the operand and r0 wait in the spill area.
+        Mem mm = m;
+        if (!mm.base || *mm.base != addr_reg || mm.disp != 0) {
+          a_.lea(Size::b64, addr_reg, mm);
+          mm = ptr(addr_reg, 0);
+        }
+        a_.mov(Size::b64, spill(spill_r0), rax);
+        a_.mov(Size::b64, spill(spill_id), s);
+        a_.mov(sz, rax, mm);
+        const Label retry = a_.new_label();
+        a_.bind(retry);
+        a_.mov(sz, tmp, rax);
+        a_.alu(alu_of(row.operation), sz, tmp, spill(spill_id));
+        a_.lock_cmpxchg(sz, mm, tmp);
+        a_.jcc(Cond::ne, retry);
+        a_.mov(sz, tmp, rax);
+        a_.mov(Size::b64, rax, spill(spill_r0));
+        a_.mov(sz, s, tmp);
+        break;
+      }
+      default: break;
+    }
+  }
+
+  void legacy(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
+    a_.mov_imm(addr_reg, sext(in.imm));
+    if (row.operation == Operation::ind) {
+      a_.mov(Size::b32, tmp, host[in.src]);
+      a_.alu(Alu::add, Size::b64, addr_reg, tmp);
+    }
+    a_.mov_imm(tmp, pack_access(pc, access_read, row.width / 8u));
+    a_.call(legacy_thunk_);
+    a_.mov(Size::b64, rax, field(BPFVM_FIELD(legacy_value)));
+  }
+
+  void jump(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
+    const std::uint32_t next = pc + 1;
+    if (row.operation == Operation::ja) {
+      if (in.target != next) a_.jmp(labels_[in.target]);
+      return;
+    }
+    const auto cmove = lowering::conditional_move(an_, pc);
+    const Insn* move = cmove ? &an_.insns[cmove->move] : nullptr;
+    // A moved constant goes to r11 before the compare (blinding's xor would clobber the flags).
+    if (move && move->info().source == Source::imm) load_constant(addr_reg, sext(move->imm));
+    const Size w = alu_size(row);
+    const Reg d = host[in.dst];
+    const bool test = row.operation == Operation::jset;
+    if (row.source == Source::reg) {
+      if (test)
+        a_.test(w, d, host[in.src]);
+      else
+        a_.alu(Alu::cmp, w, d, host[in.src]);
+    } else if (blinding()) {
+      load_constant(tmp, sext(in.imm));
+      if (test)
+        a_.test(w, d, tmp);
+      else
+        a_.alu(Alu::cmp, w, d, tmp);
+    } else if (test) {
+      a_.test(w, d, in.imm);
+    } else {
+      a_.alu(Alu::cmp, w, d, in.imm);
+    }
+    if (!move) return a_.jcc(condition(row.operation), labels_[in.target]);
+    // The mov runs (and pays its one instruction) when the jump is not taken: cmov, and the
+    // budget minus setcc's 0 or 1 (mov and setcc leave the flags alone).
+    const Cond runs = invert(condition(row.operation));
+    a_.mov_imm32(tmp, 0);
+    a_.setcc(runs, tmp);
+    a_.cmov(runs, Size::b64, host[move->dst],
+            move->info().source == Source::reg ? host[move->src] : addr_reg);
+    a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
+    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, cmove->move, 1}));
+  }
+
+  // Saves / restores the argument registers live after a helper call (helpers may clobber them,
+  // the interpreter keeps them).
+  void save_args(std::uint32_t pc, bool all) {
+    for (int r = 1; r <= 5; ++r)
+      if (all || an_.live_after(pc, r)) a_.mov(Size::b64, spill(r - 1), host[r]);
+  }
+  void restore_args(std::uint32_t pc) {
+    for (int r = 1; r <= 5; ++r)
+      if (an_.live_after(pc, r)) a_.mov(Size::b64, host[r], spill(r - 1));
+  }
+
+  void helper_call(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
+    const bool callx = row.operation == Operation::callx;
+    save_args(pc, callx);
+    a_.mov(Size::b64, field(BPFVM_FIELD(budget)), budget_reg);
+    if (callx) {
+      a_.mov(Size::b64, spill(spill_id), host[in.dst]);
+      a_.mov(Size::b64, spill(spill_r0), rax);
+      a_.mov(Size::b64, rsi, host[in.dst]);
+      a_.mov(Size::b64, rdi, state_reg);
+      a_.mov_imm(addr_reg, reinterpret_cast<std::uint64_t>(&find_helper));
+      a_.call(addr_reg);
+      a_.test(Size::b64, rax, rax);
+      a_.jcc(Cond::e, defer(Cold{Cold::What::bad_call, {}, {}, pc}));
+      a_.mov(Size::b64, addr_reg, rax);
+      for (int r = 1; r <= 5; ++r) a_.mov(Size::b64, host[r], spill(r - 1));
+    } else {
+      a_.mov_imm(addr_reg, reinterpret_cast<std::uint64_t>(in.helper));
+    }
+    a_.mov(Size::b64, r9, field(BPFVM_FIELD(ctx)));
+    a_.call(addr_reg);
+    a_.mov(Size::b64, spill(spill_r0), rax);
+    a_.mov(Size::b64, rdi, state_reg);
+    a_.mov_imm(addr_reg, reinterpret_cast<std::uint64_t>(&helper_failed));
+    a_.call(addr_reg);
+    a_.mov(Size::b64, budget_reg, field(BPFVM_FIELD(budget)));
+    a_.test(Size::b8, rax, rax);
+    a_.jcc(Cond::ne, defer(Cold{Cold::What::helper_error, {}, {}, pc}));
+    a_.mov(Size::b64, rax, spill(spill_r0));
+    restore_args(pc);
+  }
+
+  // bpf-to-bpf: the callee's frame is 512 bytes below (r10 tells the depth, so the limit is one
+  // compare with the lowest frame allowed); r6-r9 that the callee writes are kept on the host
+  // stack (an odd number of 8-byte slots, so the callee runs 16-byte aligned).
+  void local_call(std::uint32_t pc, const Insn& in) {
+    a_.lea(Size::b64, tmp, ptr(rbp, -isa::stack_frame_size));
+    a_.alu(Alu::cmp, Size::b64, tmp, field(BPFVM_FIELD(lowest_frame)));
+    a_.jcc(Cond::b, defer(Cold{Cold::What::call_depth, {}, {}, pc}));
+    const lowering::Function& callee = an_.functions[an_.function_of[in.target]];
+    std::vector<Reg> saved;
+    for (int r = 6; r <= 9; ++r)
+      if (callee.written & lowering::reg_bit(r)) saved.push_back(host[r]);
+    for (Reg r : saved) a_.push(r);
+    const bool pad = saved.size() % 2 == 0;
+    if (pad) a_.alu(Alu::sub, Size::b64, rsp, 8);
+    a_.mov(Size::b64, rbp, tmp);
+    a_.call(labels_[in.target]);
+    a_.alu(Alu::add, Size::b64, rbp, isa::stack_frame_size);
+    if (pad) a_.alu(Alu::add, Size::b64, rsp, 8);
+    for (auto it = saved.rbegin(); it != saved.rend(); ++it) a_.pop(*it);
+  }
+
+  // ---- out-of-line code ----
+
+  void emit_cold(const Cold& c) {
+    a_.bind(c.at);
+    switch (c.what) {
+      case Cold::What::budget:
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
+        trap_exit(Exit::budget, c.pc);
+        break;
+      case Cold::What::to_slow:
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
+        a_.jmp(slow_[c.pc]);
+        break;
+      case Cold::What::group_retry: {
+        const Label slow = a_.new_label();
+        if (c.stack_first)
+          region_check(c.dst, c.access, c.span, slow);
+        else
+          stack_check(c.dst, c.span, slow);
+        a_.jmp(c.back);
+        a_.bind(slow);
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
+        a_.jmp(slow_[c.pc]);
+        break;
+      }
+      case Cold::What::memory: {
+        // The stack (any live frame) inline, then the whole check in C++.
+        const Label full = a_.new_label();
+        stack_check(addr_reg, c.value, full);
+        a_.jmp(c.back);
+        a_.bind(full);
+        a_.mov_imm(tmp, pack_access(c.pc, c.access, c.value));
+        a_.call(check_thunk_);
+        a_.jmp(c.back);
+        break;
+      }
+      case Cold::What::call_depth: trap_exit(Exit::call_depth, c.pc); break;
+      case Cold::What::helper_error:
+        a_.mov(Size::b64, rax, spill(spill_r0));
+        restore_args(c.pc);
+        trap_exit(Exit::helper_error, c.pc);
+        break;
+      case Cold::What::bad_call:
+        a_.mov(Size::b64, addr_reg, spill(spill_id));
+        a_.mov(Size::b64, field(BPFVM_FIELD(trap_address)), addr_reg);
+        a_.mov(Size::b64, rax, spill(spill_r0));
+        for (int r = 1; r <= 5; ++r) a_.mov(Size::b64, host[r], spill(r - 1));
+        trap_exit(Exit::bad_call_target, c.pc);
+        break;
+      case Cold::What::div_zero:
+      case Cold::What::div_minus_one:
+        divide_special(c.dst, c.size, c.op, c.what == Cold::What::div_zero);
+        a_.jmp(c.back);
+        break;
+    }
+  }
+
+  // Calls fn(JitState*, r11, r10) with every caller-saved register kept; returns to the caller
+  // when fn says true, else leaves through the exit (the trap is recorded by fn).
+  void thunk(Label at, std::uint64_t fn) {
+    a_.bind(at);
+    static constexpr Reg saved[] = {rax, rcx, rdx, rsi, rdi, r8, r9, r10, r11};  // 9: rsp aligned
+    for (Reg r : saved) a_.push(r);
+    a_.mov(Size::b64, field(BPFVM_FIELD(frame)), rbp);
+    a_.mov(Size::b64, rdi, state_reg);
+    a_.mov(Size::b64, rsi, addr_reg);
+    a_.mov(Size::b64, rdx, tmp);
+    a_.mov_imm(rax, fn);
+    a_.call(rax);
+    a_.movzx(Size::b32, rax, Size::b8, rax);
+    a_.mov(Size::b64, spill(spill_ok), rax);
+    for (auto it = std::rbegin(saved); it != std::rend(saved); ++it) a_.pop(*it);
+    a_.alu(Alu::cmp, Size::b64, spill(spill_ok), 0);
+    a_.jcc(Cond::e, exit_);
+    a_.ret();
+  }
+
+  void thunks() {
+    thunk(check_thunk_, reinterpret_cast<std::uint64_t>(&check_access));
+    thunk(legacy_thunk_, reinterpret_cast<std::uint64_t>(&legacy_load));
+  }
+
+  const Analysis& an_;
+  EmitOptions opt_;
+  Assembler a_;
+  // A group of accesses through one base register: [base + lo, base + hi) is checked once.
+  struct Group {
+    int base;
+    std::int32_t lo, hi;
+    unsigned kinds;  // 1 read, 2 write, 3 both
+    int accesses;
+  };
+  std::vector<Label> labels_;           // per pc: the fast copy
+  std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)
+  std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
+  std::vector<Group> groups_;
+  std::vector<bool> has_slow_;  // per block
+  std::vector<std::uint32_t>* left_after_ = nullptr;
+  bool fast_ = true;
+  std::vector<Cold> cold_;
+  Label exit_, check_thunk_, legacy_thunk_;
+};
+
+}  // namespace
+
+Result<Emitted> emit(const lowering::Analysis& analysis, const EmitOptions& options) {
+  return Emitter(analysis, options).run();
+}
+
+}  // namespace bpfvm::jit::x64

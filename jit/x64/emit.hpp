@@ -1,0 +1,29 @@
+// Code generation: one analysed program to x86-64 machine code (docs/JIT-x64.md).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "isa/error.hpp"
+#include "jit/lowering/analysis.hpp"
+#include "vm/runtime.hpp"
+
+namespace bpfvm::jit::x64 {
+
+struct EmitOptions {
+  bool bmi2 = false;               // shlx/shrx/sarx for shifts by a register
+  std::uint64_t blinding_key = 0;  // 0: constants are emitted as they are
+};
+
+struct Emitted {
+  std::vector<std::uint8_t> code;  // entry at offset 0: std::uint64_t (*)(JitState*)
+  std::vector<std::uint32_t> insn_offset;
+  // Per pc: instructions paid for with it but not executed when it traps (docs/JIT-x64.md,
+  // budget segments), so RunResult::executed matches the interpreter's.
+  std::vector<std::uint32_t> left_after;
+  std::uint32_t body_end = 0;
+};
+
+Result<Emitted> emit(const lowering::Analysis& analysis, const EmitOptions& options);
+
+}  // namespace bpfvm::jit::x64

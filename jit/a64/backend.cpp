@@ -17,9 +17,13 @@ constexpr int max_jit_call_depth = 4096;
 
 class JitExecutable final : public vm::Executable {
  public:
-  JitExecutable(ExecutableMemory code, std::shared_ptr<const vm::HelperRegistry> helpers,
+  JitExecutable(ExecutableMemory code, std::uint64_t blinding_key,
+                std::shared_ptr<const vm::HelperRegistry> helpers,
                 std::unique_ptr<vm::Executable> interpreter)
-      : code_(std::move(code)), helpers_(std::move(helpers)), interpreter_(std::move(interpreter)) {}
+      : code_(std::move(code)),
+        blinding_key_(blinding_key),
+        helpers_(std::move(helpers)),
+        interpreter_(std::move(interpreter)) {}
 
   vm::RunResult run(vm::RunContext& ctx) const override {
     if (ctx.trace() || ctx.max_call_depth() > max_jit_call_depth) return interpreter_->run(ctx);
@@ -36,6 +40,7 @@ class JitExecutable final : public vm::Executable {
     state.ctx = &ctx;
     state.helpers = helpers_.get();
     state.trap = &trap;
+    state.blinding_key = blinding_key_;
     code_.as<void (*)(State*)>()(&state);
 
     vm::RunResult result;
@@ -54,6 +59,7 @@ class JitExecutable final : public vm::Executable {
 
  private:
   ExecutableMemory code_;
+  std::uint64_t blinding_key_;
   std::shared_ptr<const vm::HelperRegistry> helpers_;
   std::unique_ptr<vm::Executable> interpreter_;
 };
@@ -70,8 +76,9 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
   if (!interpreter) return interpreter.error();
   auto memory = ExecutableMemory::create(generated->code);
   if (!memory) return memory.error();
-  return std::unique_ptr<vm::Executable>(std::make_unique<JitExecutable>(
-      std::move(memory).value(), std::move(helpers), std::move(interpreter).value()));
+  return std::unique_ptr<vm::Executable>(
+      std::make_unique<JitExecutable>(std::move(memory).value(), generated->blinding_key, std::move(helpers),
+                                      std::move(interpreter).value()));
 }
 
 }  // namespace bpfvm::jit::a64

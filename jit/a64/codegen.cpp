@@ -1,6 +1,7 @@
 #include "jit/a64/codegen.hpp"
 
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -22,6 +23,7 @@ constexpr Reg kState = X(26);                     // State*
 constexpr Reg kBudget = X(27);                    // instructions left
 constexpr Reg kDepth = X(28);                     // bpf-to-bpf calls still allowed
 constexpr Reg kStackHi = X(24);                   // the end of frame 0
+constexpr Reg kKey = X(23);                       // constant blinding's key
 constexpr Reg kFp = X(25);                        // r10
 constexpr Reg kAddr = X(9);                       // the address of a checked access (kept by the slow check)
 constexpr unsigned kT0 = 10, kT1 = 11, kT2 = 12;  // scratch within one instruction
@@ -61,8 +63,8 @@ struct Stub {
 
 class Codegen {
  public:
-  Codegen(const lowering::Analysis& analysis, const RuntimeCalls& calls, bool far)
-      : an_(analysis), calls_(calls) {
+  Codegen(const lowering::Analysis& analysis, const RuntimeCalls& calls, std::uint64_t key, bool far)
+      : an_(analysis), calls_(calls), key_(key) {
     a_.set_far_branches(far);
   }
 
@@ -84,9 +86,11 @@ class Codegen {
   Label trap_stub(std::size_t pc, std::int64_t adjust, TrapCode code);
   void slow_call_routine(Label label, std::uint64_t fn);
   void adjust_budget(std::int64_t units);
+  void constant(Reg dst, std::uint64_t value);
 
   const lowering::Analysis& an_;
   RuntimeCalls calls_;
+  std::uint64_t key_;  // constant blinding: 0 when off
   Assembler a_;
   std::vector<Label> pc_label_;
   std::vector<Label> fn_label_;  // per pc: the callable entry of a function starting there
@@ -151,6 +155,7 @@ void Codegen::entry_and_exit() {
   a_.ldr(kBudget, Mem::at(kState, offsetof(State, budget_left)));
   a_.ldr(kDepth, Mem::at(kState, offsetof(State, depth_left)));
   a_.ldr(kStackHi, Mem::at(kState, offsetof(State, stack_hi)));
+  if (key_ != 0) a_.ldr(kKey, Mem::at(kState, offsetof(State, blinding_key)));
   a_.mov(X(kT0), sp);
   a_.str(X(kT0), Mem::at(kState, offsetof(State, saved_sp)));
   a_.bl(fn_label_[0]);
@@ -199,6 +204,13 @@ void Codegen::function(const lowering::Function& f) {
   }
 }
 
+// dst = value (at dst's width). Blinded, the code holds value ^ key and the key is in State.
+void Codegen::constant(Reg dst, std::uint64_t value) {
+  if (key_ == 0) return a_.mov_imm(dst, value);
+  a_.mov_imm(dst, value ^ key_);
+  a_.eor(dst, dst, dst.is64() ? kKey : kKey.as_w());
+}
+
 void Codegen::adjust_budget(std::int64_t units) {
   if (units > 0) a_.add(kBudget, kBudget, units, X(kT1));
   if (units < 0) a_.sub(kBudget, kBudget, -units, X(kT1));
@@ -225,7 +237,7 @@ void Codegen::instruction(std::size_t pc, std::int64_t adjust) {
   switch (info.kind) {
     case Kind::alu: return alu(s);
     case Kind::jump: return jump(s);
-    case Kind::lddw: return a_.mov_imm(bpf(s.dst, true), s.imm64);
+    case Kind::lddw: return constant(bpf(s.dst, true), s.imm64);
     case Kind::load:
     case Kind::store:
     case Kind::atomic: return memory(pc, s, adjust);
@@ -268,51 +280,50 @@ void Codegen::alu(const lowering::Insn& s) {
     default: break;
   }
 
-  const bool reg = info.source == Source::reg;
   const std::uint64_t imm = is64 ? s.imm64 : (s.imm64 & 0xffffffffu);
+  if (o == Operation::mov && info.source == Source::imm) return constant(d, imm);
+  // Blinded immediates always go through a register, so the register forms serve them.
+  const bool reg = info.source == Source::reg || key_ != 0;
+  const Reg rb = info.source == Source::reg ? bpf(s.src, is64) : tmp(kT0, is64);
+  if (info.source == Source::imm && key_ != 0) constant(rb, imm);
   // The second operand as a register (immediates materialised in a scratch register).
   auto operand = [&]() {
-    if (reg) return bpf(s.src, is64);
+    if (reg) return rb;
     if (imm == 0) return is64 ? xzr : wzr;
-    a_.mov_imm(tmp(kT0, is64), imm);
-    return tmp(kT0, is64);
+    a_.mov_imm(rb, imm);
+    return rb;
   };
   const Reg scratch = X(kT0);
   const unsigned mask = is64 ? 63 : 31;
   switch (o) {
-    case Operation::mov:
-      if (reg)
-        a_.mov(d, bpf(s.src, is64));
-      else
-        a_.mov_imm(d, imm);
-      return;
+    case Operation::mov: a_.mov(d, rb); return;
     case Operation::add:
       if (reg)
-        a_.add(d, d, bpf(s.src, is64));
+        a_.add(d, d, rb);
       else
         a_.add(d, d, static_cast<std::int64_t>(imm), scratch);
       return;
     case Operation::sub:
       if (reg)
-        a_.sub(d, d, bpf(s.src, is64));
+        a_.sub(d, d, rb);
       else
         a_.sub(d, d, static_cast<std::int64_t>(imm), scratch);
       return;
     case Operation::bor:
       if (reg)
-        a_.orr(d, d, bpf(s.src, is64));
+        a_.orr(d, d, rb);
       else
         a_.orr(d, d, imm, scratch);
       return;
     case Operation::band:
       if (reg)
-        a_.and_(d, d, bpf(s.src, is64));
+        a_.and_(d, d, rb);
       else
         a_.and_(d, d, imm, scratch);
       return;
     case Operation::bxor:
       if (reg)
-        a_.eor(d, d, bpf(s.src, is64));
+        a_.eor(d, d, rb);
       else
         a_.eor(d, d, imm, scratch);
       return;
@@ -321,7 +332,7 @@ void Codegen::alu(const lowering::Insn& s) {
     case Operation::arsh:
       if (reg) {
         // lslv/lsrv/asrv use the amount modulo the width, as BPF masks it.
-        const Reg amount = bpf(s.src, is64);
+        const Reg amount = rb;
         if (o == Operation::lsh) a_.lslv(d, d, amount);
         if (o == Operation::rsh) a_.lsrv(d, d, amount);
         if (o == Operation::arsh) a_.asrv(d, d, amount);
@@ -359,13 +370,16 @@ void Codegen::jump(const lowering::Insn& s) {
   const bool is64 = info.width == 64;
   const Reg d = bpf(s.dst, is64);
   const std::uint64_t imm = is64 ? s.imm64 : (s.imm64 & 0xffffffffu);
+  const bool reg = info.source == Source::reg || key_ != 0;
+  const Reg rb = info.source == Source::reg ? bpf(s.src, is64) : tmp(kT0, is64);
+  if (info.source == Source::imm && key_ != 0) constant(rb, imm);
   if (info.operation == Operation::jset) {
-    if (info.source == Source::reg)
-      a_.tst(d, bpf(s.src, is64));
+    if (reg)
+      a_.tst(d, rb);
     else
       a_.tst(d, imm, X(kT0));
-  } else if (info.source == Source::reg) {
-    a_.cmp(d, bpf(s.src, is64));
+  } else if (reg) {
+    a_.cmp(d, rb);
   } else {
     a_.cmp(d, static_cast<std::int64_t>(imm), X(kT0));
   }
@@ -425,7 +439,7 @@ void Codegen::memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjus
     Reg v = bpf(s.src, is64);
     if (info.source == Source::imm) {
       v = s.imm64 == 0 ? (is64 ? xzr : wzr) : tmp(kT2, is64);
-      if (s.imm64 != 0) a_.mov_imm(v, is64 ? s.imm64 : (s.imm64 & 0xffffffffu));
+      if (s.imm64 != 0) constant(v, is64 ? s.imm64 : (s.imm64 & 0xffffffffu));
     }
     const Reg scratch = X(kT0);
     switch (size) {
@@ -509,9 +523,10 @@ void Codegen::legacy(std::size_t pc, const lowering::Insn& s, std::int64_t adjus
   const isa::OpInfo& info = isa::info(s.op);
   if (info.operation == Operation::ind) {
     a_.mov(W(9), bpf(s.src, false));  // (u32)src
-    a_.add(kAddr, kAddr, static_cast<std::int64_t>(s.imm64), X(kT0));
+    constant(X(kT0), s.imm64);
+    a_.add(kAddr, kAddr, X(kT0));
   } else {
-    a_.mov_imm(kAddr, s.imm64);
+    constant(kAddr, s.imm64);
   }
   a_.mov_imm(W(kT0), info.width / 8u);
   a_.bl(legacy_routine_);
@@ -630,9 +645,15 @@ Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegi
                                const vm::CompileOptions& options, const RuntimeCalls& calls) {
   auto analysis = lowering::analyze(program, helpers, options);
   if (!analysis) return analysis.error();
+  std::uint64_t key = 0;
+  if (options.blind_constants) {
+    std::random_device random;
+    while (key == 0) key = std::uint64_t{random()} << 32 | random();
+  }
   // Short branch forms first; a program too large for them is generated again with far forms.
-  auto code = Codegen(*analysis, calls, false).run();
-  if (!code) code = Codegen(*analysis, calls, true).run();
+  auto code = Codegen(*analysis, calls, key, false).run();
+  if (!code) code = Codegen(*analysis, calls, key, true).run();
+  if (code) code->blinding_key = key;
   return code;
 }
 

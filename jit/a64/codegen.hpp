@@ -21,6 +21,9 @@ struct GeneratedCode {
   // entry and exit, out-of-line check and trap stubs, and the budget-exhaustion paths.
   std::size_t body_bytes = 0;
   std::size_t insn_count = 0;  // BPF instructions (an lddw counts once)
+  // CompileOptions::blind_constants: the code holds each constant xor this key, which the run
+  // puts in State::blinding_key (0: constants as they are).
+  std::uint64_t blinding_key = 0;
 };
 
 // Validates `program` and generates its code. Fails, naming the instruction, where the

@@ -36,7 +36,8 @@ struct State {
   std::uint64_t stack_hi;                         // end of frame 0
   std::uint64_t trap_code;                        // TrapCode
   std::uint64_t trap_pc;
-  std::uint64_t loaded;  // a legacy packet load's value
+  std::uint64_t loaded;        // a legacy packet load's value
+  std::uint64_t blinding_key;  // constant blinding: the code holds constants xor this
   vm::RunContext* ctx;
   const vm::HelperRegistry* helpers;  // callx looks its target up here
   vm::Trap* trap;                     // filled by the C++ runtime for TrapCode::recorded

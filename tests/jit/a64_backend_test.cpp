@@ -8,6 +8,7 @@
 // (default: a few seconds under qemu), BPFVM_A64_DIFFERENTIAL_SEED the first seed.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -79,14 +80,15 @@ void require_same(const Both& b) {
 }
 
 // Compiles `program` on both engines and runs each on the same buffer and context.
-Both run_both(const isa::Program& program, const Setup& setup, const vm::HelperRegistry& helpers) {
+Both run_both(const isa::Program& program, const Setup& setup, const vm::HelperRegistry& helpers,
+              const vm::CompileOptions& options = {}) {
   std::shared_ptr<const vm::Executable> exes[2];
   const Engine engines[2] = {Engine::interpreter, Engine::jit_a64};
   for (int e = 0; e < 2; ++e) {
     Vm vm;
     REQUIRE(vm.load(program).ok());
     vm.helpers() = helpers;
-    auto exe = vm.compile(engines[e]);
+    auto exe = vm.compile(engines[e], options);
     INFO(to_string(engines[e]) << ": " << (exe ? std::string() : exe.error().to_string()));
     REQUIRE(exe.ok());
     exes[e] = exe.value();
@@ -123,8 +125,9 @@ Both run_both(const isa::Program& program, const Setup& setup, const vm::HelperR
 }
 
 vm::RunResult same(std::string_view text, const Setup& setup = {},
-                   const vm::HelperRegistry& helpers = vm::HelperRegistry::conformance()) {
-  const Both b = run_both(assemble(text), setup, helpers);
+                   const vm::HelperRegistry& helpers = vm::HelperRegistry::conformance(),
+                   const vm::CompileOptions& options = {}) {
+  const Both b = run_both(assemble(text), setup, helpers, options);
   require_same(b);
   return b.jit;
 }
@@ -421,6 +424,46 @@ TEST_CASE("a64: compile errors name the instruction, as the interpreter's", "[a6
   }
 }
 
+namespace {
+// Whether the code builds `value` with move-wide instructions (movz/movk, w or x), one per
+// non-zero halfword, as mov_imm does for a constant of that shape.
+bool materializes(const std::vector<std::uint8_t>& code, std::uint64_t value) {
+  std::vector<std::pair<unsigned, unsigned>> moves;  // (halfword index, imm16)
+  for (std::size_t at = 0; at + 4 <= code.size(); at += 4) {
+    std::uint32_t w;
+    std::memcpy(&w, code.data() + at, 4);
+    if ((w & 0x7f800000u) == 0x52800000u || (w & 0x7f800000u) == 0x72800000u)  // movz / movk
+      moves.emplace_back((w >> 21) & 3, (w >> 5) & 0xffff);
+  }
+  for (unsigned hw = 0; hw < 4; ++hw) {
+    const unsigned half = static_cast<unsigned>(value >> (16 * hw)) & 0xffff;
+    if (half != 0 && std::find(moves.begin(), moves.end(), std::pair{hw, half}) == moves.end()) return false;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("a64: constant blinding keeps immediates out of the code", "[a64][blinding]") {
+  const char* text =
+      "r0 = 0x123456789abcdef0 ll\nr1 = 0x7edcba98\nr0 += r1\nr0 *= 0x13579bdf\n"
+      "if r0 == 0x2468ace0 goto +1\nr0 ^= 0x5a5a5a5a\n*(u32 *)(r10 - 4) = 0x6b6b6b6b\nexit";
+  const isa::Program program = assemble(text);
+  vm::CompileOptions blinded;
+  blinded.blind_constants = true;
+  auto plain_code = jit::a64::generate(program, {}, {}, {});
+  auto blinded_code = jit::a64::generate(program, {}, blinded, {});
+  REQUIRE(plain_code.ok());
+  REQUIRE(blinded_code.ok());
+  CHECK(blinded_code->blinding_key != 0);
+  for (std::uint64_t v :
+       {0x123456789abcdef0ull, 0x7edcba98ull, 0x13579bdfull, 0x2468ace0ull, 0x5a5a5a5aull, 0x6b6b6b6bull}) {
+    INFO(std::hex << v);
+    CHECK(materializes(plain_code->code, v));
+    CHECK_FALSE(materializes(blinded_code->code, v));
+  }
+  same(text, {}, vm::HelperRegistry::conformance(), blinded);
+}
+
 TEST_CASE("a64: random programs agree with the interpreter", "[a64][differential]") {
   const std::uint64_t first = env_or("BPFVM_A64_DIFFERENTIAL_SEED", 1);
   const std::uint64_t count = env_or("BPFVM_A64_DIFFERENTIAL_PROGRAMS", 600);
@@ -434,7 +477,9 @@ TEST_CASE("a64: random programs agree with the interpreter", "[a64][differential
       Setup s;
       s.memory = rp.memory;
       s.budget = budget;
-      require_same(run_both(rp.program, s, vm::HelperRegistry::conformance()));
+      vm::CompileOptions options;
+      options.blind_constants = seed % 3 == 0;
+      require_same(run_both(rp.program, s, vm::HelperRegistry::conformance(), options));
     }
   }
 }

@@ -8,6 +8,7 @@
 #include "jit/a64/assembler.hpp"
 #include "jit/a64/state.hpp"
 #include "jit/lowering/analysis.hpp"
+#include "jit/lowering/patterns.hpp"
 
 namespace bpfvm::jit::a64 {
 namespace {
@@ -76,6 +77,9 @@ class Codegen {
   void instruction(std::size_t pc, std::int64_t adjust);
   void alu(const lowering::Insn& s);
   void jump(const lowering::Insn& s);
+  Cond compare(const lowering::Insn& s);
+  void conditional_move(const lowering::ConditionalMove& m);
+  void address_sum(const lowering::AddressSum& sum);
   void memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjust);
   void atomic(const lowering::Insn& s, Reg value_src, bool is64);
   void atomic_op(Operation o, Reg out, Reg old, Reg src);
@@ -199,8 +203,52 @@ void Codegen::function(const lowering::Function& f) {
       a_.b(Cond::lo, st.entry);
       stubs_.push_back(st);
     }
+    const auto at = static_cast<std::uint32_t>(pc);
+    if (const auto move = lowering::conditional_move(an_, at)) {
+      conditional_move(*move);
+      pc = move->move + 1;
+      continue;
+    }
+    if (const auto sum = lowering::address_sum(an_, at)) {
+      address_sum(*sum);
+      pc = sum->add + 1;
+      continue;
+    }
     instruction(pc, an_.left_after[pc]);
     pc += static_cast<std::size_t>(isa::slot_count(s.op));
+  }
+}
+
+// `if cond goto +1; rD = x` without the branch: the mov's one-instruction block pays the budget
+// only when it runs (cond false); rD changes after the budget check, so a trap at the mov finds
+// the interpreter's registers.
+void Codegen::conditional_move(const lowering::ConditionalMove& m) {
+  const lowering::Insn& mov = an_.insns[m.move];
+  const Reg value = mov.info().source == Source::reg ? bpf(mov.src, true) : X(kT2);
+  if (mov.info().source == Source::imm) constant(value, mov.imm64);  // before the flags are set
+  const Cond cond = compare(an_.insns[m.jump]);
+  const Reg d = bpf(mov.dst, true);
+  a_.cset(W(kT0), invert(cond));
+  a_.csel(X(kT1), d, value, cond);
+  a_.subs(kBudget, kBudget, X(kT0));
+  Stub st{Stub::Kind::budget, a_.new_label(), {}, m.move, 0, 0, TrapCode::budget};
+  a_.b(Cond::lo, st.entry);
+  stubs_.push_back(st);
+  a_.mov(d, X(kT1));
+}
+
+// `rD = rS; rD += rT | imm` (one block, neither can trap): one add.
+void Codegen::address_sum(const lowering::AddressSum& sum) {
+  const lowering::Insn& mov = an_.insns[sum.mov];
+  const lowering::Insn& add = an_.insns[sum.add];
+  const Reg d = bpf(mov.dst, true), s = bpf(mov.src, true);
+  if (add.info().source == Source::reg) {
+    a_.add(d, s, add.src == mov.dst ? s : bpf(add.src, true));
+  } else if (key_ != 0) {
+    constant(X(kT0), add.imm64);
+    a_.add(d, s, X(kT0));
+  } else {
+    a_.add(d, s, static_cast<std::int64_t>(add.imm64), X(kT0));
   }
 }
 
@@ -364,9 +412,13 @@ void Codegen::alu(const lowering::Insn& s) {
 }
 
 void Codegen::jump(const lowering::Insn& s) {
+  if (isa::info(s.op).operation == Operation::ja) return a_.b(pc_label_[s.target]);
+  a_.b(compare(s), pc_label_[s.target]);
+}
+
+// Sets the flags for a conditional jump; returns the condition under which it is taken.
+Cond Codegen::compare(const lowering::Insn& s) {
   const isa::OpInfo& info = isa::info(s.op);
-  const Label target = pc_label_[s.target];
-  if (info.operation == Operation::ja) return a_.b(target);
   const bool is64 = info.width == 64;
   const Reg d = bpf(s.dst, is64);
   const std::uint64_t imm = is64 ? s.imm64 : (s.imm64 & 0xffffffffu);
@@ -383,7 +435,7 @@ void Codegen::jump(const lowering::Insn& s) {
   } else {
     a_.cmp(d, static_cast<std::int64_t>(imm), X(kT0));
   }
-  a_.b(jump_cond(info.operation), target);
+  return jump_cond(info.operation);
 }
 
 // Loads, stores, atomics. r10 plus a constant inside the current frame needs no check (r10 is

@@ -232,6 +232,30 @@ TEST_CASE("a64: the budget traps at the same instruction with the same registers
   }
 }
 
+TEST_CASE("a64: conditional moves and address sums, at every budget", "[a64][patterns]") {
+  const char* texts[] = {
+      "r0 = 5\nr2 = 9\nif r1 > 3 goto +1\nr0 = r2\nr3 = r0\nr3 += r1\nr4 = r1\nr4 += 100\n"
+      "r5 = r1\nr5 += r5\nr0 += r3\nr0 += r4\nr0 += r5\nexit",
+      "r0 = 1\nif r1 s< -2 goto +1\nr0 = -7\nif w1 == 4 goto +1\nr0 = 0x12345678\n"
+      "if r1 & 6 goto +1\nr0 = r1\nr2 = r10\nr2 += -8\n*(u64 *)(r2 + 0) = r0\nr0 = *(u64 *)(r10 - 8)\nexit",
+      "r0 = 3\nr6 = 8\nif r1 == r6 goto +1\nr6 = r1\nr0 += r6\nexit",
+  };
+  for (const char* text : texts) {
+    for (std::uint64_t r1 : {0ull, 3ull, 4ull, 8ull, 100ull, ~0ull - 4}) {
+      for (std::uint64_t budget : {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 100}) {
+        Setup s;
+        s.args = {r1, 0, 0, 0, 0};
+        s.budget = budget;
+        INFO(text << "\nr1 = " << r1 << ", budget " << budget);
+        same(text, s);
+        vm::CompileOptions blinded;
+        blinded.blind_constants = true;
+        same(text, s, vm::HelperRegistry::conformance(), blinded);
+      }
+    }
+  }
+}
+
 TEST_CASE("a64: call depth, r6-r9 and r10 across bpf-to-bpf calls", "[a64][call]") {
   const char* text = R"(
 r6 = 11

@@ -589,20 +589,24 @@ void Codegen::legacy(std::size_t pc, const lowering::Insn& s, std::int64_t adjus
 
 // Helper calls go through the C++ runtime (call_helper / call_indirect) so that a failure
 // reported with ctx->fail() becomes a trap; r1-r5 are kept as the interpreter keeps them.
-// bpf-to-bpf calls save r6-r9 and move r10 to the next frame, as the interpreter does.
+// bpf-to-bpf calls keep r6-r9 and move r10 to the next frame, as the interpreter does.
 void Codegen::call(std::size_t pc, const lowering::Insn& s) {
   const Operation o = isa::info(s.op).operation;
   if (o == Operation::local) {
+    // Only the r6-r9 the callee itself writes need saving: its own calls restore theirs.
+    const lowering::RegSet written = an_.functions[an_.function_of[s.target]].written;
+    const bool low = (written & (lowering::reg_bit(6) | lowering::reg_bit(7))) != 0;
+    const bool high = (written & (lowering::reg_bit(8) | lowering::reg_bit(9))) != 0;
     a_.cbz(kDepth, trap_stub(pc, 0, TrapCode::call_depth));
-    a_.stp(X(19), X(20), Mem::pre(sp, -32));
-    a_.stp(X(21), X(22), Mem::at(sp, 16));
+    if (low) a_.stp(X(19), X(20), Mem::pre(sp, -32));
+    if (high) a_.stp(X(21), X(22), low ? Mem::at(sp, 16) : Mem::pre(sp, -32));
     a_.sub(kDepth, kDepth, 1);
     a_.sub(kFp, kFp, isa::stack_frame_size);
     a_.bl(fn_label_[s.target]);
     a_.add(kFp, kFp, isa::stack_frame_size);
     a_.add(kDepth, kDepth, 1);
-    a_.ldp(X(21), X(22), Mem::at(sp, 16));
-    a_.ldp(X(19), X(20), Mem::post(sp, 32));
+    if (high) a_.ldp(X(21), X(22), low ? Mem::at(sp, 16) : Mem::post(sp, 32));
+    if (low) a_.ldp(X(19), X(20), Mem::post(sp, 32));
     return;
   }
   if (o == Operation::callx) a_.mov(X(6), bpf(s.dst, true));

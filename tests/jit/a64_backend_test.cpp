@@ -288,6 +288,11 @@ exit
   }
   // The callee reads its caller's frame through a pointer, and writes below its own frame.
   same("r1 = r10\ncall f\nexit\nf:\nr0 = *(u64 *)(r1 - 8)\n*(u64 *)(r10 - 520) = r0\nexit");
+  // Callees writing only r8-r9, only r6-r7, or nothing of r6-r9, nested.
+  const vm::RunResult kept = same(
+      "r6 = 3\nr7 = 4\nr8 = 1\nr9 = 2\ncall g\nr0 += r6\nr0 += r7\nr0 += r8\nr0 += r9\nexit\n"
+      "g:\nr9 = 50\ncall h\ncall k\nr0 = r9\nr0 += r6\nexit\nh:\nr6 = 9\nexit\nk:\nr0 = 1\nexit");
+  CHECK(kept.r0 == 50 + 3 + 3 + 4 + 1 + 2);
   // A pointer into a frame that is gone after the return: no longer live stack.
   const vm::RunResult dead =
       same("call f\nr0 = *(u64 *)(r0 - 8)\nexit\nf:\nr0 = r10\n*(u64 *)(r0 - 8) = r0\nexit");

@@ -127,7 +127,23 @@ Result<GeneratedCode> Codegen::run() {
   a_.bind(budget_trap_);
   a_.mov_imm(W(kT0), static_cast<std::uint64_t>(TrapCode::budget));
   a_.b(trap_exit_);
-  if (uses_check_) slow_call_routine(check_routine_, calls_.check_access);
+  if (uses_check_) {
+    // The live stack frames first, as the interpreter checks them, without leaving the code:
+    // lo = r10 - 512, and the access (x9, size in w10's low byte) fits when
+    // addr - lo <= (stack_hi - lo) - size (the span is at least 512 bytes).
+    const Label regions = a_.new_label();
+    a_.bind(check_routine_);
+    a_.sub(X(kT1), kFp, isa::stack_frame_size);
+    a_.sub(X(kT2), kStackHi, X(kT1));
+    a_.sub(X(kT1), kAddr, X(kT1));
+    a_.and_(X(13), X(kT0), 0xff);
+    a_.sub(X(kT2), X(kT2), X(13));
+    a_.cmp(X(kT1), X(kT2));
+    a_.b(Cond::hi, regions);
+    a_.mov_imm(X(kT0), 1);
+    a_.ret();
+    slow_call_routine(regions, calls_.check_access);
+  }
   if (uses_legacy_) slow_call_routine(legacy_routine_, calls_.legacy_load);
 
   auto bytes = a_.finish();
@@ -633,22 +649,12 @@ void Codegen::stub(std::size_t index) {
   const Stub st = stubs_[index];  // a copy: emitting may add stubs
   a_.bind(st.entry);
   switch (st.kind) {
-    case Stub::Kind::access: {
-      // The live stack frames first, as the interpreter checks them: lo = r10 - 512, and the
-      // access fits when addr - lo <= (stack_hi - lo) - size (the span is at least 512).
-      const Reg lo = X(kT0), span = X(kT1);
-      a_.sub(lo, kFp, isa::stack_frame_size);
-      a_.sub(span, kStackHi, lo);
-      a_.sub(lo, kAddr, lo);
-      a_.sub(span, span, st.packed & 0xff);
-      a_.cmp(lo, span);
-      a_.b(Cond::ls, st.resume);
+    case Stub::Kind::access:
       a_.mov_imm(W(kT0), st.packed);
       a_.bl(check_routine_);
       a_.cbnz(X(kT0), st.resume);
       trap_tail(st.pc, st.adjust, TrapCode::recorded);
       return;
-    }
     case Stub::Kind::trap: trap_tail(st.pc, st.adjust, st.code); return;
     case Stub::Kind::budget: {
       // Fewer instructions left than the block holds: give the charge back and run the block

@@ -88,6 +88,7 @@ class Codegen {
   void stub(std::size_t index);
   void trap_tail(std::size_t pc, std::int64_t adjust, TrapCode code);
   Label trap_stub(std::size_t pc, std::int64_t adjust, TrapCode code);
+  void check_routine();
   void slow_call_routine(Label label, std::uint64_t fn);
   void adjust_budget(std::int64_t units);
   void constant(Reg dst, std::uint64_t value);
@@ -127,23 +128,7 @@ Result<GeneratedCode> Codegen::run() {
   a_.bind(budget_trap_);
   a_.mov_imm(W(kT0), static_cast<std::uint64_t>(TrapCode::budget));
   a_.b(trap_exit_);
-  if (uses_check_) {
-    // The live stack frames first, as the interpreter checks them, without leaving the code:
-    // lo = r10 - 512, and the access (x9, size in w10's low byte) fits when
-    // addr - lo <= (stack_hi - lo) - size (the span is at least 512 bytes).
-    const Label regions = a_.new_label();
-    a_.bind(check_routine_);
-    a_.sub(X(kT1), kFp, isa::stack_frame_size);
-    a_.sub(X(kT2), kStackHi, X(kT1));
-    a_.sub(X(kT1), kAddr, X(kT1));
-    a_.and_(X(13), X(kT0), 0xff);
-    a_.sub(X(kT2), X(kT2), X(13));
-    a_.cmp(X(kT1), X(kT2));
-    a_.b(Cond::hi, regions);
-    a_.mov_imm(X(kT0), 1);
-    a_.ret();
-    slow_call_routine(regions, calls_.check_access);
-  }
+  if (uses_check_) check_routine();
   if (uses_legacy_) slow_call_routine(legacy_routine_, calls_.legacy_load);
 
   auto bytes = a_.finish();
@@ -676,6 +661,25 @@ void Codegen::stub(std::size_t index) {
       return;
     }
   }
+}
+
+// The slow path of a memory check (x9 = address, w10 = size | access << 8; answer in x10).
+void Codegen::check_routine() {
+  // The live stack frames first, as the interpreter checks them, without leaving the code:
+  // lo = r10 - 512, and the access (x9, size in w10's low byte) fits when
+  // addr - lo <= (stack_hi - lo) - size (the span is at least 512 bytes).
+  const Label regions = a_.new_label();
+  a_.bind(check_routine_);
+  a_.sub(X(kT1), kFp, isa::stack_frame_size);
+  a_.sub(X(kT2), kStackHi, X(kT1));
+  a_.sub(X(kT1), kAddr, X(kT1));
+  a_.and_(X(13), X(kT0), 0xff);
+  a_.sub(X(kT2), X(kT2), X(13));
+  a_.cmp(X(kT1), X(kT2));
+  a_.b(Cond::hi, regions);
+  a_.mov_imm(X(kT0), 1);
+  a_.ret();
+  slow_call_routine(regions, calls_.check_access);
 }
 
 // Calls fn(State*, x9, x10, r10) keeping the BPF registers (and x9); the result goes to x10.

@@ -60,6 +60,7 @@ struct Stub {
   std::int64_t adjust = 0;   // budget units to give back when trapping here
   std::uint32_t packed = 0;  // access: size | access << 8
   TrapCode code = TrapCode::none;
+  Reg address = kAddr;  // access: where the address is (the slow check wants it in x9)
 };
 
 class Codegen {
@@ -455,18 +456,24 @@ void Codegen::memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjus
     where = Mem::at(kFp, off);
   } else {
     const Reg base = bpf(base_reg, true);
-    if (off == 0)
+    // A zero offset checks and accesses through the base itself (atomics want x9 throughout).
+    Reg address = kAddr;
+    if (off == 0 && info.kind != Kind::atomic)
+      address = base;
+    else if (off == 0)
       a_.mov(kAddr, base);
     else
       a_.add(kAddr, base, off);
+    where = Mem::at(address, 0);
     if (!in_frame) {
       Stub st{Stub::Kind::access, a_.new_label(), a_.new_label(), pc, adjust, 0, TrapCode::recorded};
+      st.address = address;
       st.packed = size | static_cast<std::uint32_t>(kind == 0   ? vm::Access::read
                                                     : kind == 1 ? vm::Access::write
                                                                 : vm::Access::read_write)
                              << 8;
       a_.ldp(X(kT0), X(kT1), Mem::at(kState, cache_offset(kind, log2_size(size))));
-      a_.sub(X(kT0), kAddr, X(kT0));
+      a_.sub(X(kT0), address, X(kT0));
       a_.cmp(X(kT0), X(kT1));
       a_.b(Cond::hs, st.entry);
       a_.bind(st.resume);
@@ -635,6 +642,7 @@ void Codegen::stub(std::size_t index) {
   a_.bind(st.entry);
   switch (st.kind) {
     case Stub::Kind::access:
+      if (st.address != kAddr) a_.mov(kAddr, st.address);
       a_.mov_imm(W(kT0), st.packed);
       a_.bl(check_routine_);
       a_.cbnz(X(kT0), st.resume);

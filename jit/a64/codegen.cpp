@@ -53,7 +53,7 @@ Cond jump_cond(Operation o) {
 
 // Out-of-line code, emitted after all functions.
 struct Stub {
-  enum class Kind : std::uint8_t { access, trap, budget } kind;
+  enum class Kind : std::uint8_t { access, trap, budget, misaligned_atomic } kind;
   Label entry;
   Label resume;
   std::size_t pc = 0;
@@ -82,7 +82,8 @@ class Codegen {
   void conditional_move(const lowering::ConditionalMove& m);
   void address_sum(const lowering::AddressSum& sum);
   void memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjust);
-  void atomic(const lowering::Insn& s, Reg value_src, bool is64);
+  void atomic(std::size_t pc, const lowering::Insn& s, Reg value_src, bool is64);
+  void misaligned_atomic(const lowering::Insn& s, Label done);
   void atomic_op(Operation o, Reg out, Reg old, Reg src);
   void legacy(std::size_t pc, const lowering::Insn& s, std::int64_t adjust);
   void call(std::size_t pc, const lowering::Insn& s);
@@ -509,7 +510,7 @@ void Codegen::memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjus
     }
     return;
   }
-  atomic(s, bpf(s.src, is64), is64);
+  atomic(pc, s, bpf(s.src, is64), is64);
 }
 
 void Codegen::atomic_op(Operation o, Reg out, Reg old, Reg src) {
@@ -528,15 +529,16 @@ void Codegen::atomic_op(Operation o, Reg out, Reg old, Reg src) {
 
 // Atomics at x9 as ldxr/stlxr loops (they run on every ARMv8.0 core) followed by dmb ish: fully
 // ordered, like the interpreter's sequentially consistent builtins. A misaligned address would
-// fault in ldxr; it takes the interpreter's path instead (the same values, not atomic).
-void Codegen::atomic(const lowering::Insn& s, Reg src, bool is64) {
+// fault in ldxr; it takes the interpreter's path out of line (the same values, not atomic).
+void Codegen::atomic(std::size_t pc, const lowering::Insn& s, Reg src, bool is64) {
   const Operation o = isa::info(s.op).operation;
   const Reg old = tmp(kT0, is64), next = tmp(kT1, is64), status = W(kT2);
   const Reg r0 = bpf(0, is64);
-  const Label unaligned = a_.new_label(), retry = a_.new_label(), fence = a_.new_label(),
-              done = a_.new_label();
+  const Label retry = a_.new_label(), fence = a_.new_label(), done = a_.new_label();
+  Stub misaligned{Stub::Kind::misaligned_atomic, a_.new_label(), done, pc, 0, 0, TrapCode::none};
+  stubs_.push_back(misaligned);
   a_.tst(kAddr, is64 ? 7 : 3);
-  a_.b(Cond::ne, unaligned);
+  a_.b(Cond::ne, misaligned.entry);
   a_.bind(retry);
   a_.ldxr(old, kAddr);
   if (o == Operation::cmpxchg) {
@@ -558,12 +560,14 @@ void Codegen::atomic(const lowering::Insn& s, Reg src, bool is64) {
   else if (o == Operation::xchg || o == Operation::fetch_add || o == Operation::fetch_bor ||
            o == Operation::fetch_band || o == Operation::fetch_bxor)
     a_.mov(src, old);
+}
 
-  // Out of line would need the operands again; the misaligned path is short, so it sits here
-  // behind a branch over it.
-  const Label over = a_.new_label();
-  a_.b(over);
-  a_.bind(unaligned);
+// The misaligned path of an atomic: load, operation, store; then the results as usual.
+void Codegen::misaligned_atomic(const lowering::Insn& s, Label done) {
+  const Operation o = isa::info(s.op).operation;
+  const bool is64 = isa::info(s.op).width == 64;
+  const Reg old = tmp(kT0, is64), next = tmp(kT1, is64);
+  const Reg r0 = bpf(0, is64), src = bpf(s.src, is64);
   a_.ldr(old, Mem::at(kAddr, 0));
   if (o == Operation::cmpxchg) {
     a_.cmp(old, r0);
@@ -575,7 +579,6 @@ void Codegen::atomic(const lowering::Insn& s, Reg src, bool is64) {
   }
   a_.str(next, Mem::at(kAddr, 0));
   a_.b(done);
-  a_.bind(over);
 }
 
 // ldabs/ldind through the C++ runtime (rare, legacy): offset in x9, size in x10.
@@ -649,6 +652,7 @@ void Codegen::stub(std::size_t index) {
       trap_tail(st.pc, st.adjust, TrapCode::recorded);
       return;
     case Stub::Kind::trap: trap_tail(st.pc, st.adjust, st.code); return;
+    case Stub::Kind::misaligned_atomic: misaligned_atomic(an_.insns[st.pc], st.resume); return;
     case Stub::Kind::budget: {
       // Fewer instructions left than the block holds: give the charge back and run the block
       // one instruction at a time until the budget is gone, as the interpreter would (so the

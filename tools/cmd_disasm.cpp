@@ -1,5 +1,7 @@
 // bpfvm disasm FILE: print a program's instructions in LLVM or conformance syntax.
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -7,6 +9,9 @@
 
 #include "isa/disasm.hpp"
 #include "isa/load.hpp"
+#ifdef BPFVM_JIT_X64
+#include "jit/x64/backend.hpp"
+#endif
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
 
@@ -15,6 +20,7 @@ namespace {
 
 constexpr const char* disasm_usage =
     "usage: bpfvm disasm FILE [--section S] [--syntax llvm|conformance] [--alu32] [--no-bytes] [--json]\n"
+    "                         [--jit]\n"
     "\n"
     "Prints the instructions of FILE (ELF object, raw instructions or assembly text).\n"
     "  --section S   the program to print when FILE holds several (section or function name)\n"
@@ -24,7 +30,9 @@ constexpr const char* disasm_usage =
     "  --no-bytes    leave out the instruction bytes\n"
     "  --json        one JSON object: {\"file\", \"program\", \"functions\": [{name, start, end}],\n"
     "                \"insns\": [{\"pc\", \"bytes\", \"text\"}]}\n"
-    "The output re-assembles with `bpfvm asm --syntax` of the same syntax.\n"
+    "  --jit         after each instruction, the x86-64 machine code the JIT emits for it (hex\n"
+    "                bytes), then the out-of-line code; helpers: the conformance suite's\n"
+    "The output re-assembles with `bpfvm asm --syntax` of the same syntax (without --jit).\n"
     "exit codes: 0 printed, 1 FILE could not be loaded, 64 usage\n";
 
 std::string json_string(std::string_view s) {
@@ -45,12 +53,54 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
+// Machine code as rows of hex bytes, 16 a row, each row prefixed with its offset.
+void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::size_t to) {
+  for (std::size_t at = from; at < to; at += 16) {
+    std::string row;
+    for (std::size_t i = at; i < std::min(to, at + 16); ++i) row += fmt::format(" {:02x}", code[i]);
+    fmt::print("        {:6x}:{}\n", at, row);
+  }
+}
+
+int print_jit(const isa::Program& program, const isa::DisasmOptions& options) {
+#ifdef BPFVM_JIT_X64
+  auto helpers = std::make_shared<vm::HelperRegistry>(vm::HelperRegistry::conformance());
+  auto listing = jit::x64::listing(program, helpers, {});
+  if (!listing) {
+    fmt::print(stderr, "bpfvm disasm: {}\n", listing.error().to_string());
+    return exit_rejected;
+  }
+  const auto& offsets = listing->insn_offset;
+  fmt::print("prologue\n");
+  print_code(listing->code, 0, offsets.empty() ? listing->body_end : offsets[0]);
+  for (std::size_t pc = 0; pc < offsets.size(); ++pc) {
+    const auto op = isa::decode(program.insns[pc]);
+    const std::size_t slots =
+        op && pc + 1 < offsets.size() ? static_cast<std::size_t>(isa::slot_count(*op)) : 1;
+    // The code of pc runs up to the next instruction's (the functions are laid out in order;
+    // the entry function is followed by the shared exit).
+    const std::size_t next = pc + slots < offsets.size() ? offsets[pc + slots] : listing->body_end;
+    fmt::print("{:>8}: {}\n", pc, isa::format_insn(program.insns, pc, options.syntax, options.alu32));
+    print_code(listing->code, offsets[pc], std::max<std::size_t>(next, offsets[pc]));
+    pc += slots - 1;
+  }
+  fmt::print("out of line: slow copies of blocks, trap paths, slow-path thunks\n");
+  print_code(listing->code, listing->body_end, listing->code.size());
+  return exit_ok;
+#else
+  (void)program;
+  (void)options;
+  fmt::print(stderr, "bpfvm disasm: --jit needs the x86-64 JIT, which this build does not have\n");
+  return exit_usage;
+#endif
+}
+
 }  // namespace
 
 int cmd_disasm(const std::vector<std::string>& argv) {
   OptionSpec spec;
   spec.with_value = {"--section", "--syntax"};
-  spec.flags = {"--no-bytes", "--json", "--alu32", "--help", "-h"};
+  spec.flags = {"--no-bytes", "--json", "--alu32", "--jit", "--help", "-h"};
   auto args = Args::parse(argv, spec);
   if (!args) {
     fmt::print(stderr, "bpfvm disasm: {}\n\n{}", args.error().message, disasm_usage);
@@ -84,6 +134,7 @@ int cmd_disasm(const std::vector<std::string>& argv) {
     return exit_rejected;
   }
 
+  if (args->flag("--jit")) return print_jit(*program, options);
   if (!args->flag("--json")) {
     fmt::print("{}", isa::disassemble(*program, options));
     return exit_ok;

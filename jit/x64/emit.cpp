@@ -86,6 +86,8 @@ Shift shift_of(Operation o) {
 struct Cold {
   enum class What {
     budget,
+    budget_after_move,
+    budget_after_goto,
     to_slow,
     group_retry,
     memory,
@@ -129,7 +131,29 @@ class Emitter {
     group_at_.assign(n, -1);
     slow_.assign(n, Label{});
     has_slow_.assign(an_.blocks.size(), false);
+    prepaid_.assign(an_.blocks.size(), false);
     for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
+    for (std::uint32_t pc = 0; pc < n; ++pc) {
+      const auto cmove = lowering::conditional_move(an_, pc);
+      if (!cmove) continue;
+      const std::uint32_t next = an_.block_of[cmove->move + 1];
+      prepaid_[next] = an_.jumps_to[cmove->move + 1] == 1 && !has_slow_[next];
+    }
+    merged_goto_.assign(an_.blocks.size(), false);
+    body_.assign(an_.blocks.size(), Label{});
+    for (std::uint32_t i = 0; i < an_.blocks.size(); ++i) {
+      const lowering::Block& b = an_.blocks[i];
+      const Insn& in = an_.insns[b.first];
+      if (b.count != 1 || in.info().kind != Kind::jump || in.info().operation != Operation::ja) continue;
+      const std::uint32_t target = an_.block_of[in.target];
+      const lowering::Block& t = an_.blocks[target];
+      const bool target_is_goto = t.count == 1 && an_.insns[t.first].info().kind == Kind::jump &&
+                                  an_.insns[t.first].info().operation == Operation::ja;
+      if (target == i || target_is_goto || in.target == b.first + 1 || prepaid_[i] || prepaid_[target])
+        continue;
+      merged_goto_[i] = true;
+      if (!valid(body_[target])) body_[target] = a_.new_label();
+    }
 
     prologue();
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
@@ -271,13 +295,14 @@ class Emitter {
   void fast_entry(std::uint32_t pc) {
     const std::uint32_t index = an_.block_of[pc];
     const lowering::Block& b = an_.blocks[index];
-    if (pc == b.first) {
+    if (pc == b.first && !prepaid_[index] && !merged_goto_[index]) {
       a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(b.count));
       if (has_slow_[index])
         a_.jcc(Cond::b, defer(Cold{Cold::What::to_slow, {}, {}, pc, b.count}));
       else
         a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, pc, b.count}));
     }
+    if (pc == b.first && valid(body_[index])) a_.bind(body_[index]);
     const std::uint32_t rest = an_.left_after[pc] + 1;  // paid for, from pc to the block's end
     if (an_.insns[pc].info().kind == Kind::legacy) {
       a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(rest));
@@ -714,7 +739,21 @@ class Emitter {
   void jump(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
     const std::uint32_t next = pc + 1;
     if (row.operation == Operation::ja) {
-      if (in.target != next) a_.jmp(labels_[in.target]);
+      const std::uint32_t index = an_.block_of[pc];
+      if (merged_goto_[index]) {
+        // A block that is only this goto pays for itself with its target's block, then enters
+        // the target after the target's own payment.
+        const std::uint32_t target = an_.block_of[in.target];
+        const std::uint32_t count = an_.blocks[target].count;
+        a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count + 1));
+        Cold c{Cold::What::budget_after_goto, {}, {}, pc, count};
+        c.span = in.target;
+        a_.jcc(Cond::b, defer(c));
+        a_.jmp(body_[target]);
+        return;
+      }
+      // A goto to the next instruction is nothing in line; a slow copy must still leave.
+      if (in.target != next || !fast_) a_.jmp(labels_[in.target]);
       return;
     }
     const auto cmove = lowering::conditional_move(an_, pc);
@@ -748,6 +787,16 @@ class Emitter {
     a_.setcc(runs, tmp);
     a_.cmov(runs, Size::b64, host[move->dst],
             move->info().source == Source::reg ? host[move->src] : addr_reg);
+    const std::uint32_t after = an_.block_of[cmove->move + 1];
+    if (prepaid_[after]) {
+      // The block after the move is entered only from here: pay for it too (one subtraction
+      // on the budget's dependency chain instead of two).
+      const std::uint32_t count = an_.blocks[after].count;
+      a_.alu(Alu::add, Size::b64, tmp, static_cast<std::int32_t>(count));
+      a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
+      a_.jcc(Cond::b, defer(Cold{Cold::What::budget_after_move, {}, {}, cmove->move, count}));
+      return;
+    }
     a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
     a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, cmove->move, 1}));
   }
@@ -824,6 +873,37 @@ class Emitter {
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
         trap_exit(Exit::budget, c.pc);
         break;
+      case Cold::What::budget_after_goto: {
+        // Nothing left: the goto itself traps. Else the goto is paid and the target block runs
+        // what the budget allows (its slow copy, or a trap at its entry).
+        const Label at_goto = a_.new_label();
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value + 1));
+        a_.test(Size::b64, budget_reg, budget_reg);
+        a_.jcc(Cond::e, at_goto);
+        a_.alu(Alu::sub, Size::b64, budget_reg, 1);
+        if (has_slow_[an_.block_of[c.span]])
+          a_.jmp(slow_[c.span]);
+        else
+          trap_exit(Exit::budget, c.span);
+        a_.bind(at_goto);
+        trap_exit(Exit::budget, c.pc);
+        break;
+      }
+      case Cold::What::budget_after_move: {
+        // r10 = the move's 0 or 1 + the next block's count. When the move ran it comes first.
+        const Label in_next = a_.new_label(), at_move = a_.new_label();
+        a_.alu(Alu::add, Size::b64, budget_reg, tmp);
+        a_.alu(Alu::cmp, Size::b64, tmp, static_cast<std::int32_t>(c.value));
+        a_.jcc(Cond::e, in_next);
+        a_.test(Size::b64, budget_reg, budget_reg);
+        a_.jcc(Cond::e, at_move);
+        a_.alu(Alu::sub, Size::b64, budget_reg, 1);
+        a_.bind(in_next);
+        trap_exit(Exit::budget, c.pc + 1);
+        a_.bind(at_move);
+        trap_exit(Exit::budget, c.pc);
+        break;
+      }
       case Cold::What::to_slow:
         a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
         a_.jmp(slow_[c.pc]);
@@ -858,6 +938,7 @@ class Emitter {
         trap_exit(Exit::helper_error, c.pc);
         break;
       case Cold::What::bad_call:
+        a_.mov(Size::b64, budget_reg, field(BPFVM_FIELD(budget)));  // find_helper may clobber r9
         a_.mov(Size::b64, addr_reg, spill(spill_id));
         a_.mov(Size::b64, field(BPFVM_FIELD(trap_address)), addr_reg);
         a_.mov(Size::b64, rax, spill(spill_r0));
@@ -911,7 +992,10 @@ class Emitter {
   std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)
   std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
   std::vector<Group> groups_;
-  std::vector<bool> has_slow_;  // per block
+  std::vector<bool> has_slow_;     // per block
+  std::vector<bool> prepaid_;      // per block: paid by the conditional move before it
+  std::vector<bool> merged_goto_;  // per block: only a goto, paid with its target
+  std::vector<Label> body_;        // per block: after its payment (entry from a merged goto)
   std::vector<std::uint32_t>* left_after_ = nullptr;
   bool fast_ = true;
   std::vector<Cold> cold_;

@@ -154,6 +154,9 @@ class Generator {
           const bool mov_reg = chance(500);
           emit(make(mov_reg ? Op::mov64_reg : Op::mov64_imm, data_reg(), mov_reg ? data_reg() : 0, 0,
                     mov_reg ? 0 : imm()));
+        } else if (chance(150)) {
+          jumps.push_back(code_.size());
+          emit(make(Op::ja));
         } else {
           jumps.push_back(code_.size());
           emit(make(op, data_reg(), reg ? data_reg() : 0, 0, reg ? 0 : imm()));
@@ -184,6 +187,15 @@ class Generator {
     const std::size_t head = code_.size();
     body(2 + below(8), f, false);
     emit(make(Op::sub64_imm, loop_reg, 0, 0, 1));
+    if (chance(500)) {
+      // The other common shape: leave when done, else an unconditional jump back.
+      emit(make(Op::jeq64_imm, loop_reg, 0, 1, 0));
+      const std::size_t back = code_.size();
+      emit(make(
+          Op::ja, 0, 0,
+          static_cast<std::int16_t>(static_cast<std::int64_t>(head) - static_cast<std::int64_t>(back) - 1)));
+      return;
+    }
     const std::size_t latch = code_.size();
     emit(make(
         Op::jne64_imm, loop_reg, 0,

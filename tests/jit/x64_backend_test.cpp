@@ -57,18 +57,20 @@ Both run_both(std::string_view text, std::vector<std::uint8_t> memory, RunOption
   REQUIRE(interp.ok());
   REQUIRE(jit.ok());
   static std::array<std::uint8_t, 16> read_only{};
+  // One buffer and one context for both engines, so that trap addresses agree.
+  std::vector<std::uint8_t> mem = memory;
+  vm::RunContext ctx;
+  const auto address = reinterpret_cast<std::uint64_t>(mem.data());
+  ctx.add_region({address, mem.size(), vm::Access::read_write, "input"});
+  ctx.add_region(
+      {reinterpret_cast<std::uint64_t>(read_only.data()), read_only.size(), vm::Access::read, "ro"});
+  ctx.set_args({address, mem.size(), reinterpret_cast<std::uint64_t>(read_only.data()), 0, 0});
+  ctx.set_budget(options.budget);
+  ctx.set_max_call_depth(options.max_call_depth);
+  ctx.set_user(options.user);
   Both out;
   for (int engine = 0; engine < 2; ++engine) {
-    std::vector<std::uint8_t> mem = memory;
-    vm::RunContext ctx;
-    const auto address = reinterpret_cast<std::uint64_t>(mem.data());
-    ctx.add_region({address, mem.size(), vm::Access::read_write, "input"});
-    ctx.add_region(
-        {reinterpret_cast<std::uint64_t>(read_only.data()), read_only.size(), vm::Access::read, "ro"});
-    ctx.set_args({address, mem.size(), reinterpret_cast<std::uint64_t>(read_only.data()), 0, 0});
-    ctx.set_budget(options.budget);
-    ctx.set_max_call_depth(options.max_call_depth);
-    ctx.set_user(options.user);
+    std::copy(memory.begin(), memory.end(), mem.begin());
     auto stack = ctx.prepare_run();
     std::fill(stack.begin(), stack.end(), std::uint8_t{0});
     (engine == 0 ? out.interp : out.jit) = (engine == 0 ? **interp : **jit).run(ctx);

@@ -1,5 +1,7 @@
 #include "jit/a64/backend.hpp"
 
+#include <sys/auxv.h>
+
 #include <utility>
 
 #include "jit/a64/codegen.hpp"
@@ -66,11 +68,24 @@ class JitExecutable final : public vm::Executable {
 
 }  // namespace
 
+Target host_target() {
+  constexpr unsigned long hwcap_atomics = 1ul << 8;  // HWCAP_ATOMICS (asm/hwcap.h)
+  Target target;
+  target.lse = (getauxval(AT_HWCAP) & hwcap_atomics) != 0;
+  return target;
+}
+
 Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
                                                 std::shared_ptr<const vm::HelperRegistry> helpers,
                                                 const vm::CompileOptions& options) {
+  return compile_for(program, std::move(helpers), options, host_target());
+}
+
+Result<std::unique_ptr<vm::Executable>> compile_for(const isa::Program& program,
+                                                    std::shared_ptr<const vm::HelperRegistry> helpers,
+                                                    const vm::CompileOptions& options, const Target& target) {
   if (!helpers) helpers = std::make_shared<const vm::HelperRegistry>();
-  auto generated = generate(program, *helpers, options, RuntimeCalls::host());
+  auto generated = generate(program, *helpers, options, RuntimeCalls::host(), target);
   if (!generated) return generated.error();
   auto interpreter = vm::make_interpreter(program, helpers, options);
   if (!interpreter) return interpreter.error();

@@ -65,8 +65,9 @@ struct Stub {
 
 class Codegen {
  public:
-  Codegen(const lowering::Analysis& analysis, const RuntimeCalls& calls, std::uint64_t key, bool far)
-      : an_(analysis), calls_(calls), key_(key) {
+  Codegen(const lowering::Analysis& analysis, const RuntimeCalls& calls, const Target& target,
+          std::uint64_t key, bool far)
+      : an_(analysis), calls_(calls), target_(target), key_(key) {
     a_.set_far_branches(far);
   }
 
@@ -84,6 +85,7 @@ class Codegen {
   void memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjust);
   void atomic(std::size_t pc, const lowering::Insn& s, Reg value_src, bool is64);
   void misaligned_atomic(const lowering::Insn& s, Label done);
+  void lse_atomic(Operation o, Reg src, Reg old, Reg scratch, Reg r0);
   void atomic_op(Operation o, Reg out, Reg old, Reg src);
   void legacy(std::size_t pc, const lowering::Insn& s, std::int64_t adjust);
   void call(std::size_t pc, const lowering::Insn& s);
@@ -97,6 +99,7 @@ class Codegen {
 
   const lowering::Analysis& an_;
   RuntimeCalls calls_;
+  Target target_;
   std::uint64_t key_;  // constant blinding: 0 when off
   Assembler a_;
   std::vector<Label> pc_label_;
@@ -528,8 +531,9 @@ void Codegen::atomic_op(Operation o, Reg out, Reg old, Reg src) {
 }
 
 // Atomics at x9 as ldxr/stlxr loops (they run on every ARMv8.0 core) followed by dmb ish: fully
-// ordered, like the interpreter's sequentially consistent builtins. A misaligned address would
-// fault in ldxr; it takes the interpreter's path out of line (the same values, not atomic).
+// ordered, like the interpreter's sequentially consistent builtins; with LSE, one
+// acquire-release instruction. A misaligned address would fault in either; it takes the
+// interpreter's path out of line (the same values, not atomic).
 void Codegen::atomic(std::size_t pc, const lowering::Insn& s, Reg src, bool is64) {
   const Operation o = isa::info(s.op).operation;
   const Reg old = tmp(kT0, is64), next = tmp(kT1, is64), status = W(kT2);
@@ -539,27 +543,54 @@ void Codegen::atomic(std::size_t pc, const lowering::Insn& s, Reg src, bool is64
   stubs_.push_back(misaligned);
   a_.tst(kAddr, is64 ? 7 : 3);
   a_.b(Cond::ne, misaligned.entry);
-  a_.bind(retry);
-  a_.ldxr(old, kAddr);
-  if (o == Operation::cmpxchg) {
-    a_.cmp(old, r0);
-    a_.b(Cond::ne, fence);
-    a_.stlxr(status, src, kAddr);
-  } else if (o == Operation::xchg) {
-    a_.stlxr(status, src, kAddr);
+  if (target_.lse) {
+    lse_atomic(o, src, old, next, r0);
   } else {
-    atomic_op(o, next, old, src);
-    a_.stlxr(status, next, kAddr);
+    a_.bind(retry);
+    a_.ldxr(old, kAddr);
+    if (o == Operation::cmpxchg) {
+      a_.cmp(old, r0);
+      a_.b(Cond::ne, fence);
+      a_.stlxr(status, src, kAddr);
+    } else if (o == Operation::xchg) {
+      a_.stlxr(status, src, kAddr);
+    } else {
+      atomic_op(o, next, old, src);
+      a_.stlxr(status, next, kAddr);
+    }
+    a_.cbnz(status, retry);
+    a_.bind(fence);
+    a_.dmb(Barrier::ish);
   }
-  a_.cbnz(status, retry);
-  a_.bind(fence);
-  a_.dmb(Barrier::ish);
   a_.bind(done);
   if (o == Operation::cmpxchg)
     a_.mov(r0, old);
   else if (o == Operation::xchg || o == Operation::fetch_add || o == Operation::fetch_bor ||
            o == Operation::fetch_band || o == Operation::fetch_bxor)
     a_.mov(src, old);
+}
+
+// One ARMv8.1 atomic with acquire and release semantics; the value found goes to `old`.
+void Codegen::lse_atomic(Operation o, Reg src, Reg old, Reg scratch, Reg r0) {
+  switch (o) {
+    case Operation::add:
+    case Operation::fetch_add: a_.ldadd(src, old, kAddr, Order::acq_rel); break;
+    case Operation::bor:
+    case Operation::fetch_bor: a_.ldset(src, old, kAddr, Order::acq_rel); break;
+    case Operation::bxor:
+    case Operation::fetch_bxor: a_.ldeor(src, old, kAddr, Order::acq_rel); break;
+    case Operation::band:
+    case Operation::fetch_band:  // ldclr clears the bits set in its operand
+      a_.mvn(scratch, src);
+      a_.ldclr(scratch, old, kAddr, Order::acq_rel);
+      break;
+    case Operation::xchg: a_.swp(src, old, kAddr, Order::acq_rel); break;
+    case Operation::cmpxchg:
+      a_.mov(old, r0);  // the value compared, then the value found
+      a_.cas(old, src, kAddr, Order::acq_rel);
+      break;
+    default: break;
+  }
 }
 
 // The misaligned path of an atomic: load, operation, store; then the results as usual.
@@ -720,7 +751,8 @@ void Codegen::slow_call_routine(Label label, std::uint64_t fn) {
 }  // namespace
 
 Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegistry& helpers,
-                               const vm::CompileOptions& options, const RuntimeCalls& calls) {
+                               const vm::CompileOptions& options, const RuntimeCalls& calls,
+                               const Target& target) {
   auto analysis = lowering::analyze(program, helpers, options);
   if (!analysis) return analysis.error();
   std::uint64_t key = 0;
@@ -729,8 +761,8 @@ Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegi
     while (key == 0) key = std::uint64_t{random()} << 32 | random();
   }
   // Short branch forms first; a program too large for them is generated again with far forms.
-  auto code = Codegen(*analysis, calls, key, false).run();
-  if (!code) code = Codegen(*analysis, calls, key, true).run();
+  auto code = Codegen(*analysis, calls, target, key, false).run();
+  if (!code) code = Codegen(*analysis, calls, target, key, true).run();
   if (code) code->blinding_key = key;
   return code;
 }

@@ -26,9 +26,15 @@ struct GeneratedCode {
   std::uint64_t blinding_key = 0;
 };
 
+// What the code may use beyond ARMv8.0.
+struct Target {
+  bool lse = false;  // ARMv8.1 atomics (ldaddal, casal...) instead of ldxr/stlxr loops
+};
+
 // Validates `program` and generates its code. Fails, naming the instruction, where the
 // interpreter's compile step fails (unknown helper, kfunc call, unresolved map reference).
 Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegistry& helpers,
-                               const vm::CompileOptions& options, const RuntimeCalls& calls);
+                               const vm::CompileOptions& options, const RuntimeCalls& calls,
+                               const Target& target = {});
 
 }  // namespace bpfvm::jit::a64

@@ -12,12 +12,14 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "api/bpfvm.hpp"
 #include "isa/asm.hpp"
+#include "jit/a64/backend.hpp"
 #include "jit/a64/codegen.hpp"
 #include "tests/jit/random_program.hpp"
 
@@ -49,6 +51,7 @@ struct Setup {
   std::array<std::uint64_t, 5> args{};  // r1..r5 when memory is empty
   void* user = nullptr;
   vm::TraceFn trace;
+  std::optional<jit::a64::Target> target;  // the JIT's features, when not the host's
 };
 
 struct Both {
@@ -88,6 +91,14 @@ Both run_both(const isa::Program& program, const Setup& setup, const vm::HelperR
     Vm vm;
     REQUIRE(vm.load(program).ok());
     vm.helpers() = helpers;
+    if (e == 1 && setup.target) {
+      auto exe = jit::a64::compile_for(program, std::make_shared<const vm::HelperRegistry>(helpers), options,
+                                       *setup.target);
+      INFO((exe ? std::string() : exe.error().to_string()));
+      REQUIRE(exe.ok());
+      exes[e] = std::move(exe).value();
+      continue;
+    }
     auto exe = vm.compile(engines[e], options);
     INFO(to_string(engines[e]) << ": " << (exe ? std::string() : exe.error().to_string()));
     REQUIRE(exe.ok());
@@ -337,6 +348,21 @@ TEST_CASE("a64: helpers get r1-r5 and the context, keep r1-r5, and can fail", "[
   same("call 200\nr1 = *(u64 *)(r0 + 8)\n*(u64 *)(r0 + 0) = r1\nexit", {}, helpers);
 }
 
+namespace {
+// LL/SC always; LSE too when the processor (or qemu's) has it.
+std::vector<jit::a64::Target> atomics_targets() {
+  std::vector<jit::a64::Target> targets{jit::a64::Target{false}};
+  if (jit::a64::host_target().lse) targets.push_back(jit::a64::Target{true});
+  return targets;
+}
+}  // namespace
+
+TEST_CASE("a64: the host's LSE is found", "[a64][atomic]") {
+  // qemu-aarch64's default CPU has LSE; a core without it runs only the LL/SC cases below.
+  if (!jit::a64::host_target().lse) WARN("no LSE on this processor: only LL/SC atomics are tested");
+  CHECK(atomics_targets().size() >= 1);
+}
+
 TEST_CASE("a64: atomics at every width, aligned and not", "[a64][atomic]") {
   Setup s;
   s.memory.assign(24, 0);
@@ -369,7 +395,11 @@ TEST_CASE("a64: atomics at every width, aligned and not", "[a64][atomic]") {
       for (const std::string& form : forms) {
         const std::string text = "r2 = 0x7fffffff0000ffff ll\nr0 = -1\n" + form + "\nexit";
         INFO(text);
-        same(text, s);
+        for (const auto& target : atomics_targets()) {
+          INFO("LSE " << target.lse);
+          s.target = target;
+          same(text, s);
+        }
       }
     }
   }
@@ -508,6 +538,7 @@ TEST_CASE("a64: random programs agree with the interpreter", "[a64][differential
       s.budget = budget;
       vm::CompileOptions options;
       options.blind_constants = seed % 3 == 0;
+      if (seed % 2 == 0) s.target = jit::a64::Target{false};  // LL/SC atomics even on LSE hosts
       require_same(run_both(rp.program, s, vm::HelperRegistry::conformance(), options));
     }
   }

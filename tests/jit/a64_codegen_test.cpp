@@ -1,8 +1,8 @@
 // The AArch64 code generator on any host (it only produces bytes): it accepts every random
-// program the interpreter accepts, plain and blinded, refuses what the interpreter refuses with
-// the same message, and switches to far branches when a program outgrows b.cond's reach. Running
-// the code is a64_backend_test's job (AArch64 targets); this one gives the generator the x86-64
-// presets' sanitizers.
+// program the interpreter accepts, plain and blinded, with either kind of atomics; it refuses
+// what the interpreter refuses with the same message; it switches to far branches when a
+// program outgrows b.cond's reach. Running the code is a64_backend_test's job (AArch64
+// targets); this one gives the generator the x86-64 presets' sanitizers.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -23,7 +23,7 @@ isa::Program assemble(std::string_view text) {
 }
 }  // namespace
 
-TEST_CASE("a64 codegen: random programs generate, plain and blinded", "[a64][codegen]") {
+TEST_CASE("a64 codegen: random programs generate, plain and blinded, LL/SC and LSE", "[a64][codegen]") {
   const vm::HelperRegistry helpers = vm::HelperRegistry::conformance();
   for (std::uint64_t seed = 1; seed <= 300; ++seed) {
     test::RandomProgramOptions options;
@@ -31,7 +31,9 @@ TEST_CASE("a64 codegen: random programs generate, plain and blinded", "[a64][cod
     const auto rp = test::random_program(seed, options);
     vm::CompileOptions copts;
     copts.blind_constants = seed % 2 == 0;
-    auto code = jit::a64::generate(rp.program, helpers, copts, jit::a64::RuntimeCalls::host());
+    jit::a64::Target target;
+    target.lse = seed % 3 == 0;
+    auto code = jit::a64::generate(rp.program, helpers, copts, jit::a64::RuntimeCalls::host(), target);
     INFO("seed " << seed << ": " << (code ? std::string() : code.error().to_string()));
     REQUIRE(code.ok());
     CHECK(code->code.size() % 4 == 0);

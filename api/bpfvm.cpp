@@ -53,6 +53,25 @@ vm::RunResult run_in(const vm::Executable& exe, vm::RunContext& ctx, const RunOp
   return exe.run(ctx);
 }
 
+// A compiled program bound to its maps: each run sees the maps' regions and the print sink.
+class WithMaps final : public vm::Executable {
+ public:
+  WithMaps(std::unique_ptr<vm::Executable> inner, std::shared_ptr<const vm::MapSet> maps,
+           std::function<void(std::string_view)> print)
+      : inner_(std::move(inner)), maps_(std::move(maps)), print_(std::move(print)) {}
+
+  vm::RunResult run(vm::RunContext& ctx) const override {
+    maps_->attach(ctx);
+    if (print_ && !ctx.print()) ctx.set_print(print_);
+    return inner_->run(ctx);
+  }
+
+ private:
+  std::unique_ptr<vm::Executable> inner_;
+  std::shared_ptr<const vm::MapSet> maps_;
+  std::function<void(std::string_view)> print_;
+};
+
 }  // namespace
 
 std::string_view to_string(Engine engine) {
@@ -98,6 +117,19 @@ vm::RunResult run_with_context(const vm::Executable& exe, void* context, std::si
   return run_in(exe, ctx, options);
 }
 
+vm::RunResult run_packet(const vm::Executable& exe, vm::PacketContext& packet, const RunOptions& options) {
+  vm::RunContext ctx;
+  packet.attach(ctx);
+  return run_in(exe, ctx, options);
+}
+
+Status Vm::create_maps() {
+  if (!loaded_) return Error("create_maps: no program loaded");
+  auto addresses = maps_->bind(program_);
+  if (!addresses) return addresses.error();
+  return {};
+}
+
 Status Vm::load(isa::Program program) {
   program_ = std::move(program);
   loaded_ = true;
@@ -120,12 +152,22 @@ Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
   }
   if (factory == nullptr)
     return Error("engine " + std::string(to_string(engine)) + " is not available in this build");
-  auto exe = factory(program_, std::make_shared<const vm::HelperRegistry>(helpers_), options);
+  vm::CompileOptions bound = options;
+  const bool bind_maps = options.maps.empty() && !program_.maps.empty();
+  if (bind_maps) {
+    auto addresses = maps_->bind(program_);
+    if (!addresses) return addresses.error();
+    bound.maps = std::move(addresses).value();
+  }
+  auto exe = factory(program_, std::make_shared<const vm::HelperRegistry>(helpers_), bound);
   if (!exe) {
     Error e = exe.error();
     if (e.section.empty()) e.section = program_.name;
     return e;
   }
+  if (bind_maps || print_)
+    return std::shared_ptr<const vm::Executable>(
+        std::make_shared<WithMaps>(std::move(exe).value(), maps_, print_));
   return std::shared_ptr<const vm::Executable>(std::move(exe).value());
 }
 

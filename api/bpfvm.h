@@ -89,6 +89,47 @@ bpfvm_status bpfvm_compile(bpfvm_program* program);
  * not compiled yet (BPFVM_ERR_STATE) is reported by the status alone. */
 bpfvm_status bpfvm_run(const bpfvm_program* program, void* memory, size_t size, bpfvm_result* result);
 
+/* ---- Maps, the Linux helpers and packet contexts ------------------------------------------
+ * A program's maps (from its ELF object's maps / .maps / .data / .rodata / .bss sections) are
+ * created by bpfvm_create_maps() or bpfvm_compile(). The map functions below may be called
+ * while runs are going on, from any thread. They return 0 or a negative errno as bpf(2) does:
+ * -ENOENT (no such key), -EEXIST, -E2BIG (full), -EINVAL (bad flags, an unknown map name, a
+ * NULL pointer, or a program with no maps created yet). Per-CPU maps read and write one value
+ * per CPU slot (64 slots, value_size rounded up to 8 each): see bpfvm_map_info.value_bytes. */
+
+/* Registers the Linux helpers (map_lookup_elem, trace_printk, ring buffers, tail calls, ...). */
+bpfvm_status bpfvm_add_linux_helpers(bpfvm_program* program);
+bpfvm_status bpfvm_create_maps(bpfvm_program* program);
+
+typedef struct bpfvm_map_info {
+  char name[64];
+  uint32_t type; /* enum bpf_map_type */
+  uint32_t key_size;
+  uint32_t value_size;
+  uint32_t max_entries;
+  size_t value_bytes; /* what lookup and update read and write: value_size, or all CPUs' values */
+} bpfvm_map_info;
+
+size_t bpfvm_map_count(const bpfvm_program* program);
+bpfvm_status bpfvm_map_info_at(const bpfvm_program* program, size_t index, bpfvm_map_info* info);
+
+/* flags: 0 BPF_ANY, 1 BPF_NOEXIST, 2 BPF_EXIST. next_key: key NULL gives the first key. */
+int bpfvm_map_lookup(bpfvm_program* program, const char* map, const void* key, void* value);
+int bpfvm_map_update(bpfvm_program* program, const char* map, const void* key, const void* value,
+                     uint64_t flags);
+int bpfvm_map_delete(bpfvm_program* program, const char* map, const void* key);
+int bpfvm_map_next_key(bpfvm_program* program, const char* map, const void* key, void* next_key);
+
+/* Hands every record the programs submitted to a ring buffer map to `fn`, in order; returns how
+ * many, or a negative errno. */
+typedef void (*bpfvm_ringbuf_fn)(void* user, const void* data, size_t size);
+long bpfvm_ringbuf_consume(bpfvm_program* program, const char* map, bpfvm_ringbuf_fn fn, void* user);
+
+/* Runs the program on a packet: `type` is "xdp" (r1 = struct xdp_md), "socket_filter" or
+ * "sched_cls" (r1 = struct __sk_buff). result->r0 is the verdict (XDP_PASS = 2, ...). */
+bpfvm_status bpfvm_run_packet(const bpfvm_program* program, const char* type, const void* packet, size_t size,
+                              bpfvm_result* result);
+
 /* Text for a status ("ok", "invalid argument", ...). */
 const char* bpfvm_status_string(bpfvm_status status);
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -17,7 +18,10 @@
 #include "isa/error.hpp"
 #include "isa/load.hpp"
 #include "isa/program.hpp"
+#include "vm/context.hpp"
 #include "vm/helpers.hpp"
+#include "vm/linux_helpers.hpp"
+#include "vm/maps.hpp"
 #include "vm/runtime.hpp"
 
 namespace bpfvm {
@@ -48,6 +52,10 @@ vm::RunResult run(const vm::Executable& exe, std::span<std::uint8_t> memory, con
 // Runs with r1 = ctx; [ctx, ctx + size) is region "context" with `access`.
 vm::RunResult run_with_context(const vm::Executable& exe, void* ctx, std::size_t size,
                                vm::Access access = vm::Access::read_write, const RunOptions& options = {});
+// Runs with r1 = the packet context (set_packet() first); afterwards packet.packet() is the
+// packet as the program left it.
+vm::RunResult run_packet(const vm::Executable& exe, vm::PacketContext& packet,
+                         const RunOptions& options = {});
 
 class Vm {
  public:
@@ -65,6 +73,23 @@ class Vm {
     return helpers_.add(id, std::move(name), fn);
   }
 
+  // The Linux helpers (vm/linux_helpers.hpp): maps, time, random, trace_printk, tail calls,
+  // ring buffers, xdp_adjust_head/tail.
+  Status add_linux_helpers() { return vm::add_linux_helpers(helpers_); }
+  // Where trace_printk's lines go (by default nowhere).
+  void set_print(std::function<void(std::string_view)> print) { print_ = std::move(print); }
+
+  // The maps the program's lddw map references use. compile() creates the program's maps in
+  // this set (finding maps of the same name that are already there), and every run of the
+  // compiled program can reach them. The Vm starts with a set of its own; programs that must
+  // share maps (one object's programs, tail calls) share one set through use_maps().
+  const std::shared_ptr<vm::MapSet>& maps() const { return maps_; }
+  void use_maps(std::shared_ptr<vm::MapSet> maps) { maps_ = std::move(maps); }
+  // Creates the program's maps now, to fill them before the first compile.
+  Status create_maps();
+
+  // Compiles for `engine`. When options.maps is empty the program's maps are created in
+  // maps() and the Executable attaches that set (and the print sink) to each run.
   Result<std::shared_ptr<const vm::Executable>> compile(Engine engine = Engine::interpreter,
                                                         const vm::CompileOptions& options = {}) const;
 
@@ -72,6 +97,8 @@ class Vm {
   isa::Program program_;
   bool loaded_ = false;
   vm::HelperRegistry helpers_;
+  std::function<void(std::string_view)> print_;
+  std::shared_ptr<vm::MapSet> maps_ = std::make_shared<vm::MapSet>();
 };
 
 }  // namespace bpfvm

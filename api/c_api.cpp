@@ -86,6 +86,27 @@ bpfvm_status load(bpfvm_program* p, bpfvm::Result<bpfvm::isa::Program> program) 
   return BPFVM_OK;
 }
 
+void fill_result(const bpfvm::vm::RunResult& r, bpfvm_result* result) {
+  result->r0 = r.r0;
+  if (!r.trap) return;
+  result->trapped = 1;
+  auto& t = result->trap;
+  copy_text(t.kind, bpfvm::vm::to_string(r.trap->kind));
+  t.pc = r.trap->pc;
+  t.address = r.trap->address;
+  t.size = r.trap->size;
+  copy_text(t.region, r.trap->region);
+  copy_text(t.message, r.trap->message());
+}
+
+constexpr int einval = 22;
+
+// The map named `name`, or nullptr.
+bpfvm::vm::Map* map_named(bpfvm_program* program, const char* name) {
+  if (!program || !name) return nullptr;
+  return program->vm.maps()->find(name);
+}
+
 bpfvm::isa::LoadOptions load_options(const char* section) {
   bpfvm::isa::LoadOptions options;
   if (section) options.program = section;
@@ -177,17 +198,98 @@ bpfvm_status bpfvm_run(const bpfvm_program* program, void* memory, size_t size, 
     options.budget = program->budget;
     options.user = const_cast<bpfvm_program*>(program);  // read by the trampolines only
     auto r = bpfvm::run(*program->executable, {static_cast<std::uint8_t*>(memory), size}, options);
-    result->r0 = r.r0;
-    if (!r.trap) return BPFVM_OK;
-    result->trapped = 1;
-    auto& t = result->trap;
-    copy_text(t.kind, bpfvm::vm::to_string(r.trap->kind));
-    t.pc = r.trap->pc;
-    t.address = r.trap->address;
-    t.size = r.trap->size;
-    copy_text(t.region, r.trap->region);
-    copy_text(t.message, r.trap->message());
-    return BPFVM_ERR_TRAP;
+    fill_result(r, result);
+    return r.trap ? BPFVM_ERR_TRAP : BPFVM_OK;
+  } catch (const std::exception&) {
+    return BPFVM_ERR_INTERNAL;
+  }
+}
+
+bpfvm_status bpfvm_add_linux_helpers(bpfvm_program* program) {
+  return guarded(program, [&] {
+    if (auto s = program->vm.add_linux_helpers(); !s)
+      return program->fail(BPFVM_ERR_INTERNAL, s.error().to_string());
+    program->executable.reset();
+    return BPFVM_OK;
+  });
+}
+
+bpfvm_status bpfvm_create_maps(bpfvm_program* program) {
+  return guarded(program, [&] {
+    if (!program->loaded) return program->fail(BPFVM_ERR_STATE, "no program loaded");
+    if (auto s = program->vm.create_maps(); !s) return program->fail(BPFVM_ERR_LOAD, s.error().to_string());
+    return BPFVM_OK;
+  });
+}
+
+size_t bpfvm_map_count(const bpfvm_program* program) {
+  return program ? program->vm.maps()->all().size() : 0;
+}
+
+bpfvm_status bpfvm_map_info_at(const bpfvm_program* program, size_t index, bpfvm_map_info* info) {
+  if (!program || !info) return BPFVM_ERR_ARGUMENT;
+  const auto maps = program->vm.maps()->all();
+  if (index >= maps.size()) return BPFVM_ERR_ARGUMENT;
+  const auto& d = maps[index]->def();
+  *info = bpfvm_map_info{};
+  copy_text(info->name, d.name);
+  info->type = d.type;
+  info->key_size = d.key_size;
+  info->value_size = d.value_size;
+  info->max_entries = d.max_entries;
+  info->value_bytes = maps[index]->host_value_size();
+  return BPFVM_OK;
+}
+
+int bpfvm_map_lookup(bpfvm_program* program, const char* map, const void* key, void* value) {
+  bpfvm::vm::Map* m = map_named(program, map);
+  if (!m || !key || !value) return -einval;
+  return m->host_lookup(key, value);
+}
+
+int bpfvm_map_update(bpfvm_program* program, const char* map, const void* key, const void* value,
+                     uint64_t flags) {
+  bpfvm::vm::Map* m = map_named(program, map);
+  if (!m || !key || !value) return -einval;
+  return m->host_update(key, value, flags);
+}
+
+int bpfvm_map_delete(bpfvm_program* program, const char* map, const void* key) {
+  bpfvm::vm::Map* m = map_named(program, map);
+  if (!m || !key) return -einval;
+  return m->host_remove(key);
+}
+
+int bpfvm_map_next_key(bpfvm_program* program, const char* map, const void* key, void* next_key) {
+  bpfvm::vm::Map* m = map_named(program, map);
+  if (!m || !next_key) return -einval;
+  return m->next_key(key, next_key);
+}
+
+long bpfvm_ringbuf_consume(bpfvm_program* program, const char* map, bpfvm_ringbuf_fn fn, void* user) {
+  auto* ring = dynamic_cast<bpfvm::vm::RingBuffer*>(map_named(program, map));
+  if (!ring || !fn) return -einval;
+  return static_cast<long>(
+      ring->consume([&](std::span<const std::uint8_t> record) { fn(user, record.data(), record.size()); }));
+}
+
+bpfvm_status bpfvm_run_packet(const bpfvm_program* program, const char* type, const void* packet, size_t size,
+                              bpfvm_result* result) {
+  if (!program || !type || !result || (!packet && size)) return BPFVM_ERR_ARGUMENT;
+  *result = bpfvm_result{};
+  const auto kind = bpfvm::vm::context_kind(type);
+  if (!kind) return BPFVM_ERR_ARGUMENT;
+  if (!program->executable) return BPFVM_ERR_STATE;
+  try {
+    auto context = bpfvm::vm::PacketContext::create(*kind);
+    if (!context) return BPFVM_ERR_INTERNAL;
+    if (!(*context)->set_packet({static_cast<const std::uint8_t*>(packet), size})) return BPFVM_ERR_ARGUMENT;
+    bpfvm::RunOptions options;
+    options.budget = program->budget;
+    options.user = const_cast<bpfvm_program*>(program);
+    auto r = bpfvm::run_packet(*program->executable, **context, options);
+    fill_result(r, result);
+    return r.trap ? BPFVM_ERR_TRAP : BPFVM_OK;
   } catch (const std::exception&) {
     return BPFVM_ERR_INTERNAL;
   }

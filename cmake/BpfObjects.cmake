@@ -15,9 +15,9 @@ function(bpfvm_bpf_object out source cpu)
     OUTPUT "${obj}"
     COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_BINARY_DIR}/bpf"
     COMMAND "${BPFVM_CLANG}" -O2 -g -target bpf -mcpu=${cpu} -I "${PROJECT_SOURCE_DIR}/examples/include"
-            ${ARGN} -c "${abs}" -o "${obj}"
+            ${ARGN} -MD -MF "${obj}.d" -c "${abs}" -o "${obj}"
     DEPENDS "${abs}"
-    IMPLICIT_DEPENDS C "${abs}"
+    DEPFILE "${obj}.d"
     COMMENT "BPF ${name} (${cpu})"
     VERBATIM)
   set(${out} "${obj}" PARENT_SCOPE)

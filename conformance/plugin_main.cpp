@@ -61,15 +61,10 @@ int main(int argc, char** argv) {
   auto bytes = conformance::hex_decode(input);
   if (!bytes) return fail(1, "program on stdin: " + bytes.error().message);
 
-  Result<isa::Program> program = Error{"ELF input is not supported by this build"};
-  if (elf) {
-    isa::LoadOptions options;
-    options.format = isa::InputFormat::elf;
-    options.program = "main";
-    program = isa::load_bytes(*bytes, "<stdin>", options);
-  } else {
-    program = isa::program_from_bytes(*bytes, "main");
-  }
+  // An object must hold one program (the loader's error lists them when it holds several).
+  isa::LoadOptions elf_options;
+  elf_options.format = isa::InputFormat::elf;
+  auto program = elf ? isa::load_bytes(*bytes, "<stdin>", elf_options) : isa::program_from_bytes(*bytes, "main");
   if (!program) return fail(1, program.error().to_string());
 
   auto result = conformance::run_on_engine(engine, *program, memory, budget);

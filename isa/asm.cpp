@@ -196,6 +196,16 @@ struct Matcher {
       fields.off = static_cast<std::int16_t>(v);
       return true;
     }
+    if (name == "+imm") {  // an optional "+ N" / "- N"; absent means 0
+      skip_ws();
+      if (pos >= in.size() || (in[pos] != '+' && in[pos] != '-')) {
+        fields.imm = 0;
+        return true;
+      }
+      if (!signed_number(true, INT32_MIN, INT32_MAX, "immediate", "32 bits", v)) return false;
+      fields.imm = static_cast<std::int32_t>(v);
+      return true;
+    }
     if (name == "tgt") {
       skip_ws();
       if (label(fields.label)) return true;

@@ -95,9 +95,9 @@ std::string relative_text(std::int64_t v, Syntax syntax) {
   return v < 0 ? s : "+" + s;
 }
 
-std::string offset_text(std::int16_t off, Syntax syntax) {
+std::string offset_text(std::int32_t off, Syntax syntax) {
   if (syntax == Syntax::conformance) return relative_text(off, syntax);
-  std::int32_t v = off;
+  std::int64_t v = off;
   return v < 0 ? "- " + llvm_hex(-v) : "+ " + llvm_hex(v);
 }
 
@@ -131,6 +131,8 @@ std::string format_insn(std::span<const Insn> insns, std::size_t pc, Syntax synt
       out += signed_text(insn.imm, syntax);
     else if (name == "off")
       out += offset_text(insn.off, syntax);
+    else if (name == "+imm")  // LLVM prints ldind's immediate only when it is not 0
+      out += insn.imm == 0 ? "" : " " + offset_text(insn.imm, syntax);
     else if (name == "tgt")
       out += relative_text(target, syntax);
     else if (name == "imm64") {
@@ -154,6 +156,18 @@ std::string disassemble(const Program& program, const DisasmOptions& options) {
     else
       out += name + ":\n";
   };
+  const LineInfo* last_line = nullptr;
+  auto source = [&](std::size_t pc) {
+    const LineInfo* l = program.line_at(pc);
+    if (!l || l->insn != pc || (last_line && last_line->file == l->file && last_line->line == l->line))
+      return;
+    last_line = l;
+    auto text = std::string_view(l->source);
+    auto first = text.find_first_not_of(" \t");
+    text = first == std::string_view::npos ? std::string_view{} : text.substr(first);
+    out += fmt::format("{}# {}:{}: {}\n", options.syntax == Syntax::llvm ? "" : "  ",
+                       l->file.substr(l->file.find_last_of('/') + 1), l->line, text);
+  };
   std::size_t next_function = 0;
   if (program.functions.empty()) header(program.name.empty() ? "main" : program.name, 0);
   for (std::size_t pc = 0; pc < insns.size();) {
@@ -169,6 +183,7 @@ std::string disassemble(const Program& program, const DisasmOptions& options) {
       for (std::size_t k = 0; k < sizeof(Insn); ++k)
         bytes += fmt::format("{}{:02x}", bytes.empty() ? "" : " ", b[k]);
     }
+    if (options.show_source) source(pc);
     std::string text = format_insn(insns, pc, options.syntax, options.alu32);
     if (options.syntax == Syntax::llvm) {
       if (options.show_pc) out += fmt::format("{:>8}:\t", pc);

@@ -27,6 +27,9 @@ struct DisasmOptions {
   bool show_pc = true;
   bool show_bytes = true;
   bool alu32 = false;  // see format_insn
+  // Before an instruction that starts a new source line (.BTF.ext line info), that line as a
+  // comment: `# file.c:42: text` (the assembler skips it).
+  bool show_source = false;
 };
 
 // The whole program: LLVM syntax like llvm-objdump -d (`0000000000000000 <name>:` headers,

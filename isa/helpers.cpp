@@ -27,7 +27,8 @@ constexpr Row builtin_rows[] = {
     {3, "map_delete_elem", R::integer, {A::const_map_ptr, A::map_key}},
     {4, "probe_read", R::integer, {A::uninit_mem, A::const_size_or_zero, A::anything}},
     {5, "ktime_get_ns", R::integer, {}},
-    {6, "trace_printk", R::integer, {A::mem, A::const_size, A::anything, A::anything, A::anything}},
+    // As in Linux, only the format is typed: bpf_printk leaves the registers it does not use unset.
+    {6, "trace_printk", R::integer, {A::mem, A::const_size}},
     {7, "get_prandom_u32", R::integer, {}},
     {8, "get_smp_processor_id", R::integer, {}},
     {9, "skb_store_bytes", R::integer, {A::ctx, A::anything, A::mem, A::const_size, A::anything}, true},

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "isa/asm.hpp"
+#include "isa/elf.hpp"
 #include "isa/validate.hpp"
 
 namespace bpfvm::isa {
@@ -49,18 +50,15 @@ Result<Program> load_bytes(std::span<const std::uint8_t> bytes, const std::strin
       format = InputFormat::elf;
     } else if (is_text(bytes)) {
       std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-      format = text.find("%r") != std::string_view::npos ? InputFormat::text_conformance : InputFormat::text_llvm;
+      format =
+          text.find("%r") != std::string_view::npos ? InputFormat::text_conformance : InputFormat::text_llvm;
     } else {
       format = InputFormat::raw;
     }
   }
   std::string stem = name.substr(name.find_last_of('/') + 1);
   switch (format) {
-    case InputFormat::elf: {
-      Error e("ELF objects are not supported by this build yet; load the program as raw bytes or assembly");
-      e.file = name;
-      return e;
-    }
+    case InputFormat::elf: return finish(load_object(bytes, name, options.program), name);
     case InputFormat::raw: return finish(program_from_bytes(bytes, stem), name);
     case InputFormat::text_llvm:
     case InputFormat::text_conformance: {
@@ -75,15 +73,36 @@ Result<Program> load_bytes(std::span<const std::uint8_t> bytes, const std::strin
   return Error("unknown input format");
 }
 
-Result<Program> load_file(const std::string& path, const LoadOptions& options) {
+namespace {
+
+Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     Error e("cannot open the file");
     e.file = path;
     return e;
   }
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return load_bytes(bytes, path, options);
+  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Result<Program> load_file(const std::string& path, const LoadOptions& options) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error();
+  return load_bytes(*bytes, path, options);
+}
+
+Result<ObjectInfo> inspect_file(const std::string& path, InputFormat format) {
+  auto bytes = read_file(path);
+  if (!bytes) return bytes.error();
+  if (format == InputFormat::elf || (format == InputFormat::detect && is_elf(*bytes)))
+    return read_object(*bytes, path);
+  LoadOptions options;
+  options.format = format;
+  auto program = load_bytes(*bytes, path, options);
+  if (!program) return program.error();
+  return ObjectInfo{{{program->section, program->name, program->insns.size()}}, program->maps};
 }
 
 }  // namespace bpfvm::isa

@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 
+#include "isa/elf.hpp"
 #include "isa/error.hpp"
 #include "isa/program.hpp"
 
@@ -29,5 +30,9 @@ Result<Program> load_file(const std::string& path, const LoadOptions& options = 
 // `name` is used in error messages (a file name or "<stdin>").
 Result<Program> load_bytes(std::span<const std::uint8_t> bytes, const std::string& name,
                            const LoadOptions& options = {});
+
+// What a file holds without selecting a program: every program of an ELF object and its maps, or
+// the one program of the other formats (loaded and validated, its section empty).
+Result<ObjectInfo> inspect_file(const std::string& path, InputFormat format = InputFormat::detect);
 
 }  // namespace bpfvm::isa

@@ -14,44 +14,32 @@
 #endif
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
+#include "tools/json.hpp"
+#include "tools/selection.hpp"
 
 namespace bpfvm::cli {
 namespace {
 
 constexpr const char* disasm_usage =
-    "usage: bpfvm disasm FILE [--section S] [--syntax llvm|conformance] [--alu32] [--no-bytes] [--json]\n"
-    "                         [--jit]\n"
+    "usage: bpfvm disasm FILE [--section S | --program P] [--syntax llvm|conformance] [--alu32] [--source]\n"
+    "                    [--no-bytes] [--json] [--jit]\n"
     "\n"
     "Prints the instructions of FILE (ELF object, raw instructions or assembly text).\n"
-    "  --section S   the program to print when FILE holds several (section or function name)\n"
+    "  --section S   the program to print when FILE holds several: a section name (xdp, ...)\n"
+    "  --program P   ... or a function name (`bpfvm list FILE` shows both)\n"
     "  --syntax X    llvm (default: as llvm-objdump-19 -d prints it) or conformance (bpf_conformance)\n"
     "  --alu32       LLVM syntax with w registers for narrow loads, stores and atomics, as\n"
     "                llvm-objdump-19 -d --mattr=+alu32 prints them\n"
+    "  --source      the C source line (from .BTF.ext line info) before its instructions, as a\n"
+    "                `# file.c:LINE: text` comment\n"
     "  --no-bytes    leave out the instruction bytes\n"
-    "  --json        one JSON object: {\"file\", \"program\", \"functions\": [{name, start, end}],\n"
+    "  --json        one JSON object: {\"file\", \"section\", \"program\", \"functions\": [{name, start, "
+    "end}],\n"
     "                \"insns\": [{\"pc\", \"bytes\", \"text\"}]}\n"
     "  --jit         after each instruction, the x86-64 machine code the JIT emits for it (hex\n"
     "                bytes), then the out-of-line code; helpers: the conformance suite's\n"
     "The output re-assembles with `bpfvm asm --syntax` of the same syntax (without --jit).\n"
     "exit codes: 0 printed, 1 FILE could not be loaded, 64 usage\n";
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
-}
 
 // Machine code as rows of hex bytes, 16 a row, each row prefixed with its offset.
 [[maybe_unused]] void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::size_t to) {
@@ -99,8 +87,9 @@ int print_jit(const isa::Program& program, const isa::DisasmOptions& options) {
 
 int cmd_disasm(const std::vector<std::string>& argv) {
   OptionSpec spec;
-  spec.with_value = {"--section", "--syntax"};
-  spec.flags = {"--no-bytes", "--json", "--alu32", "--jit", "--help", "-h"};
+  spec.with_value = {"--syntax"};
+  add_selection_options(spec);
+  spec.flags = {"--no-bytes", "--json", "--alu32", "--source", "--jit", "--help", "-h"};
   auto args = Args::parse(argv, spec);
   if (!args) {
     fmt::print(stderr, "bpfvm disasm: {}\n\n{}", args.error().message, disasm_usage);
@@ -124,10 +113,16 @@ int cmd_disasm(const std::vector<std::string>& argv) {
   }
   options.show_bytes = !args->flag("--no-bytes");
   options.alu32 = args->flag("--alu32");
+  options.show_source = args->flag("--source");
+  auto selection = program_selection(*args);
+  if (!selection) {
+    fmt::print(stderr, "bpfvm disasm: {}\n\n{}", selection.error().message, disasm_usage);
+    return exit_usage;
+  }
 
   const std::string& file = args->positionals()[0];
   isa::LoadOptions load;
-  load.program = args->value("--section").value_or("");
+  load.program = *selection;
   auto program = isa::load_file(file, load);
   if (!program) {
     fmt::print(stderr, "bpfvm disasm: {}\n", program.error().to_string());
@@ -139,8 +134,8 @@ int cmd_disasm(const std::vector<std::string>& argv) {
     fmt::print("{}", isa::disassemble(*program, options));
     return exit_ok;
   }
-  std::string out = fmt::format("{{\"file\":{},\"program\":{},\"functions\":[", json_string(file),
-                                json_string(program->name));
+  std::string out = fmt::format("{{\"file\":{},\"section\":{},\"program\":{},\"functions\":[",
+                                json_string(file), json_string(program->section), json_string(program->name));
   for (std::size_t i = 0; i < program->functions.size(); ++i) {
     const auto& f = program->functions[i];
     out += fmt::format("{}{{\"name\":{},\"start\":{},\"end\":{}}}", i ? "," : "", json_string(f.name),
@@ -157,8 +152,12 @@ int cmd_disasm(const std::vector<std::string>& argv) {
       for (std::size_t k = 0; k < sizeof(isa::Insn); ++k)
         bytes += fmt::format("{}{:02x}", bytes.empty() ? "" : " ", b[k]);
     }
-    out += fmt::format("{}{{\"pc\":{},\"bytes\":{},\"text\":{}}}", pc ? "," : "", pc, json_string(bytes),
-                       json_string(isa::format_insn(insns, pc, options.syntax, options.alu32)));
+    std::string source;
+    if (const auto* l = program->line_at(pc); options.show_source && l && l->insn == pc)
+      source = fmt::format(",\"source\":{{\"file\":{},\"line\":{},\"column\":{},\"text\":{}}}",
+                           json_string(l->file), l->line, l->column, json_string(l->source));
+    out += fmt::format("{}{{\"pc\":{},\"bytes\":{},\"text\":{}{}}}", pc ? "," : "", pc, json_string(bytes),
+                       json_string(isa::format_insn(insns, pc, options.syntax, options.alu32)), source);
     pc += slots;
   }
   fmt::print("{}]}}\n", out);

@@ -9,40 +9,26 @@
 #include "isa/load.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
+#include "tools/json.hpp"
+#include "tools/selection.hpp"
 #include "verifier/verifier.hpp"
 
 namespace bpfvm::cli {
 namespace {
 
 constexpr const char* verify_usage =
-    "usage: bpfvm verify FILE [--section S] [--type raw|xdp|socket_filter|sched_cls] [--mem-size N] [-v] "
+    "usage: bpfvm verify FILE [--section S | --program P] [--type raw|xdp|socket_filter|sched_cls] "
+    "[--mem-size N] [-v] "
     "[--json]\n"
     "\n"
     "Verifies the program in FILE (ELF object, raw instructions or assembly text) for a program type.\n"
-    "  --section S    the program to verify when FILE holds several (section or function name)\n"
+    "  --section S    the program to verify when FILE holds several: a section name (xdp, ...)\n"
+    "  --program P    ... or a function name (`bpfvm list FILE` shows both)\n"
     "  --type T       the program type; default: from the ELF section (xdp, socket, tc), else raw\n"
     "  --mem-size N   raw: the input memory's size in bytes (default: unknown, r2 bounds it)\n"
     "  -v             print the abstract state before each instruction\n"
     "  --json         print the result as one JSON object\n"
     "exit codes: 0 accepted, 1 rejected, 2 internal error, 64 usage\n";
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        else
-          out += c;
-    }
-  }
-  return out + "\"";
-}
 
 std::string type_for_section(const std::string& section) {
   if (section.rfind("xdp", 0) == 0) return "xdp";
@@ -55,7 +41,8 @@ std::string type_for_section(const std::string& section) {
 
 int cmd_verify(const std::vector<std::string>& argv) {
   OptionSpec spec;
-  spec.with_value = {"--section", "--type", "--mem-size"};
+  spec.with_value = {"--type", "--mem-size"};
+  add_selection_options(spec);
   spec.flags = {"-v", "--json", "--help", "-h"};
   auto args = Args::parse(argv, spec);
   if (!args) {
@@ -75,9 +62,14 @@ int cmd_verify(const std::vector<std::string>& argv) {
     fmt::print(stderr, "bpfvm verify: {}\n", mem_size.error().message);
     return exit_usage;
   }
+  auto selection = program_selection(*args);
+  if (!selection) {
+    fmt::print(stderr, "bpfvm verify: {}\n\n{}", selection.error().message, verify_usage);
+    return exit_usage;
+  }
   const std::string& file = args->positionals()[0];
   isa::LoadOptions load;
-  load.program = args->value("--section").value_or("");
+  load.program = *selection;
   auto program = isa::load_file(file, load);
   if (!program) {
     fmt::print(stderr, "bpfvm verify: {}\n", program.error().to_string());

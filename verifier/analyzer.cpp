@@ -1718,39 +1718,8 @@ void Analyzer::exit_insn(std::uint32_t pc, State& s) {
 
 // ---------------------------------------------------------------------------------------------
 
-// isa::validate finds functions from call-local targets only; functions that are only called
-// through a pointer (lddw of a function: callbacks, callx) start functions too.
-void discover_functions(isa::Program& p) {
-  if (!p.functions.empty() || p.insns.empty()) return;
-  std::vector<std::size_t> starts{0};
-  bool any_pointer = false;
-  for (std::size_t pc = 0; pc < p.insns.size(); ++pc) {
-    auto op = isa::decode(p.insns[pc]);
-    if (!op) return;  // validate reports it
-    const auto& info = isa::info(*op);
-    std::int64_t t = -1;
-    if (info.kind == Kind::call && info.operation == Operation::local)
-      t = isa::branch_target(p.insns[pc], *op, pc);
-    if (info.kind == Kind::lddw && info.operation == Operation::func) {
-      t = static_cast<std::int64_t>(pc) + p.insns[pc].imm + 1;
-      any_pointer = true;
-    }
-    if (t > 0 && static_cast<std::size_t>(t) < p.insns.size()) starts.push_back(static_cast<std::size_t>(t));
-    if (info.kind == Kind::lddw) ++pc;
-  }
-  if (!any_pointer) return;
-  std::sort(starts.begin(), starts.end());
-  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
-  for (std::size_t i = 0; i < starts.size(); ++i) {
-    auto end = i + 1 < starts.size() ? starts[i + 1] : p.insns.size();
-    p.functions.push_back({i == 0 ? p.name : fmt::format("func_{}", starts[i]),
-                           static_cast<std::uint32_t>(starts[i]), static_cast<std::uint32_t>(end)});
-  }
-}
-
 VerifyResult Analyzer::run() {
   VerifyResult result;
-  discover_functions(p_);
   auto status = isa::validate(p_, isa::ValidateOptions{1'000'000, opt_.cpu_version});
   if (!status) {
     Diagnostic d;

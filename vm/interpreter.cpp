@@ -312,7 +312,7 @@ class Interpreter final : public Executable {
       : code_(std::move(code)), helpers_(std::move(helpers)) {}
 
   RunResult run(RunContext& ctx) const override {
-    return ctx.trace() ? execute<true>(ctx) : execute<false>(ctx);
+    return follow_tail_calls(ctx, ctx.trace() ? execute<true>(ctx) : execute<false>(ctx));
   }
 
  private:
@@ -403,6 +403,7 @@ call_helper : {
     trap = Trap{TrapKind::helper_error, 0, 0, 0, {}, *ctx.failure()};
     goto trapped;
   }
+  if (ctx.tail_call_pending()) goto tail_call;
   ++ip;
   BPFVM_DISPATCH();
 }
@@ -420,6 +421,7 @@ call_x : {
     trap = Trap{TrapKind::helper_error, 0, 0, 0, {}, *ctx.failure()};
     goto trapped;
   }
+  if (ctx.tail_call_pending()) goto tail_call;
   ++ip;
   BPFVM_DISPATCH();
 }
@@ -450,6 +452,10 @@ do_exit : {
   ip = f.ret;
   BPFVM_DISPATCH();
 }
+tail_call:  // this program ends here; follow_tail_calls() runs the target
+  result.r0 = r[0];
+  ++ip;
+  goto finish;
 #undef BPFVM_DISPATCH
 
 budget_exhausted:

@@ -42,9 +42,46 @@ std::span<std::uint8_t> RunContext::prepare_run() {
   const std::size_t words = static_cast<std::size_t>(max_call_depth_) * isa::stack_frame_size / 8;
   if (stack_.size() != words) stack_.assign(words, 0);
   failure_.reset();
+  tail_call_.reset();  // a request left by an engine that does not follow tail calls
   return {reinterpret_cast<std::uint8_t*>(stack_.data()), words * 8};
 }
 
+bool RunContext::can_access(std::uint64_t addr, std::uint64_t size, Access need) const {
+  const std::uint64_t end = addr + size;
+  if (end < addr) return false;
+  const auto stack_lo = reinterpret_cast<std::uint64_t>(stack_.data());
+  if (!stack_.empty() && addr >= stack_lo && end <= stack_lo + stack_.size() * 8) return true;
+  for (const Region& r : regions_) {
+    if (addr >= r.start && end <= r.start + r.size)
+      return (static_cast<unsigned>(r.access) & static_cast<unsigned>(need)) == static_cast<unsigned>(need);
+  }
+  return false;
+}
+
 Executable::~Executable() = default;
+
+RunResult follow_tail_calls(RunContext& ctx, RunResult first) {
+  if (ctx.following_tail_calls_ || !ctx.tail_call_) {
+    if (!ctx.following_tail_calls_) ctx.tail_calls_ = 0;
+    return first;
+  }
+  ctx.following_tail_calls_ = true;
+  const std::uint64_t budget = ctx.budget();
+  RunResult result = std::move(first);
+  std::uint64_t executed = result.executed;
+  while (ctx.tail_call_ && !result.trap) {
+    std::shared_ptr<const Executable> next = std::move(ctx.tail_call_);
+    ctx.tail_call_.reset();
+    ctx.budget_ = budget - executed;
+    result = next->run(ctx);
+    executed += result.executed;
+  }
+  result.executed = executed;
+  ctx.tail_call_.reset();
+  ctx.budget_ = budget;
+  ctx.tail_calls_ = 0;
+  ctx.following_tail_calls_ = false;
+  return result;
+}
 
 }  // namespace bpfvm::vm

@@ -22,6 +22,10 @@
 
 namespace bpfvm::vm {
 
+class Executable;
+class MapSet;         // vm/maps.hpp
+class PacketContext;  // vm/context.hpp
+
 enum class Access : std::uint8_t { read = 1, write = 2, read_write = 3 };
 
 // Host memory a program may touch. `name` must outlive the run (use a literal or a string
@@ -101,8 +105,33 @@ class RunContext {
   void fail(std::string message) { failure_ = std::move(message); }
   const std::optional<std::string>& failure() const { return failure_; }
 
+  // Helpers: true when [addr, addr + size) lies in the run's stack or in one region that allows
+  // `need`. The Linux helpers check every pointer argument with it.
+  bool can_access(std::uint64_t addr, std::uint64_t size, Access need) const;
+
+  // The Linux helpers' state for this run (vm/linux_helpers.hpp): the maps their map arguments
+  // must belong to (MapSet::attach sets it), the packet context the xdp helpers adjust, and
+  // where trace_printk writes (nothing set: its output is dropped).
+  void set_maps(const MapSet* maps) { maps_ = maps; }
+  const MapSet* maps() const { return maps_; }
+  void set_packet(PacketContext* packet) { packet_ = packet; }
+  PacketContext* packet() const { return packet_; }
+  void set_print(std::function<void(std::string_view)> print) { print_ = std::move(print); }
+  const std::function<void(std::string_view)>& print() const { return print_; }
+
+  // Tail calls. The tail_call helper requests one; the engine, seeing tail_call_pending() after
+  // a helper returns, ends the current program as if it exited, and its run() hands the result
+  // to follow_tail_calls(), which runs the requested programs in turn (no host recursion).
+  void request_tail_call(std::shared_ptr<const Executable> target) {
+    tail_call_ = std::move(target);
+    ++tail_calls_;
+  }
+  bool tail_call_pending() const { return tail_call_ != nullptr; }
+  // Tail calls taken in the current chain of programs (Linux allows 33).
+  int tail_calls() const { return tail_calls_; }
+
   // Engines: the stack memory, max_call_depth frames of 512 bytes; frame 0 (the entry's) is
-  // the highest, its r10 the end of the block. Cleared of failure at each call.
+  // the highest, its r10 the end of the block. Clears the failure and any tail call request.
   std::span<std::uint8_t> prepare_run();
 
  private:
@@ -114,6 +143,14 @@ class RunContext {
   TraceFn trace_;
   std::optional<std::string> failure_;
   std::vector<std::uint64_t> stack_;  // 8-byte aligned
+  const MapSet* maps_ = nullptr;
+  PacketContext* packet_ = nullptr;
+  std::function<void(std::string_view)> print_;
+  std::shared_ptr<const Executable> tail_call_;
+  int tail_calls_ = 0;
+  bool following_tail_calls_ = false;
+
+  friend RunResult follow_tail_calls(RunContext& ctx, RunResult first);
 };
 
 // What lddw map_idx / map_idx_value resolve to: per map index of the program, the address an
@@ -137,5 +174,13 @@ class Executable {
   virtual ~Executable();
   virtual RunResult run(RunContext& ctx) const = 0;
 };
+
+inline constexpr int max_tail_calls = 33;  // MAX_TAIL_CALL_CNT in Linux
+
+// Engines call this at the end of run(): while the finished program requested a tail call, runs
+// the target on the same context with r1 = the tail call's context argument and the budget that
+// is left. `executed` adds up over the chain. Inside a chain (the target's own run()) it
+// returns `first` unchanged: the outermost call continues the chain.
+RunResult follow_tail_calls(RunContext& ctx, RunResult first);
 
 }  // namespace bpfvm::vm

@@ -2,7 +2,6 @@
 // facts for the engines, diagnostics, invariants, limits and speed.
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -196,7 +195,7 @@ TEST_CASE("loop limits", "[verifier][api]") {
   CHECK(r.diagnostic->check == "complexity");
 }
 
-TEST_CASE("100,000 instructions verify quickly", "[verifier][perf]") {
+TEST_CASE("100,000 instructions verify in one visit each", "[verifier]") {
   // Straight-line arithmetic and stack traffic with a forward branch every 8 instructions.
   std::vector<isa::Insn> insns;
   insns.push_back(ins(Op::mov64_imm, 0, 0, 0, 0));
@@ -213,12 +212,10 @@ TEST_CASE("100,000 instructions verify quickly", "[verifier][perf]") {
   }
   insns.push_back(ins(Op::mov64_imm, 0, 0, 0, 0));
   insns.push_back(ins(Op::exit));
-  auto t0 = std::chrono::steady_clock::now();
+  auto count = insns.size();
   auto r = verifier::verify(program(std::move(insns)), verifier::raw_environment(16));
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   REQUIRE(r.accepted());
-  WARN("100k instructions verified in " << ms << " ms (" << r.visits << " visits)");
-#ifdef NDEBUG
-  CHECK(ms < 1000);
-#endif
+  // Linear work: forward branches join at once, so no instruction is analysed twice. (Time is
+  // printed by `bpfvm verify` on big programs, not asserted here.)
+  CHECK(r.visits <= count + 16);
 }

@@ -1,0 +1,3 @@
+// clang -target bpf: the generic kernel UAPI definitions (Debian keeps asm/ per host architecture).
+#pragma once
+#include <asm-generic/types.h>

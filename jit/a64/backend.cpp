@@ -29,6 +29,12 @@ class JitExecutable final : public vm::Executable {
 
   vm::RunResult run(vm::RunContext& ctx) const override {
     if (ctx.trace() || ctx.max_call_depth() > max_jit_call_depth) return interpreter_->run(ctx);
+    return vm::follow_tail_calls(ctx, run_once(ctx));
+  }
+
+ private:
+  // One program, up to its exit, a trap, or a tail call a helper requested.
+  vm::RunResult run_once(vm::RunContext& ctx) const {
     const std::span<std::uint8_t> stack = ctx.prepare_run();
     const auto stack_top = reinterpret_cast<std::uint64_t>(stack.data() + stack.size());
 
@@ -49,7 +55,8 @@ class JitExecutable final : public vm::Executable {
     for (int i = 0; i < vm::register_count; ++i) result.regs[static_cast<std::size_t>(i)] = state.regs[i];
     result.executed = ctx.budget() - state.budget_left;
     switch (static_cast<TrapCode>(state.trap_code)) {
-      case TrapCode::none: result.r0 = state.regs[0]; return result;
+      case TrapCode::none:
+      case TrapCode::tail_call: result.r0 = state.regs[0]; return result;
       case TrapCode::recorded: break;
       case TrapCode::budget: trap = vm::Trap{vm::TrapKind::budget_exhausted, 0, 0, 0, {}, {}}; break;
       case TrapCode::call_depth: trap = vm::Trap{vm::TrapKind::call_depth, 0, 0, 0, {}, {}}; break;
@@ -59,7 +66,6 @@ class JitExecutable final : public vm::Executable {
     return result;
   }
 
- private:
   ExecutableMemory code_;
   std::uint64_t blinding_key_;
   std::shared_ptr<const vm::HelperRegistry> helpers_;

@@ -271,11 +271,14 @@ void Codegen::adjust_budget(std::int64_t units) {
 }
 
 // Records pc and code for trap_exit_ after giving back the budget charged for instructions
-// of the block that will not run.
+// of the block that will not run. `recorded`: the C++ runtime has set the code already.
 void Codegen::trap_tail(std::size_t pc, std::int64_t adjust, TrapCode code) {
   adjust_budget(adjust);
   a_.mov_imm(W(9), pc);
-  a_.mov_imm(W(kT0), static_cast<std::uint64_t>(code));
+  if (code == TrapCode::recorded)
+    a_.ldr(X(kT0), Mem::at(kState, offsetof(State, trap_code)));
+  else
+    a_.mov_imm(W(kT0), static_cast<std::uint64_t>(code));
   a_.b(trap_exit_);
 }
 
@@ -630,7 +633,8 @@ void Codegen::legacy(std::size_t pc, const lowering::Insn& s, std::int64_t adjus
 }
 
 // Helper calls go through the C++ runtime (call_helper / call_indirect) so that a failure
-// reported with ctx->fail() becomes a trap; r1-r5 are kept as the interpreter keeps them.
+// reported with ctx->fail() becomes a trap and a tail call a helper requests ends the program;
+// r1-r5 are kept as the interpreter keeps them.
 // bpf-to-bpf calls keep r6-r9 and move r10 to the next frame, as the interpreter does.
 void Codegen::call(std::size_t pc, const lowering::Insn& s) {
   const Operation o = isa::info(s.op).operation;

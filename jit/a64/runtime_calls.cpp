@@ -76,7 +76,10 @@ bool check_regions(State* state, std::uint64_t addr, std::uint32_t size, vm::Acc
 std::uint64_t after_helper(State* state, std::uint64_t result) {
   // A helper may have lent or withdrawn regions.
   clear_region_caches(*state);
-  if (state->ctx->failure()) record(state, vm::TrapKind::helper_error, 0, 0, {}, *state->ctx->failure());
+  if (state->ctx->failure())
+    record(state, vm::TrapKind::helper_error, 0, 0, {}, *state->ctx->failure());
+  else if (state->ctx->tail_call_pending())
+    state->trap_code = static_cast<std::uint64_t>(TrapCode::tail_call);
   return result;
 }
 

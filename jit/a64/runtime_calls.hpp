@@ -22,7 +22,8 @@ std::uint64_t check_access(State* state, std::uint64_t addr, std::uint64_t packe
 std::uint64_t legacy_load(State* state, std::uint64_t offset, std::uint64_t size, std::uint64_t r10);
 
 // `call N`: runs fn and, when it reported failure, records a helper_error trap and sets
-// state->trap_code. Returns the helper's result (the new r0) either way.
+// state->trap_code; when it requested a tail call, sets state->trap_code to tail_call. Returns
+// the helper's result (the new r0) either way.
 std::uint64_t call_helper(std::uint64_t r1, std::uint64_t r2, std::uint64_t r3, std::uint64_t r4,
                           std::uint64_t r5, State* state, vm::HelperFn fn);
 

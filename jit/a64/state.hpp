@@ -24,8 +24,10 @@ struct RegionCache {
 };
 
 // What stopped the code early, besides a normal exit. `recorded` means the C++ runtime already
-// filled State::trap (memory, helper and callx traps); the others are raised by the code itself.
-enum class TrapCode : std::uint64_t { none = 0, recorded = 1, budget = 2, call_depth = 3 };
+// filled State::trap (memory, helper and callx traps); `tail_call` that a helper requested a tail
+// call, which ends the program as an exit would (the C++ runtime sets both); the others are
+// raised by the code itself.
+enum class TrapCode : std::uint64_t { none = 0, recorded = 1, budget = 2, call_depth = 3, tail_call = 4 };
 
 struct State {
   RegionCache cache[access_kinds][access_sizes];  // first: ldp-reachable from x26

@@ -405,6 +405,63 @@ TEST_CASE("a64: atomics at every width, aligned and not", "[a64][atomic]") {
   }
 }
 
+namespace {
+// The program a tail call goes to (each engine's own executable, set before its runs).
+std::shared_ptr<const vm::Executable> tail_target;
+// Helper 300: a tail call to tail_target with r1 - 1, while r1 > 0 and the chain may grow.
+std::uint64_t request_tail_call(std::uint64_t r1, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
+                                vm::RunContext* ctx) {
+  if (r1 == 0 || ctx->tail_calls() >= vm::max_tail_calls) return 1;
+  auto args = ctx->args();
+  args[0] = r1 - 1;
+  ctx->set_args(args);
+  ctx->request_tail_call(tail_target);
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("a64: a tail call a helper requests ends the program, then the target runs", "[a64][tail]") {
+  // The program tail-calls itself with r1 counting down; from a bpf-to-bpf callee too.
+  const char* texts[] = {
+      "r6 = r1\nr0 = r1\nr0 *= 3\n*(u64 *)(r10 - 8) = r0\ncall 300\nr0 += 1000\nexit",
+      "r6 = 7\ncall f\nr0 += r6\nexit\nf:\nr6 = r1\ncall 300\nr0 += 100\nexit",
+  };
+  vm::HelperRegistry helpers = vm::HelperRegistry::conformance();
+  REQUIRE(helpers.add(300, "request_tail_call", request_tail_call).ok());
+  for (const char* text : texts) {
+    for (std::uint64_t r1 : {0, 1, 5, 40}) {
+      for (std::uint64_t budget : {3, 10, 50, 1000}) {
+        vm::RunResult results[2];
+        const Engine engines[2] = {Engine::interpreter, Engine::jit_a64};
+        for (int e = 0; e < 2; ++e) {
+          Vm vm;
+          REQUIRE(vm.load(assemble(text)).ok());
+          vm.helpers() = helpers;
+          auto exe = vm.compile(engines[e]);
+          REQUIRE(exe.ok());
+          tail_target = exe.value();
+          vm::RunContext ctx;
+          ctx.set_args({r1, 0, 0, 0, 0});
+          ctx.set_budget(budget);
+          results[e] = (*exe)->run(ctx);
+          tail_target.reset();
+        }
+        INFO(text << "\nr1 = " << r1 << ", budget " << budget);
+        const vm::RunResult& i = results[0];
+        const vm::RunResult& j = results[1];
+        REQUIRE(i.trap.has_value() == j.trap.has_value());
+        if (i.trap) {
+          CHECK(i.trap->kind == j.trap->kind);
+          CHECK(i.trap->pc == j.trap->pc);
+        }
+        CHECK(i.r0 == j.r0);
+        CHECK(i.executed == j.executed);
+        for (std::size_t r = 0; r < 10; ++r) CHECK(i.regs[r] == j.regs[r]);  // r10: each its own stack
+      }
+    }
+  }
+}
+
 TEST_CASE("a64: traced runs and very deep call limits use the interpreter", "[a64][trace]") {
   std::vector<std::size_t> pcs;
   Setup s;

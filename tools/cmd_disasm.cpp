@@ -43,7 +43,7 @@ constexpr const char* disasm_usage =
 
 #ifdef BPFVM_JIT_X64
 // Machine code as rows of hex bytes, 16 a row, each row prefixed with its offset.
-void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::size_t to) {
+[[maybe_unused]] void print_code(const std::vector<std::uint8_t>& code, std::size_t from, std::size_t to) {
   for (std::size_t at = from; at < to; at += 16) {
     std::string row;
     for (std::size_t i = at; i < std::min(to, at + 16); ++i) row += fmt::format(" {:02x}", code[i]);

@@ -117,7 +117,7 @@ class Emitter {
     const auto n = static_cast<std::uint32_t>(an_.insns.size());
     // About 20 bytes and 3 labels per instruction with the slow copies and stubs (measured on
     // the bench suite).
-    a_.reserve(32 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
+    a_.reserve(24 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
     cold_.reserve(2 * std::size_t{n});
     labels_.reserve(n);
     for (std::uint32_t pc = 0; pc < n; ++pc) labels_.push_back(a_.new_label());

@@ -14,7 +14,7 @@
 namespace bpfvm::jit::x64 {
 namespace {
 
-constexpr std::size_t kUnbound = std::numeric_limits<std::size_t>::max();
+constexpr std::uint32_t kUnbound = std::numeric_limits<std::uint32_t>::max();
 
 bool fits_i8(std::int64_t v) { return v >= -128 && v <= 127; }
 bool fits_i32(std::int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
@@ -437,7 +437,8 @@ void Assembler::rel_jump(std::initializer_list<std::uint8_t> short_op,
     }
   }
   for (auto b : near_op) byte(b);
-  fixups_.push_back({end_, l});
+  if (end_ >= kUnbound) fail("code larger than 4 GiB");
+  fixups_.push_back({static_cast<std::uint32_t>(end_), l});
   imm(0, 4);
 }
 
@@ -449,11 +450,14 @@ Label Assembler::new_label() {
 void Assembler::bind(Label l) {
   if (l.id >= labels_.size()) return fail("bind of a label this assembler did not create");
   if (labels_[l.id] != kUnbound) return fail(fmt::format("label {} bound twice", l.id));
-  labels_[l.id] = end_;
+  if (end_ >= kUnbound) return fail("code larger than 4 GiB");
+  labels_[l.id] = static_cast<std::uint32_t>(end_);
 }
 
 bool Assembler::bound(Label l) const { return l.id < labels_.size() && labels_[l.id] != kUnbound; }
-std::size_t Assembler::offset_of(Label l) const { return bound(l) ? labels_[l.id] : kUnbound; }
+std::size_t Assembler::offset_of(Label l) const {
+  return bound(l) ? labels_[l.id] : std::numeric_limits<std::size_t>::max();
+}
 
 // ---- executable memory ----
 

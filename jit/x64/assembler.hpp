@@ -151,12 +151,13 @@ class Assembler {
                 Label l);
 
   struct Fixup {
-    std::size_t at;  // position of the rel32
+    std::uint32_t at;  // position of the rel32
     Label label;
   };
   std::vector<std::uint8_t> code_;  // [0, end_) is the code; the rest is room to write into
   std::size_t end_ = 0;
-  std::vector<std::size_t> labels_;  // SIZE_MAX while unbound
+  // Offsets in 32 bits (rel32 reaches no further anyway): less memory to touch per label.
+  std::vector<std::uint32_t> labels_;  // UINT32_MAX while unbound
   std::vector<Fixup> fixups_;
   Status status_;
 };

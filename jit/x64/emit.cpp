@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 
 #include "jit/lowering/patterns.hpp"
@@ -284,9 +285,8 @@ class Emitter {
           g.kinds |= kind;
         }
       }
-      const lowering::RegSet written = lowering::defs(in);
-      for (int r = 0; r < 11; ++r)
-        if (written & lowering::reg_bit(r)) open[r] = -1;
+      for (unsigned written = lowering::defs(in); written != 0; written &= written - 1)
+        open[static_cast<std::size_t>(std::countr_zero(written))] = -1;
     }
     if (!slow) return;
     has_slow_[index] = true;

@@ -177,6 +177,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::vector<std::string> only;  // program names to run; empty: all
   int reps = 11;
+  int rounds = 1;
   bool quick = false;
   bool json = false;
   std::string program_dir = BPFVM_BENCH_PROGRAM_DIR;
@@ -189,8 +190,9 @@ struct Timed {
   Timed(std::string n, std::function<void()> r) : name(std::move(n)), run(std::move(r)) {}
   std::string name;
   std::function<void()> run;
-  std::uint64_t iters = 1;  // runs per sample, so that a sample lasts at least min_sample
-  std::vector<double> samples;
+  std::uint64_t iters = 1;            // runs per sample, so that a sample lasts at least min_sample
+  std::vector<double> samples;        // this round's
+  std::vector<double> round_medians;  // one per finished round
 };
 
 double sample_ns(Timed& t) {
@@ -217,11 +219,21 @@ double median(std::vector<double> v) {
 }
 
 // Samples every variant in turn, rep after rep, so that noise from the other tenants of this
-// machine spreads over all of them instead of landing on whichever ran at a bad moment.
+// machine spreads over all of them instead of landing on whichever ran at a bad moment. With
+// several rounds, each round takes its own median and the lowest one is kept: a round that a
+// busy neighbour slowed down entirely cannot raise the figure.
 void measure(std::vector<Timed>& variants, const Options& o) {
   for (auto& t : variants) calibrate(t, o.min_sample);
-  for (int r = 0; r < o.reps; ++r)
-    for (auto& t : variants) t.samples.push_back(sample_ns(t));
+  for (int round = 0; round < o.rounds; ++round) {
+    for (auto& t : variants) t.samples.clear();
+    for (int r = 0; r < o.reps; ++r)
+      for (auto& t : variants) t.samples.push_back(sample_ns(t));
+    for (auto& t : variants) t.round_medians.push_back(median(t.samples));
+  }
+}
+
+double reported_ns(const Timed& t) {
+  return *std::min_element(t.round_medians.begin(), t.round_medians.end());
 }
 
 // ---- Running one program ----------------------------------------------------------------------
@@ -323,10 +335,10 @@ Result<ProgramResult> run_program(const ProgramSpec& p, const Options& o) {
 
   if (o.quick) return res;
   measure(timed, o);
-  res.native_scalar_ns = median(timed[0].samples);
-  res.native_vector_ns = median(timed[1].samples);
+  res.native_scalar_ns = reported_ns(timed[0]);
+  res.native_vector_ns = reported_ns(timed[1]);
   for (std::size_t k = 0; k < timed_engine.size(); ++k)
-    res.engines[timed_engine[k]].ns = median(timed[2 + k].samples);
+    res.engines[timed_engine[k]].ns = reported_ns(timed[2 + k]);
   return res;
 }
 
@@ -438,8 +450,10 @@ std::string json_number(std::optional<double> v) { return v ? fmt::format("{:.3f
 void print_json(const std::vector<ProgramResult>& results, const Options& o) {
   auto names = engine_names(results);
   fmt::print(
-      "{{\n  \"machine\": {},\n  \"cores\": {},\n  \"date\": {},\n  \"reps\": {},\n  \"programs\": [\n",
-      json_string(machine_name()), std::thread::hardware_concurrency(), json_string(utc_now()), o.reps);
+      "{{\n  \"machine\": {},\n  \"cores\": {},\n  \"date\": {},\n  \"reps\": {},\n  \"rounds\": {},\n  "
+      "\"programs\": [\n",
+      json_string(machine_name()), std::thread::hardware_concurrency(), json_string(utc_now()), o.reps,
+      o.rounds);
   for (std::size_t i = 0; i < results.size(); ++i) {
     auto& r = results[i];
     fmt::print(
@@ -464,13 +478,15 @@ void print_json(const std::vector<ProgramResult>& results, const Options& o) {
 }
 
 constexpr std::string_view usage_text =
-    "usage: bpfvm_bench [--only NAME[,NAME...]] [--reps N] [--engine NAME]... [--json] [--quick]\n"
-    "                   [--programs DIR] [--write-inputs DIR] [--list]\n"
+    "usage: bpfvm_bench [--only NAME[,NAME...]] [--reps N] [--rounds N] [--engine NAME]...\n"
+    "                   [--json] [--quick] [--programs DIR] [--write-inputs DIR] [--list]\n"
     "Runs each benchmark program natively (clang -O2, scalar and vectorised) and on every engine,\n"
     "checks that every engine's r0 and memory equal the native run's, and prints ns per run, the\n"
     "ratio to native-scalar and ns per executed BPF instruction, then the geometric mean of ratios.\n"
     "  --quick            check agreement only (one run each, no timing): the CI test\n"
-    "  --reps N           timed samples per variant, the median is reported (default 11)\n"
+    "  --reps N           timed samples per variant and round, interleaved (default 11)\n"
+    "  --rounds N         repeat the sampling N times and report the lowest round median\n"
+    "                     (default 1: the median of the reps)\n"
     "  --write-inputs DIR write each program's input as DIR/NAME.mem, for other runtimes\n"
     "exit codes: 0 all engines agree, 1 an engine failed or disagreed, 2 internal error, 64 usage\n";
 
@@ -495,7 +511,7 @@ int write_inputs(const std::string& dir, const Options& o) {
 
 int run(const std::vector<std::string>& argv) {
   cli::OptionSpec spec;
-  spec.with_value = {"--only", "--reps", "--engine", "--programs", "--write-inputs"};
+  spec.with_value = {"--only", "--reps", "--rounds", "--engine", "--programs", "--write-inputs"};
   spec.flags = {"--json", "--quick", "--list", "--help"};
   spec.repeatable = {"--engine"};
   auto args = cli::Args::parse(argv, spec);
@@ -531,6 +547,12 @@ int run(const std::vector<std::string>& argv) {
     return cli::exit_usage;
   }
   if (*reps) o.reps = static_cast<int>(**reps);
+  auto rounds = args->number("--rounds", 1, 101);
+  if (!rounds) {
+    fmt::print(stderr, "bpfvm_bench: {}\n", rounds.error().message);
+    return cli::exit_usage;
+  }
+  if (*rounds) o.rounds = static_cast<int>(**rounds);
   o.quick = args->flag("--quick");
   o.json = args->flag("--json");
   if (auto d = args->value("--programs")) o.program_dir = *d;

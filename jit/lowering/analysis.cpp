@@ -161,20 +161,32 @@ void build_functions(const isa::Program& program, Analysis& a) {
   }
 }
 
+// What each slot reads and writes, computed once: the passes below visit slots many times.
+struct Effects {
+  RegSet use = 0;
+  RegSet def = 0;
+};
+std::vector<Effects> effects_of(const Analysis& a) {
+  std::vector<Effects> fx(a.insns.size());
+  for (std::size_t pc = 0; pc < a.insns.size(); ++pc) {
+    const Insn& insn = a.insns[pc];
+    if (insn.second_slot) continue;
+    fx[pc] = Effects{uses(insn, a.function_of[pc] == 0), defs(insn)};
+  }
+  return fx;
+}
+
 // Backward liveness: per block (use before def, def), a fixpoint over blocks, then per pc.
-void build_liveness(Analysis& a) {
+void build_liveness(Analysis& a, const std::vector<Effects>& fx) {
   const std::size_t nb = a.blocks.size();
   std::vector<RegSet> gen(nb, 0), kill(nb, 0), live_in(nb, 0), live_out(nb, 0);
-  auto in_entry = [&](std::uint32_t pc) { return a.function_of[pc] == 0; };
   for (std::size_t i = 0; i < nb; ++i) {
     const Block& b = a.blocks[i];
     RegSet g = 0, k = 0;
     for (std::uint32_t pc = b.end; pc-- > b.first;) {
-      const Insn& insn = a.insns[pc];
-      if (insn.second_slot) continue;
-      const RegSet d = defs(insn);
-      g = static_cast<RegSet>((g & ~d) | uses(insn, in_entry(pc)));
-      k |= d;
+      if (a.insns[pc].second_slot) continue;
+      g = static_cast<RegSet>((g & ~fx[pc].def) | fx[pc].use);
+      k |= fx[pc].def;
     }
     gen[i] = g;
     kill[i] = k;
@@ -203,20 +215,18 @@ void build_liveness(Analysis& a) {
     const Block& b = a.blocks[i];
     RegSet live = live_out[i];
     for (std::uint32_t pc = b.end; pc-- > b.first;) {
-      const Insn& insn = a.insns[pc];
       a.live_out[pc] = live;
-      if (insn.second_slot) continue;
-      live = static_cast<RegSet>((live & ~defs(insn)) | uses(insn, in_entry(pc)));
+      if (a.insns[pc].second_slot) continue;
+      live = static_cast<RegSet>((live & ~fx[pc].def) | fx[pc].use);
     }
   }
 }
 
 // Forward "derived from r10" over each function: r10 itself, copies of such registers and
 // such registers plus or minus a constant or a register that is not itself derived.
-RegSet frame_transfer(const Insn& in, RegSet in_set) {
-  const isa::OpInfo& row = in.info();
-  const RegSet d = defs(in);
+RegSet frame_transfer(const Insn& in, RegSet d, RegSet in_set) {
   if (d == 0) return in_set;
+  const isa::OpInfo& row = in.info();
   RegSet out = static_cast<RegSet>(in_set & ~d);
   if (row.kind == Kind::alu && row.width == 64) {
     const bool src_derived = row.source == Source::reg && (in_set & reg_bit(in.src)) != 0;
@@ -235,7 +245,7 @@ RegSet frame_transfer(const Insn& in, RegSet in_set) {
   return out;
 }
 
-void build_frame_derived(Analysis& a) {
+void build_frame_derived(Analysis& a, const std::vector<Effects>& fx) {
   const std::size_t nb = a.blocks.size();
   constexpr RegSet unknown = 0xffff;  // not reached yet: the identity of the meet
   std::vector<RegSet> in(nb, unknown);
@@ -251,7 +261,8 @@ void build_frame_derived(Analysis& a) {
       for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
         if (a.insns[pc].second_slot) continue;
         last = pc;
-        if (pc + 1 < b.end || a.insns[pc].info().kind != Kind::call) cur = frame_transfer(a.insns[pc], cur);
+        if (pc + 1 < b.end || a.insns[pc].info().kind != Kind::call)
+          cur = frame_transfer(a.insns[pc], fx[pc].def, cur);
       }
       // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
       if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
@@ -273,7 +284,7 @@ void build_frame_derived(Analysis& a) {
     RegSet cur = in[i] == unknown ? RegSet{0} : in[i];
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
       a.frame_derived[pc] = cur;
-      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], cur);
+      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], fx[pc].def, cur);
     }
   }
 }
@@ -338,8 +349,9 @@ Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& 
   if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
   build_functions(checked, a);
   build_blocks(a);
-  build_liveness(a);
-  build_frame_derived(a);
+  const std::vector<Effects> fx = effects_of(a);
+  build_liveness(a, fx);
+  build_frame_derived(a, fx);
   return a;
 }
 

@@ -43,17 +43,17 @@ inline constexpr RegSet caller_regs = 0x3f;  // r0-r5
 inline constexpr RegSet args_regs = 0x3e;    // r1-r5
 inline constexpr RegSet all_regs = 0x3ff;    // r0-r9 (r10 is read-only)
 
-// One instruction slot, decoded.
+// One instruction slot, decoded. Fields ordered for a 32-byte slot (less memory per compile).
 struct Insn {
   isa::Op op = isa::Op::exit;
   std::uint8_t dst = 0;
   std::uint8_t src = 0;
+  bool second_slot = false;  // the second half of an lddw: never executed
   std::int16_t off = 0;
   std::int32_t imm = 0;
-  std::uint64_t imm64 = 0;        // lddw: the 64-bit value, maps resolved
   std::uint32_t target = 0;       // jumps and call local: the target pc
+  std::uint64_t imm64 = 0;        // lddw: the 64-bit value, maps resolved
   vm::HelperFn helper = nullptr;  // call N: the helper
-  bool second_slot = false;       // the second half of an lddw: never executed
 
   const isa::OpInfo& info() const { return isa::info(op); }
 };

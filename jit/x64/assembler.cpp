@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -12,7 +14,7 @@
 namespace bpfvm::jit::x64 {
 namespace {
 
-constexpr std::size_t kUnbound = std::numeric_limits<std::size_t>::max();
+constexpr std::uint32_t kUnbound = std::numeric_limits<std::uint32_t>::max();
 
 bool fits_i8(std::int64_t v) { return v >= -128 && v <= 127; }
 bool fits_i32(std::int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
@@ -40,8 +42,17 @@ void Assembler::fail(std::string message) {
   if (status_.ok()) status_ = Error("x64 assembler: " + std::move(message));
 }
 
+void Assembler::grow(std::size_t at_least) {
+  code_.resize(std::max({at_least, 2 * code_.size(), std::size_t{256}}));
+}
+
 void Assembler::imm(std::uint64_t v, unsigned bytes) {
-  for (unsigned i = 0; i < bytes; ++i) byte(static_cast<std::uint8_t>(v >> (8 * i)));
+  // All eight bytes in one store (the host is little-endian like the target); `bytes` of them
+  // count.
+  static_assert(std::endian::native == std::endian::little);
+  if (end_ + 8 > code_.size()) grow(end_ + 8);
+  std::memcpy(code_.data() + end_, &v, 8);
+  end_ += bytes;
 }
 
 // Operand-size prefix and REX (W for 64-bit, R/X/B extending reg, index and base/rm).
@@ -128,7 +139,9 @@ Result<std::vector<std::uint8_t>> Assembler::finish() {
   }
   fixups_.clear();
   if (!status_.ok()) return status_.error();
-  return code_;
+  code_.resize(end_);
+  end_ = 0;
+  return std::move(code_);
 }
 
 // ---- data moves ----
@@ -415,8 +428,8 @@ void Assembler::rel_jump(std::initializer_list<std::uint8_t> short_op,
     l = Label{};
   }
   if (bound(l) && short_op.size() != 0) {
-    const auto rel = static_cast<std::int64_t>(labels_[l.id]) -
-                     static_cast<std::int64_t>(code_.size() + short_op.size() + 1);
+    const auto rel =
+        static_cast<std::int64_t>(labels_[l.id]) - static_cast<std::int64_t>(end_ + short_op.size() + 1);
     if (fits_i8(rel)) {
       for (auto b : short_op) byte(b);
       imm(static_cast<std::uint64_t>(rel), 1);
@@ -424,7 +437,8 @@ void Assembler::rel_jump(std::initializer_list<std::uint8_t> short_op,
     }
   }
   for (auto b : near_op) byte(b);
-  fixups_.push_back({code_.size(), l});
+  if (end_ >= kUnbound) fail("code larger than 4 GiB");
+  fixups_.push_back({static_cast<std::uint32_t>(end_), l});
   imm(0, 4);
 }
 
@@ -436,11 +450,14 @@ Label Assembler::new_label() {
 void Assembler::bind(Label l) {
   if (l.id >= labels_.size()) return fail("bind of a label this assembler did not create");
   if (labels_[l.id] != kUnbound) return fail(fmt::format("label {} bound twice", l.id));
-  labels_[l.id] = code_.size();
+  if (end_ >= kUnbound) return fail("code larger than 4 GiB");
+  labels_[l.id] = static_cast<std::uint32_t>(end_);
 }
 
 bool Assembler::bound(Label l) const { return l.id < labels_.size() && labels_[l.id] != kUnbound; }
-std::size_t Assembler::offset_of(Label l) const { return bound(l) ? labels_[l.id] : kUnbound; }
+std::size_t Assembler::offset_of(Label l) const {
+  return bound(l) ? labels_[l.id] : std::numeric_limits<std::size_t>::max();
+}
 
 // ---- executable memory ----
 
@@ -448,7 +465,9 @@ Result<ExecutableMemory> ExecutableMemory::create(const std::vector<std::uint8_t
   if (code.empty()) return Error("executable memory: no code");
   const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   const std::size_t mapped = (code.size() + page - 1) / page * page;
-  void* base = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // Populated up front: one pass in the kernel instead of a page fault per page of the copy.
+  void* base =
+      mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (base == MAP_FAILED)
     return Error(fmt::format("executable memory: mmap of {} bytes failed: {}", mapped, std::strerror(errno)));
   std::memcpy(base, code.data(), code.size());

@@ -59,13 +59,14 @@ class Assembler {
   const std::vector<std::uint8_t>& code() const { return code_; }
   // Room for `bytes` of code and `labels` labels without reallocating.
   void reserve(std::size_t bytes, std::size_t labels) {
-    code_.reserve(bytes);
+    if (bytes > code_.size()) grow(bytes);
     labels_.reserve(labels);
     fixups_.reserve(labels);
   }
-  std::size_t size() const { return code_.size(); }
+  std::size_t size() const { return end_; }
   const Status& status() const { return status_; }
-  // Patches every pending fix-up; fails if a label used was never bound or an error was recorded.
+  // Patches every pending fix-up and hands the code over (the assembler is spent); fails if a
+  // label used was never bound or an error was recorded.
   Result<std::vector<std::uint8_t>> finish();
 
   // Data moves.
@@ -132,7 +133,11 @@ class Assembler {
 
  private:
   void fail(std::string message);
-  void byte(std::uint8_t b) { code_.push_back(b); }
+  void byte(std::uint8_t b) {
+    if (end_ == code_.size()) grow(end_ + 1);
+    code_[end_++] = b;
+  }
+  void grow(std::size_t at_least);  // code_ holds at least that many bytes
   void imm(std::uint64_t v, unsigned bytes);
   void prefixes(Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
   void modrm_reg(unsigned reg, unsigned rm);
@@ -146,11 +151,13 @@ class Assembler {
                 Label l);
 
   struct Fixup {
-    std::size_t at;  // position of the rel32
+    std::uint32_t at;  // position of the rel32
     Label label;
   };
-  std::vector<std::uint8_t> code_;
-  std::vector<std::size_t> labels_;  // SIZE_MAX while unbound
+  std::vector<std::uint8_t> code_;  // [0, end_) is the code; the rest is room to write into
+  std::size_t end_ = 0;
+  // Offsets in 32 bits (rel32 reaches no further anyway): less memory to touch per label.
+  std::vector<std::uint32_t> labels_;  // UINT32_MAX while unbound
   std::vector<Fixup> fixups_;
   Status status_;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 
 #include "jit/lowering/patterns.hpp"
@@ -117,7 +118,7 @@ class Emitter {
     const auto n = static_cast<std::uint32_t>(an_.insns.size());
     // About 20 bytes and 3 labels per instruction with the slow copies and stubs (measured on
     // the bench suite).
-    a_.reserve(32 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
+    a_.reserve(24 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
     cold_.reserve(2 * std::size_t{n});
     labels_.reserve(n);
     for (std::uint32_t pc = 0; pc < n; ++pc) labels_.push_back(a_.new_label());
@@ -135,9 +136,12 @@ class Emitter {
     has_slow_.assign(an_.blocks.size(), false);
     prepaid_.assign(an_.blocks.size(), false);
     for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
+    window_.assign(n, 0);
     for (std::uint32_t pc = 0; pc < n; ++pc) {
+      if (lowering::address_sum(an_, pc)) window_[pc] |= address_sum_window;
       const auto cmove = lowering::conditional_move(an_, pc);
       if (!cmove) continue;
+      window_[pc] |= conditional_move_window;
       const std::uint32_t next = an_.block_of[cmove->move + 1];
       prepaid_[next] = an_.jumps_to[cmove->move + 1] == 1 && !has_slow_[next];
     }
@@ -284,9 +288,8 @@ class Emitter {
           g.kinds |= kind;
         }
       }
-      const lowering::RegSet written = lowering::defs(in);
-      for (int r = 0; r < 11; ++r)
-        if (written & lowering::reg_bit(r)) open[r] = -1;
+      for (unsigned written = lowering::defs(in); written != 0; written &= written - 1)
+        open[static_cast<std::size_t>(std::countr_zero(written))] = -1;
     }
     if (!slow) return;
     has_slow_[index] = true;
@@ -420,13 +423,12 @@ class Emitter {
 
   // The mov of a conditional move: emitted with its jump.
   bool fused_move(std::uint32_t pc) const {
-    return pc > 0 && an_.block_start(pc) && lowering::conditional_move(an_, pc - 1).has_value();
+    return pc > 0 && an_.block_start(pc) && (window_[pc - 1] & conditional_move_window) != 0;
   }
 
   // rD = rS; rD += rT|imm as one lea. Emits it and returns true when the window matches.
   bool address_sum(std::uint32_t pc) {
-    const auto sum = lowering::address_sum(an_, pc);
-    if (!sum) return false;
+    if ((window_[pc] & address_sum_window) == 0) return false;
     const Insn& mov = an_.insns[pc];
     const Insn& add = an_.insns[pc + 1];
     const Reg d = host[mov.dst], s = host[mov.src];
@@ -770,8 +772,9 @@ class Emitter {
       if (in.target != next || !fast_) a_.jmp(labels_[in.target]);
       return;
     }
-    const auto cmove = lowering::conditional_move(an_, pc);
-    const Insn* move = cmove ? &an_.insns[cmove->move] : nullptr;
+    // The mov of a conditional move is the next slot (lowering::ConditionalMove).
+    const std::uint32_t move_pc = pc + 1;
+    const Insn* move = (window_[pc] & conditional_move_window) != 0 ? &an_.insns[move_pc] : nullptr;
     // A moved constant goes to r11 before the compare (blinding's xor would clobber the flags).
     if (move && move->info().source == Source::imm) load_constant(addr_reg, sext(move->imm));
     const Size w = alu_size(row);
@@ -801,18 +804,18 @@ class Emitter {
     a_.setcc(runs, tmp);
     a_.cmov(runs, Size::b64, host[move->dst],
             move->info().source == Source::reg ? host[move->src] : addr_reg);
-    const std::uint32_t after = an_.block_of[cmove->move + 1];
+    const std::uint32_t after = an_.block_of[move_pc + 1];
     if (prepaid_[after]) {
       // The block after the move is entered only from here: pay for it too (one subtraction
       // on the budget's dependency chain instead of two).
       const std::uint32_t count = an_.blocks[after].count;
       a_.alu(Alu::add, Size::b64, tmp, static_cast<std::int32_t>(count));
       a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
-      a_.jcc(Cond::b, defer(Cold{Cold::What::budget_after_move, {}, {}, cmove->move, count}));
+      a_.jcc(Cond::b, defer(Cold{Cold::What::budget_after_move, {}, {}, move_pc, count}));
       return;
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
-    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, cmove->move, 1}));
+    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, move_pc, 1}));
   }
 
   // Saves / restores the argument registers live after a helper call (helpers may clobber them,
@@ -1021,6 +1024,9 @@ class Emitter {
   std::vector<Label> labels_;           // per pc: the fast copy
   std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)
   std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
+  // per pc: the windows (jit/lowering/patterns.hpp) starting there, matched once for both copies
+  static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2;
+  std::vector<std::uint8_t> window_;
   std::vector<Group> groups_;
   std::vector<bool> has_slow_;     // per block
   std::vector<bool> prepaid_;      // per block: paid by the conditional move before it

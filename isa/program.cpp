@@ -34,4 +34,18 @@ std::vector<std::uint8_t> program_bytes(const Program& program) {
   return out;
 }
 
+std::string_view map_type_name(std::uint32_t type) {
+  switch (static_cast<MapType>(type)) {
+    case MapType::hash: return "hash";
+    case MapType::array: return "array";
+    case MapType::prog_array: return "prog_array";
+    case MapType::percpu_hash: return "percpu_hash";
+    case MapType::percpu_array: return "percpu_array";
+    case MapType::lru_hash: return "lru_hash";
+    case MapType::lru_percpu_hash: return "lru_percpu_hash";
+    case MapType::ringbuf: return "ringbuf";
+  }
+  return "";
+}
+
 }  // namespace bpfvm::isa

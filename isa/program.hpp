@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "isa/error.hpp"
@@ -30,6 +31,8 @@ enum class MapType : std::uint32_t {
   lru_percpu_hash = 10,
   ringbuf = 27,
 };
+// Linux's name for a map type number ("hash", "lru_hash", ...), or "" for a number not above.
+std::string_view map_type_name(std::uint32_t type);
 
 // A map the program refers to. Global data sections (.data, .rodata, .bss) are single-entry
 // array maps whose value is the section's bytes.
@@ -40,7 +43,7 @@ struct MapDef {
   std::uint32_t value_size = 0;
   std::uint32_t max_entries = 0;
   std::uint32_t flags = 0;
-  bool read_only = false;                 // .rodata
+  bool read_only = false;                   // .rodata
   std::vector<std::uint8_t> initial_value;  // global data: the section's initial bytes
 };
 

@@ -28,17 +28,8 @@ constexpr const char* list_usage =
 
 // Linux's name for a map type number (enum bpf_map_type), or the number.
 std::string map_type_name(std::uint32_t type) {
-  switch (static_cast<isa::MapType>(type)) {
-    case isa::MapType::hash: return "hash";
-    case isa::MapType::array: return "array";
-    case isa::MapType::prog_array: return "prog_array";
-    case isa::MapType::percpu_hash: return "percpu_hash";
-    case isa::MapType::percpu_array: return "percpu_array";
-    case isa::MapType::lru_hash: return "lru_hash";
-    case isa::MapType::lru_percpu_hash: return "lru_percpu_hash";
-    case isa::MapType::ringbuf: return "ringbuf";
-  }
-  return fmt::format("type {}", type);
+  const std::string_view name = isa::map_type_name(type);
+  return name.empty() ? fmt::format("type {}", type) : std::string(name);
 }
 
 // Global data is a map named after its section (".data", ".rodata.str1.1", ...).

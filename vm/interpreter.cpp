@@ -509,27 +509,9 @@ Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program
     switch (info.kind) {
       case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc)); break;
       case Kind::lddw: {
-        const isa::Insn& next = insns[pc + 1];
-        switch (info.operation) {
-          case Operation::imm64: d.imm = isa::lddw_value(in, next); break;
-          case Operation::map_idx:
-          case Operation::map_idx_value: {
-            const auto index = static_cast<std::uint32_t>(in.imm);
-            if (index >= options.maps.size()) {
-              return at(pc, "lddw refers to map " + std::to_string(index) + " but " +
-                                (options.maps.empty()
-                                     ? std::string("no maps are configured")
-                                     : std::to_string(options.maps.size()) + " maps are configured"));
-            }
-            d.imm = info.operation == Operation::map_idx
-                        ? options.maps[index].map
-                        : options.maps[index].value + static_cast<std::uint32_t>(next.imm);
-            break;
-          }
-          default:
-            return at(pc, "lddw source kind " + std::string(isa::to_string(info.operation)) +
-                              " is not supported (loaders resolve maps to map_idx / map_idx_value)");
-        }
+        auto value = lddw_operand(in, insns[pc + 1], *op, options);
+        if (!value) return at(pc, value.error().message);
+        d.imm = *value;
         ++pc;  // the second slot is never executed
         code[pc].op = Op::exit;
         break;

@@ -32,17 +32,8 @@ thread_local CpuSlot cpu_slot;
 static_assert(cpu_slots == 64, "cpu_mask has one bit per slot");
 
 std::string_view type_name(std::uint32_t type) {
-  switch (static_cast<isa::MapType>(type)) {
-    case isa::MapType::hash: return "hash";
-    case isa::MapType::array: return "array";
-    case isa::MapType::prog_array: return "prog_array";
-    case isa::MapType::percpu_hash: return "percpu_hash";
-    case isa::MapType::percpu_array: return "percpu_array";
-    case isa::MapType::lru_hash: return "lru_hash";
-    case isa::MapType::lru_percpu_hash: return "lru_percpu_hash";
-    case isa::MapType::ringbuf: return "ringbuf";
-  }
-  return "unknown";
+  const std::string_view name = isa::map_type_name(type);
+  return name.empty() ? "unknown" : name;
 }
 
 bool is_per_cpu(std::uint32_t type) {

@@ -84,4 +84,29 @@ RunResult follow_tail_calls(RunContext& ctx, RunResult first) {
   return result;
 }
 
+Result<std::uint64_t> lddw_operand(const isa::Insn& first, const isa::Insn& second, isa::Op op,
+                                   const CompileOptions& options) {
+  const isa::OpInfo& info = isa::info(op);
+  switch (info.operation) {
+    case isa::Operation::imm64: return isa::lddw_value(first, second);
+    case isa::Operation::map_idx:
+    case isa::Operation::map_idx_value: {
+      const auto index = static_cast<std::uint32_t>(first.imm);
+      if (index >= options.maps.size())
+        return Error{fmt::format("lddw refers to map {} but {}", index,
+                                 options.maps.empty()
+                                     ? std::string("no maps are configured")
+                                     : fmt::format("{} maps are configured", options.maps.size()))};
+      return info.operation == isa::Operation::map_idx
+                 ? options.maps[index].map
+                 : options.maps[index].value + static_cast<std::uint32_t>(second.imm);
+    }
+    default:
+      return Error{
+          fmt::format("lddw source kind {} is not supported (loaders resolve maps to map_idx / "
+                      "map_idx_value)",
+                      isa::to_string(info.operation))};
+  }
+}
+
 }  // namespace bpfvm::vm

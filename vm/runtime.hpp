@@ -168,6 +168,12 @@ struct CompileOptions {
   bool blind_constants = false;
 };
 
+// The 64-bit value the lddw `first`, `second` (decoded as `op`) loads: its immediate, or the
+// address of the map or map value it names. Every engine resolves lddw through this. Fails for
+// map indices `options` has no address for and for source kinds the loaders resolve away.
+Result<std::uint64_t> lddw_operand(const isa::Insn& first, const isa::Insn& second, isa::Op op,
+                                   const CompileOptions& options);
+
 // A compiled program. Immutable; run() is safe to call concurrently with distinct contexts.
 class Executable {
  public:

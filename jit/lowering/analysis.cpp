@@ -37,27 +37,9 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     switch (row.kind) {
       case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc)); break;
       case Kind::lddw: {
-        const isa::Insn& next = insns[pc + 1];
-        switch (row.operation) {
-          case Operation::imm64: d.imm64 = isa::lddw_value(in, next); break;
-          case Operation::map_idx:
-          case Operation::map_idx_value: {
-            const auto index = static_cast<std::uint32_t>(in.imm);
-            if (index >= options.maps.size()) {
-              return at(pc, "lddw refers to map " + std::to_string(index) + " but " +
-                                (options.maps.empty()
-                                     ? std::string("no maps are configured")
-                                     : std::to_string(options.maps.size()) + " maps are configured"));
-            }
-            d.imm64 = row.operation == Operation::map_idx
-                          ? options.maps[index].map
-                          : options.maps[index].value + static_cast<std::uint32_t>(next.imm);
-            break;
-          }
-          default:
-            return at(pc, "lddw source kind " + std::string(isa::to_string(row.operation)) +
-                              " is not supported (loaders resolve maps to map_idx / map_idx_value)");
-        }
+        auto value = vm::lddw_operand(in, insns[pc + 1], *op, options);
+        if (!value) return at(pc, value.error().message);
+        d.imm64 = *value;
         ++pc;
         out[pc] = d;
         out[pc].second_slot = true;

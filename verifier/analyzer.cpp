@@ -1166,8 +1166,21 @@ Reg Analyzer::stack_access(std::uint32_t pc, State& s, int regno, std::int64_t o
     Reg* r = spill_at(slot);
     if (!r) return;
     bool poison = r->is_pointer() && !env_.allow_pointer_leaks;
-    for (int k = 0; k < 8; ++k) fr.bytes[slot * 8 + k] = (keep_init && !poison) ? byte_misc : byte_uninit;
+    for (int k = 0; k < 8; ++k)
+      if (fr.bytes[slot * 8 + k] == byte_spill)
+        fr.bytes[slot * 8 + k] = (keep_init && !poison) ? byte_misc : byte_uninit;
     std::erase_if(fr.spills, [&](auto& e) { return e.first == slot; });
+  };
+  // A spill covers the bytes of its slot marked byte_spill: all 8, or the 1, 2 or 4 of a narrow
+  // scalar store. [first, end) as frame byte indices; {0, 0} when the slot holds no spill.
+  auto spill_bytes = [&](int slot) -> std::pair<int, int> {
+    int first = -1, end = 0;
+    for (int k = slot * 8; k < slot * 8 + 8; ++k)
+      if (fr.bytes[k] == byte_spill) {
+        if (first < 0) first = k;
+        end = k + 1;
+      }
+    return first < 0 ? std::pair{0, 0} : std::pair{first, end};
   };
   auto check_init = [&] {
     for (int i = b0; i < b1; ++i) {
@@ -1191,10 +1204,14 @@ Reg Analyzer::stack_access(std::uint32_t pc, State& s, int regno, std::int64_t o
     if (fixed && b0 % 8 == 0 && size == 8 && fr.bytes[b0] == byte_spill) {
       if (Reg* r = spill_at(b0 / 8)) return *r;
     }
-    if (fixed && fr.bytes[b0] == byte_spill && b0 / 8 == (b1 - 1) / 8) {
-      Reg* r = spill_at(b0 / 8);
+    if (fixed && b0 / 8 == (b1 - 1) / 8) {
+      auto [first, end] = spill_bytes(b0 / 8);
+      Reg* r = first <= b0 && b1 <= end ? spill_at(b0 / 8) : nullptr;
+      // A narrow scalar spill read back whole: the value stored, zero-extended (Linux keeps
+      // these too: loop counters of 32 bits live in 4-byte stack slots).
+      if (r && r->kind == RegKind::scalar && first == b0 && end == b1 && !sign_extend) return *r;
       if (r && r->kind == RegKind::scalar && r->val.is_const()) {
-        std::uint64_t v = r->val.value() >> (8 * (b0 % 8));
+        std::uint64_t v = r->val.value() >> (8 * (b0 - first));
         if (size < 8) v &= (std::uint64_t{1} << (8 * size)) - 1;
         Scalar sv = Scalar::constant(v);
         return Reg::scalar(sign_extend ? sv.sext(size * 8) : sv);
@@ -1221,7 +1238,9 @@ Reg Analyzer::stack_access(std::uint32_t pc, State& s, int regno, std::int64_t o
     return Reg{};
   }
   for (int slot = b0 / 8; slot <= (b1 - 1) / 8; ++slot) drop_spill(slot, true);
-  if (size == 8 && b0 % 8 == 0 && value) {
+  // store() has cut a narrow scalar to its width, so the spill is exactly the bytes written.
+  const bool narrow_scalar = value && value->kind == RegKind::scalar && size < 8 && b0 / 8 == (b1 - 1) / 8;
+  if ((size == 8 && b0 % 8 == 0 && value) || narrow_scalar) {
     for (int i = b0; i < b1; ++i) fr.bytes[i] = byte_spill;
     auto it = std::lower_bound(fr.spills.begin(), fr.spills.end(), static_cast<std::uint16_t>(b0 / 8),
                                [](auto& e, std::uint16_t v) { return e.first < v; });

@@ -248,9 +248,17 @@ State join(const State& a, const State& b, bool allow_leaks) {
         if (poison) byte = byte_uninit;
       }
     };
+    // Which bytes of a slot a spill covers (all 8, or those of a narrow scalar store).
+    auto spill_mask = [](const Frame& fr, std::uint16_t slot) {
+      unsigned mask = 0;
+      for (int k = 0; k < 8; ++k)
+        if (fr.bytes[slot * 8 + k] == byte_spill) mask |= 1u << k;
+      return mask;
+    };
     for (auto& [slot, ra] : fa.spills) {
       const Reg* rb = find(fb, slot);
-      if (fo.bytes[slot * 8] != byte_spill) {
+      if (!rb || spill_mask(fa, slot) != spill_mask(fb, slot) ||
+          spill_mask(fo, slot) != spill_mask(fa, slot)) {
         demote(slot, &ra);
         if (rb) demote(slot, rb);
         continue;

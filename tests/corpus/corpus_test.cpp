@@ -349,3 +349,42 @@ TEST_CASE("the verifier accepts every corpus program") {
     }
   }
 }
+
+// Unsafe mutations of real programs: the first load of each entry function, pushed 16 KiB past
+// where it read, leaves every region a program can reach (stack, context, packet, map value).
+// The verifier must reject it at that instruction with a bounds check, not accept or blame
+// another instruction.
+TEST_CASE("the verifier rejects each corpus program with its first load pushed out of bounds") {
+  std::size_t mutated = 0;
+  for (const auto& c : corpus()) {
+    auto bytes = read_bytes(c.object);
+    auto listed = list_programs(bytes, c.object.string());
+    REQUIRE(listed.ok());
+    for (const auto& entry : *listed) {
+      INFO(c.object.string() << " program " << entry.name << " (section " << entry.section << ")");
+      LoadOptions options;
+      options.program = entry.name;
+      auto program = load_bytes(bytes, c.object.string(), options);
+      REQUIRE(program.ok());
+      std::size_t pc = 0;
+      for (; pc < program->functions[0].end;
+           pc += static_cast<std::size_t>(slot_count(*decode(program->insns[pc])))) {
+        auto op = decode(program->insns[pc]);
+        REQUIRE(op);
+        if (info(*op).kind == Kind::load && info(*op).operation == Operation::load) break;
+      }
+      if (pc == program->functions[0].end) continue;  // no load of its own
+      INFO("load at " << pc);
+      program->insns[pc].off = static_cast<std::int16_t>(program->insns[pc].off + 0x4000);
+      auto env = verifier::environment_by_name(program_type(entry.section));
+      REQUIRE(env.ok());
+      auto result = verifier::verify(std::move(*program), *env);
+      REQUIRE_FALSE(result.accepted());
+      CHECK(result.diagnostic->insn == pc);
+      const std::string check = result.diagnostic->check;
+      CHECK((check == "mem_bounds" || check == "stack_bounds" || check == "ctx_access"));
+      ++mutated;
+    }
+  }
+  CHECK(mutated >= 10);
+}

@@ -457,6 +457,9 @@ TEST_CASE("accepted random xdp programs never touch memory outside the packet", 
   std::mt19937_64 rng(4242);
   verifier::Options o;
   o.max_visits = 100'000;
+  // The executor calls a run of 1,000,000 instructions a runaway: accepted loops must end well
+  // before that (the default bound, 2^24 iterations, lets a terminating loop run longer).
+  o.max_loop_iterations = std::size_t{1} << 14;
   auto env = verifier::xdp_environment();
   const char* env_count = std::getenv("BPFVM_SOUNDNESS_PROGRAMS");
   long count = env_count ? std::atol(env_count) : 5000;
@@ -490,6 +493,9 @@ TEST_CASE("accepted random programs never fault", "[verifier][soundness]") {
   std::mt19937_64 rng(31337);
   verifier::Options o;
   o.max_visits = 100'000;
+  // The executor calls a run of 1,000,000 instructions a runaway: accepted loops must end well
+  // before that (the default bound, 2^24 iterations, lets a terminating loop run longer).
+  o.max_loop_iterations = std::size_t{1} << 14;
   auto env = verifier::raw_environment(mem_size);
   std::size_t programs = 0, accepted = 0, runs = 0;
   // BPFVM_SOUNDNESS_PROGRAMS sets a longer run; CI runs the default.

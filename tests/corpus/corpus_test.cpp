@@ -308,30 +308,10 @@ TEST_CASE("corpus line info names the source lines of the C file") {
   }
 }
 
-TEST_CASE(
-    "a linked corpus program disassembled with its source lines assembles back to the same instructions") {
-  for (const auto& c : corpus()) {
-    auto bytes = read_bytes(c.object);
-    auto listed = list_programs(bytes, c.object.string());
-    REQUIRE(listed.ok());
-    for (const auto& entry : *listed) {
-      INFO(c.object.string() << " program " << entry.name);
-      LoadOptions options;
-      options.program = entry.name;
-      auto program = load_bytes(bytes, c.object.string(), options);
-      REQUIRE(program.ok());
-      DisasmOptions disasm;
-      disasm.show_source = true;
-      auto text = disassemble(*program, disasm);
-      CHECK(text.find(fmt::format("# {}:", c.source.filename().string())) != std::string::npos);
-      auto back = assemble(text, Syntax::llvm);
-      if (!back) FAIL(back.error().to_string());
-      CHECK(back->insns == program->insns);
-    }
-  }
-}
-
-TEST_CASE("the verifier accepts every corpus program") {
+// Calls fn(object, entry, program) for every program of every corpus object, each loaded on
+// its own as `bpfvm ... --program NAME` would.
+template <typename Fn>
+void for_each_program(Fn fn) {
   for (const auto& c : corpus()) {
     auto bytes = read_bytes(c.object);
     auto listed = list_programs(bytes, c.object.string());
@@ -342,12 +322,31 @@ TEST_CASE("the verifier accepts every corpus program") {
       options.program = entry.name;
       auto program = load_bytes(bytes, c.object.string(), options);
       REQUIRE(program.ok());
-      auto env = verifier::environment_by_name(program_type(entry.section));
-      REQUIRE(env.ok());
-      auto result = verifier::verify(std::move(*program), *env);
-      if (!result.accepted()) FAIL(result.diagnostic->to_string());
+      fn(c, entry, *program);
     }
   }
+}
+
+TEST_CASE(
+    "a linked corpus program disassembled with its source lines assembles back to the same instructions") {
+  for_each_program([](const CorpusObject& c, const auto&, const Program& program) {
+    DisasmOptions disasm;
+    disasm.show_source = true;
+    auto text = disassemble(program, disasm);
+    CHECK(text.find(fmt::format("# {}:", c.source.filename().string())) != std::string::npos);
+    auto back = assemble(text, Syntax::llvm);
+    if (!back) FAIL(back.error().to_string());
+    CHECK(back->insns == program.insns);
+  });
+}
+
+TEST_CASE("the verifier accepts every corpus program") {
+  for_each_program([](const CorpusObject&, const auto& entry, Program& program) {
+    auto env = verifier::environment_by_name(program_type(entry.section));
+    REQUIRE(env.ok());
+    auto result = verifier::verify(std::move(program), *env);
+    if (!result.accepted()) FAIL(result.diagnostic->to_string());
+  });
 }
 
 // Unsafe mutations of real programs: the first load of each entry function, pushed 16 KiB past
@@ -356,35 +355,25 @@ TEST_CASE("the verifier accepts every corpus program") {
 // another instruction.
 TEST_CASE("the verifier rejects each corpus program with its first load pushed out of bounds") {
   std::size_t mutated = 0;
-  for (const auto& c : corpus()) {
-    auto bytes = read_bytes(c.object);
-    auto listed = list_programs(bytes, c.object.string());
-    REQUIRE(listed.ok());
-    for (const auto& entry : *listed) {
-      INFO(c.object.string() << " program " << entry.name << " (section " << entry.section << ")");
-      LoadOptions options;
-      options.program = entry.name;
-      auto program = load_bytes(bytes, c.object.string(), options);
-      REQUIRE(program.ok());
-      std::size_t pc = 0;
-      for (; pc < program->functions[0].end;
-           pc += static_cast<std::size_t>(slot_count(*decode(program->insns[pc])))) {
-        auto op = decode(program->insns[pc]);
-        REQUIRE(op);
-        if (info(*op).kind == Kind::load && info(*op).operation == Operation::load) break;
-      }
-      if (pc == program->functions[0].end) continue;  // no load of its own
-      INFO("load at " << pc);
-      program->insns[pc].off = static_cast<std::int16_t>(program->insns[pc].off + 0x4000);
-      auto env = verifier::environment_by_name(program_type(entry.section));
-      REQUIRE(env.ok());
-      auto result = verifier::verify(std::move(*program), *env);
-      REQUIRE_FALSE(result.accepted());
-      CHECK(result.diagnostic->insn == pc);
-      const std::string check = result.diagnostic->check;
-      CHECK((check == "mem_bounds" || check == "stack_bounds" || check == "ctx_access"));
-      ++mutated;
+  for_each_program([&](const CorpusObject&, const auto& entry, Program& program) {
+    std::size_t pc = 0;
+    for (; pc < program.functions[0].end;
+         pc += static_cast<std::size_t>(slot_count(*decode(program.insns[pc])))) {
+      auto op = decode(program.insns[pc]);
+      REQUIRE(op);
+      if (info(*op).kind == Kind::load && info(*op).operation == Operation::load) break;
     }
-  }
+    if (pc == program.functions[0].end) return;  // no load of its own
+    INFO("load at " << pc);
+    program.insns[pc].off = static_cast<std::int16_t>(program.insns[pc].off + 0x4000);
+    auto env = verifier::environment_by_name(program_type(entry.section));
+    REQUIRE(env.ok());
+    auto result = verifier::verify(std::move(program), *env);
+    REQUIRE_FALSE(result.accepted());
+    CHECK(result.diagnostic->insn == pc);
+    const std::string check = result.diagnostic->check;
+    CHECK((check == "mem_bounds" || check == "stack_bounds" || check == "ctx_access"));
+    ++mutated;
+  });
   CHECK(mutated >= 10);
 }

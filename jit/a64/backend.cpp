@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "jit/a64/codegen.hpp"
-#include "jit/a64/executable_memory.hpp"
 #include "jit/a64/runtime_calls.hpp"
 #include "jit/a64/state.hpp"
+#include "jit/executable_memory.hpp"
 #include "vm/interpreter.hpp"
 
 namespace bpfvm::jit::a64 {

@@ -162,30 +162,4 @@ class Assembler {
   Status status_;
 };
 
-// Executable memory: mapped writable while the code is copied in, then read+execute (never both).
-class ExecutableMemory {
- public:
-  static Result<ExecutableMemory> create(const std::vector<std::uint8_t>& code);
-  ExecutableMemory(ExecutableMemory&& other) noexcept;
-  ExecutableMemory& operator=(ExecutableMemory&& other) noexcept;
-  ExecutableMemory(const ExecutableMemory&) = delete;
-  ExecutableMemory& operator=(const ExecutableMemory&) = delete;
-  ~ExecutableMemory();
-
-  const void* entry() const { return base_; }
-  std::size_t size() const { return code_size_; }
-  template <typename Fn>
-  Fn as() const {
-    return reinterpret_cast<Fn>(base_);
-  }
-
- private:
-  ExecutableMemory(void* base, std::size_t mapped, std::size_t code_size)
-      : base_(base), mapped_(mapped), code_size_(code_size) {}
-  void release();
-  void* base_ = nullptr;
-  std::size_t mapped_ = 0;
-  std::size_t code_size_ = 0;
-};
-
 }  // namespace bpfvm::jit::x64

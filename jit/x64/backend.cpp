@@ -5,6 +5,7 @@
 #include <mutex>
 #include <random>
 
+#include "jit/executable_memory.hpp"
 #include "jit/lowering/analysis.hpp"
 #include "jit/x64/assembler.hpp"
 #include "jit/x64/emit.hpp"

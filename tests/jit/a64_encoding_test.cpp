@@ -11,16 +11,15 @@
 #include <vector>
 
 #include "jit/a64/assembler.hpp"
+#include "jit/executable_memory.hpp"
 
 #if BPFVM_HAVE_LLVM
 #include <llvm-c/Disassembler.h>
 #include <llvm-c/Target.h>
 #endif
-#if defined(__aarch64__)
-#include "jit/a64/executable_memory.hpp"
-#endif
 
 using namespace bpfvm::jit::a64;
+using bpfvm::jit::ExecutableMemory;
 
 namespace {
 

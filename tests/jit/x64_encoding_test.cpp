@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/executable_memory.hpp"
 #include "jit/x64/assembler.hpp"
 
 #if BPFVM_HAVE_LLVM
@@ -18,6 +19,7 @@
 #endif
 
 using namespace bpfvm::jit::x64;
+using bpfvm::jit::ExecutableMemory;
 
 namespace {
 

@@ -1,6 +1,6 @@
-// Executable memory for AArch64 code: mapped writable while the code is copied in, then switched
-// to read+execute (never both at once), with the instruction cache flushed for the range.
-// Built only when the target is AArch64.
+// Executable memory for either JIT: mapped writable while the code is copied in, then switched
+// to read+execute (never both at once), with the instruction cache flushed for the range (a
+// no-op on x86-64, required on AArch64).
 #pragma once
 
 #include <cstddef>
@@ -9,7 +9,7 @@
 
 #include "isa/error.hpp"
 
-namespace bpfvm::jit::a64 {
+namespace bpfvm::jit {
 
 class ExecutableMemory {
  public:
@@ -39,4 +39,4 @@ class ExecutableMemory {
   std::size_t code_size_ = 0;
 };
 
-}  // namespace bpfvm::jit::a64
+}  // namespace bpfvm::jit

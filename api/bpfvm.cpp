@@ -3,6 +3,8 @@
 #include <array>
 #include <mutex>
 
+#include "api/entry_contract.hpp"
+#include "isa/isa.hpp"
 #include "vm/interpreter.hpp"
 #ifdef BPFVM_JIT_X64
 #include "jit/x64/backend.hpp"
@@ -70,6 +72,25 @@ class WithMaps final : public vm::Executable {
   std::unique_ptr<vm::Executable> inner_;
   std::shared_ptr<const vm::MapSet> maps_;
   std::function<void(std::string_view)> print_;
+};
+
+// A compiled verified program: runs only when the entry is what the verifier assumed.
+class VerifiedEntry final : public vm::Executable {
+ public:
+  VerifiedEntry(std::shared_ptr<const vm::Executable> inner, EntryContract contract)
+      : inner_(std::move(inner)), contract_(std::move(contract)) {}
+
+  vm::RunResult run(vm::RunContext& ctx) const override {
+    std::string mismatch = contract_.mismatch(ctx);
+    if (mismatch.empty()) return inner_->run(ctx);
+    vm::RunResult result;
+    result.trap = vm::Trap{vm::TrapKind::entry_mismatch, 0, 0, 0, {}, std::move(mismatch)};
+    return result;
+  }
+
+ private:
+  std::shared_ptr<const vm::Executable> inner_;
+  EntryContract contract_;
 };
 
 }  // namespace
@@ -145,6 +166,42 @@ Status Vm::load_file(const std::string& path, const isa::LoadOptions& options) {
 Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
                                                           const vm::CompileOptions& options) const {
   if (!loaded_) return Error("compile: no program loaded");
+  if (!options.proven_accesses.empty())
+    return Error("compile: unchecked accesses need a program the verifier accepted (compile it as verified)");
+  return compile_program(program_, engine, options);
+}
+
+verifier::VerifyResult Vm::verify(const verifier::Environment& env, const verifier::Options& options) const {
+  return verifier::verify(program_, env, options);
+}
+
+Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
+                                                          const verifier::VerifiedProgram& verified,
+                                                          const vm::CompileOptions& options) const {
+  if (!options.proven_accesses.empty() || !options.maps.empty())
+    return Error(
+        "compile: a verified program takes its map addresses and proofs from this Vm and the verifier");
+  auto contract = EntryContract::of(verified.environment());
+  if (!contract) return contract.error();
+  const isa::Program& program = verified.program();
+  vm::CompileOptions proven = options;
+  proven.proven_accesses.assign(program.insns.size(), false);
+  const auto facts = verified.facts();
+  for (std::size_t pc = 0; pc < program.insns.size() && pc < facts.size(); ++pc) {
+    const auto op = isa::decode(program.insns[pc]);
+    if (!op || !facts[pc].reached) continue;
+    const isa::Kind kind = isa::info(*op).kind;
+    proven.proven_accesses[pc] =
+        kind == isa::Kind::load || kind == isa::Kind::store || kind == isa::Kind::atomic;
+  }
+  auto exe = compile_program(program, engine, std::move(proven));
+  if (!exe) return exe.error();
+  return std::shared_ptr<const vm::Executable>(
+      std::make_shared<VerifiedEntry>(std::move(exe).value(), std::move(contract).value()));
+}
+
+Result<std::shared_ptr<const vm::Executable>> Vm::compile_program(const isa::Program& program, Engine engine,
+                                                                  vm::CompileOptions options) const {
   EngineFactory factory = nullptr;
   {
     std::lock_guard lock(factories().mutex);
@@ -152,17 +209,16 @@ Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
   }
   if (factory == nullptr)
     return Error("engine " + std::string(to_string(engine)) + " is not available in this build");
-  vm::CompileOptions bound = options;
-  const bool bind_maps = options.maps.empty() && !program_.maps.empty();
+  const bool bind_maps = options.maps.empty() && !program.maps.empty();
   if (bind_maps) {
-    auto addresses = maps_->bind(program_);
+    auto addresses = maps_->bind(program);
     if (!addresses) return addresses.error();
-    bound.maps = std::move(addresses).value();
+    options.maps = std::move(addresses).value();
   }
-  auto exe = factory(program_, std::make_shared<const vm::HelperRegistry>(helpers_), bound);
+  auto exe = factory(program, std::make_shared<const vm::HelperRegistry>(helpers_), options);
   if (!exe) {
     Error e = exe.error();
-    if (e.section.empty()) e.section = program_.name;
+    if (e.section.empty()) e.section = program.name;
     return e;
   }
   if (bind_maps || print_)

@@ -18,6 +18,7 @@
 #include "isa/error.hpp"
 #include "isa/load.hpp"
 #include "isa/program.hpp"
+#include "verifier/verifier.hpp"
 #include "vm/context.hpp"
 #include "vm/helpers.hpp"
 #include "vm/linux_helpers.hpp"
@@ -88,12 +89,32 @@ class Vm {
   // Creates the program's maps now, to fill them before the first compile.
   Status create_maps();
 
-  // Compiles for `engine`. When options.maps is empty the program's maps are created in
-  // maps() and the Executable attaches that set (and the print sink) to each run.
+  // Compiles for `engine`; every access is checked at run time. When options.maps is empty the
+  // program's maps are created in maps() and the Executable attaches that set (and the print
+  // sink) to each run. options.proven_accesses must be empty: only the verified compile sets it.
   Result<std::shared_ptr<const vm::Executable>> compile(Engine engine = Engine::interpreter,
                                                         const vm::CompileOptions& options = {}) const;
 
+  // Verifies the loaded program for `env`; an accepted one comes back as result.program.
+  verifier::VerifyResult verify(const verifier::Environment& env,
+                                const verifier::Options& options = {}) const;
+
+  // Compiles a program the verifier accepted, with this Vm's helpers and maps (options.maps
+  // must be empty): the loads, stores and atomics it proved in bounds run without checks. So
+  // that the proof holds, each run first checks that its entry is what the verifier assumed
+  // (api/entry_contract.hpp: raw memory of the verified size, or a context of the
+  // environment's layout, on a vm::PacketContext of that type for packet programs) and ends at
+  // once with an entry_mismatch trap otherwise. The budget, the call depth and legacy packet
+  // loads are enforced as for any program. Helpers registered here must do what the
+  // environment's prototypes say (the verifier trusts them).
+  Result<std::shared_ptr<const vm::Executable>> compile(Engine engine,
+                                                        const verifier::VerifiedProgram& verified,
+                                                        const vm::CompileOptions& options = {}) const;
+
  private:
+  Result<std::shared_ptr<const vm::Executable>> compile_program(const isa::Program& program, Engine engine,
+                                                                vm::CompileOptions options) const;
+
   isa::Program program_;
   bool loaded_ = false;
   vm::HelperRegistry helpers_;

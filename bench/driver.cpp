@@ -243,6 +243,7 @@ struct EngineResult {
   std::optional<double> ns;  // absent when the engine failed or disagreed
   std::uint64_t executed = 0;
   std::string problem;
+  std::string rejected;  // a verified engine the verifier refused the program to (no run)
 };
 
 struct ProgramResult {
@@ -307,7 +308,12 @@ Result<ProgramResult> run_program(const ProgramSpec& p, const Options& o) {
     if (!selected(e, o)) continue;
     EngineResult er;
     er.name = std::string(e.name);
-    auto l = e.load(*program);
+    if (e.rejection) er.rejected = e.rejection(*program, input.size());
+    if (!er.rejected.empty()) {
+      res.engines.push_back(std::move(er));
+      continue;
+    }
+    auto l = e.load(*program, input.size());
     if (!l) {
       er.problem = "load failed: " + l.error().to_string();
       res.engines.push_back(std::move(er));
@@ -402,6 +408,24 @@ std::optional<double> geomean(const std::vector<ProgramResult>& results, const s
   return std::exp(log_sum / n);
 }
 
+// How much faster a verified engine ran than the same engine checked: the geometric mean over
+// the programs where both ran of checked ns / verified ns.
+std::optional<double> verified_speedup(const std::vector<ProgramResult>& results, const Engine& verified) {
+  if (verified.checked_name.empty()) return std::nullopt;
+  double log_sum = 0;
+  int n = 0;
+  for (auto& r : results) {
+    const EngineResult* v = find_engine(r, verified.name);
+    const EngineResult* c = find_engine(r, verified.checked_name);
+    if (v && c && v->ns && c->ns && *v->ns > 0) {
+      log_sum += std::log(*c->ns / *v->ns);
+      ++n;
+    }
+  }
+  if (n == 0) return std::nullopt;
+  return std::exp(log_sum / n);
+}
+
 void print_table(const std::vector<ProgramResult>& results) {
   auto names = engine_names(results);
   fmt::print("bpfvm bench: {} ({} cores), {}\n", machine_name(), std::thread::hardware_concurrency(),
@@ -430,6 +454,12 @@ void print_table(const std::vector<ProgramResult>& results) {
     fmt::print(" {:>12} {:>8} {:>8}", "", g ? fmt::format("{:.2f}x", *g) : "-", "");
   }
   fmt::print("\n");
+  std::string speedups;
+  for (const Engine& e : bpfvm::bench::engines())
+    if (auto x = verified_speedup(results, e)) speedups += fmt::format("  {} {:.2f}x", e.checked_name, *x);
+  if (!speedups.empty())
+    fmt::print("X/v: verified as raw, proven accesses unchecked. Verified over checked (geomean):{}\n",
+               speedups);
 }
 
 std::string json_string(std::string_view s) {
@@ -465,15 +495,24 @@ void print_json(const std::vector<ProgramResult>& results, const Options& o) {
     for (std::size_t k = 0; k < r.engines.size(); ++k) {
       auto& e = r.engines[k];
       fmt::print(
-          "{}{}: {{\"ns\": {}, \"ratio\": {}, \"executed_insns\": {}, \"ns_per_insn\": {}, \"problem\": {}}}",
+          "{}{}: {{\"ns\": {}, \"ratio\": {}, \"executed_insns\": {}, \"ns_per_insn\": {}, \"problem\": {}, "
+          "\"rejected\": {}}}",
           k ? ", " : "", json_string(e.name), json_number(e.ns), json_number(ratio(r, e)), e.executed,
-          json_number(ns_per_insn(e)), e.problem.empty() ? "null" : json_string(e.problem));
+          json_number(ns_per_insn(e)), e.problem.empty() ? "null" : json_string(e.problem),
+          e.rejected.empty() ? "null" : json_string(e.rejected));
     }
     fmt::print("}}}}{}\n", i + 1 < results.size() ? "," : "");
   }
   fmt::print("  ],\n  \"geomean\": {{");
   for (std::size_t k = 0; k < names.size(); ++k)
     fmt::print("{}{}: {}", k ? ", " : "", json_string(names[k]), json_number(geomean(results, names[k])));
+  fmt::print("}},\n  \"verified_speedup\": {{");
+  const char* sep = "";
+  for (const Engine& e : bpfvm::bench::engines())
+    if (auto x = verified_speedup(results, e)) {
+      fmt::print("{}{}: {}", sep, json_string(e.checked_name), json_number(x));
+      sep = ", ";
+    }
   fmt::print("}}\n}}\n");
 }
 
@@ -483,6 +522,8 @@ constexpr std::string_view usage_text =
     "Runs each benchmark program natively (clang -O2, scalar and vectorised) and on every engine,\n"
     "checks that every engine's r0 and memory equal the native run's, and prints ns per run, the\n"
     "ratio to native-scalar and ns per executed BPF instruction, then the geometric mean of ratios.\n"
+    "Each engine runs checked (NAME) and verified (NAME/v: verified as raw with the input's size,\n"
+    "the accesses the verifier proved left unchecked); the last line is verified over checked.\n"
     "  --quick            check agreement only (one run each, no timing): the CI test\n"
     "  --reps N           timed samples per variant and round, interleaved (default 11)\n"
     "  --rounds N         repeat the sampling N times and report the lowest round median\n"
@@ -581,16 +622,20 @@ int run(const std::vector<std::string>& argv) {
       fmt::print(stderr, "bpfvm_bench: {}\n", r.error().to_string());
       return cli::exit_internal;
     }
-    for (auto& e : r->engines)
+    for (auto& e : r->engines) {
+      if (!e.rejected.empty())
+        fmt::print(stderr, "bpfvm_bench: NOT VERIFIED: {} on {}: {}\n", p.name, e.name, e.rejected);
       if (!e.problem.empty()) {
         fmt::print(stderr, "bpfvm_bench: MISMATCH: {} on {}: {}\n", p.name, e.name, e.problem);
         failed = true;
       }
+    }
     results.push_back(std::move(*r));
   }
   if (o.quick) {
     std::size_t checks = 0;
-    for (auto& r : results) checks += r.engines.size();
+    for (auto& r : results)
+      for (auto& e : r.engines) checks += e.rejected.empty();
     fmt::print("{} programs, {} engine runs checked against native: {}\n", results.size(), checks,
                failed ? "MISMATCHES (see above)" : "all agree");
   } else if (o.json) {

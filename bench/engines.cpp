@@ -28,14 +28,29 @@ class ApiLoaded final : public Loaded {
   std::shared_ptr<const vm::Executable> exe_;
 };
 
-Engine api_engine(bpfvm::Engine which) {
-  return {to_string(which), [which](const isa::Program& program) -> Result<std::unique_ptr<Loaded>> {
-            Vm vm;
-            if (auto s = vm.load(program); !s) return s.error();
-            auto exe = vm.compile(which);
-            if (!exe) return exe.error();
-            return std::unique_ptr<Loaded>(std::make_unique<ApiLoaded>(std::move(*exe)));
-          }};
+Engine api_engine(bpfvm::Engine which, bool verified) {
+  const std::string name(to_string(which));
+  auto load = [which, verified](const isa::Program& program,
+                                std::size_t input_bytes) -> Result<std::unique_ptr<Loaded>> {
+    Vm vm;
+    if (auto s = vm.load(program); !s) return s.error();
+    Result<std::shared_ptr<const vm::Executable>> exe = Error("not compiled");
+    if (verified) {
+      auto verdict = vm.verify(verifier::raw_environment(input_bytes));
+      if (!verdict.accepted()) return verdict.diagnostic->to_error();
+      exe = vm.compile(which, *verdict.program);
+    } else {
+      exe = vm.compile(which);
+    }
+    if (!exe) return exe.error();
+    return std::unique_ptr<Loaded>(std::make_unique<ApiLoaded>(std::move(*exe)));
+  };
+  if (!verified) return Engine{name, load, "", nullptr};
+  auto rejection = [](const isa::Program& program, std::size_t input_bytes) {
+    auto verdict = verifier::verify(program, verifier::raw_environment(input_bytes));
+    return verdict.accepted() ? std::string() : verdict.diagnostic->to_error().to_string();
+  };
+  return Engine{name + "/v", load, name, rejection};
 }
 
 }  // namespace
@@ -44,7 +59,10 @@ const std::vector<Engine>& engines() {
   static const std::vector<Engine> all = [] {
     std::vector<Engine> list;
     for (auto which : {bpfvm::Engine::interpreter, bpfvm::Engine::jit_x64, bpfvm::Engine::jit_a64})
-      if (engine_available(which)) list.push_back(api_engine(which));
+      if (engine_available(which)) {
+        list.push_back(api_engine(which, false));
+        list.push_back(api_engine(which, true));
+      }
     return list;
   }();
   return all;

@@ -1,5 +1,7 @@
 // The engines the bench driver runs, behind one small interface: load a program once, then run
-// it on input memory (the `raw` convention: r1 = memory, r2 = its length).
+// it on input memory (the `raw` convention: r1 = memory, r2 = its length). Each engine comes
+// twice: checked ("interp") and verified ("interp/v": the program verified as raw with its
+// input's size, the accesses the verifier proved run unchecked).
 #pragma once
 
 #include <cstdint>
@@ -29,8 +31,13 @@ class Loaded {
 };
 
 struct Engine {
-  std::string_view name;
-  std::function<Result<std::unique_ptr<Loaded>>(const isa::Program&)> load;
+  std::string name;
+  // The program and the size of the input every run will pass.
+  std::function<Result<std::unique_ptr<Loaded>>(const isa::Program&, std::size_t input_bytes)> load;
+  std::string checked_name;  // verified engines: the name of the same engine checked; else ""
+  // Verified engines: the verifier's diagnostic when it rejects the program (which load()
+  // then refuses); empty when it accepts.
+  std::function<std::string(const isa::Program&, std::size_t input_bytes)> rejection;
 };
 
 // Every engine built into this bpfvm, in report order.

@@ -22,6 +22,7 @@ struct Decoded {
   Op op = Op::exit;
   std::uint8_t dst = 0;
   std::uint8_t src = 0;
+  bool proven = false;  // a load, store or atomic the verifier proved in bounds: no check
   std::int16_t off = 0;
   std::uint32_t target = 0;   // jump / call-local target pc
   std::uint64_t imm = 0;      // sign-extended imm, or lddw's 64-bit value
@@ -259,7 +260,7 @@ inline bool exec_memory(std::uint64_t* r, const Decoded& d, const Memory& m, std
   constexpr std::uint32_t size = I.width / 8;
   if constexpr (I.kind == Kind::load) {
     const std::uint64_t addr = r[d.src] + static_cast<std::uint64_t>(static_cast<std::int64_t>(d.off));
-    if (!check(m, addr, size, Access::read, trap)) return false;
+    if (!d.proven && !check(m, addr, size, Access::read, trap)) return false;
     const U v = load_as<U>(addr);
     if constexpr (I.operation == Operation::loadsx) {
       r[d.dst] = static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::make_signed_t<U>>(v)));
@@ -269,12 +270,12 @@ inline bool exec_memory(std::uint64_t* r, const Decoded& d, const Memory& m, std
     return true;
   } else if constexpr (I.kind == Kind::store) {
     const std::uint64_t addr = r[d.dst] + static_cast<std::uint64_t>(static_cast<std::int64_t>(d.off));
-    if (!check(m, addr, size, Access::write, trap)) return false;
+    if (!d.proven && !check(m, addr, size, Access::write, trap)) return false;
     store_as<U>(addr, static_cast<U>(I.source == Source::reg ? r[d.src] : d.imm));
     return true;
   } else if constexpr (I.kind == Kind::atomic) {
     const std::uint64_t addr = r[d.dst] + static_cast<std::uint64_t>(static_cast<std::int64_t>(d.off));
-    if (!check(m, addr, size, Access::read_write, trap)) return false;
+    if (!d.proven && !check(m, addr, size, Access::read_write, trap)) return false;
     const U v = static_cast<U>(r[d.src]);
     const U old =
         addr % size == 0
@@ -506,6 +507,7 @@ Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program
     d.src = static_cast<std::uint8_t>(in.src());
     d.off = in.off;
     d.imm = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
+    d.proven = options.proven(pc);
     switch (info.kind) {
       case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc)); break;
       case Kind::lddw: {

@@ -15,6 +15,7 @@ std::string_view to_string(TrapKind kind) {
     case TrapKind::unknown_helper: return "unknown helper";
     case TrapKind::bad_call_target: return "bad call target";
     case TrapKind::helper_error: return "helper error";
+    case TrapKind::entry_mismatch: return "entry mismatch";
   }
   return "trap";
 }
@@ -34,6 +35,8 @@ std::string Trap::message() const {
     case TrapKind::bad_call_target:
       return fmt::format("callx to {:#x}, which names no helper (pc {})", address, pc);
     case TrapKind::helper_error: return fmt::format("helper failed at pc {}: {}", pc, detail);
+    case TrapKind::entry_mismatch:
+      return fmt::format("entry does not match the verified environment: {}", detail);
   }
   return "trap";
 }

@@ -45,6 +45,7 @@ enum class TrapKind {
   unknown_helper,    // `call N` of a helper the registry does not hold
   bad_call_target,   // `callx` with a register that names no helper
   helper_error,      // a helper reported failure
+  entry_mismatch,    // a verified program's run does not match the environment it was verified for
 };
 std::string_view to_string(TrapKind);
 
@@ -54,7 +55,7 @@ struct Trap {
   std::uint64_t address = 0;  // memory traps: the first byte accessed; callx: the register value
   std::uint32_t size = 0;     // memory traps: the access size in bytes
   std::string region;         // the region violated or nearest to the miss ("" when none)
-  std::string detail;         // helper_error: the helper's message
+  std::string detail;         // helper_error: the helper's message; entry_mismatch: what differs
   // One sentence: "out of bounds: 4-byte read at 0x... (pc 12, near region "input")".
   std::string message() const;
 };
@@ -166,6 +167,13 @@ struct CompileOptions {
   // JITs: emit every constant of the program xor a random key (undone at run time), so that
   // the program's immediates never appear in executable memory.
   bool blind_constants = false;
+  // Per pc: the load, store or atomic there was proven in bounds by the verifier, so the engine
+  // leaves its check out. Empty: every access is checked. Only the embedding API's verified
+  // compile fills it (from a verifier::VerifiedProgram, with an entry check on each run);
+  // Vm::compile() refuses it otherwise.
+  std::vector<bool> proven_accesses;
+
+  bool proven(std::size_t pc) const { return pc < proven_accesses.size() && proven_accesses[pc]; }
 };
 
 // The 64-bit value the lddw `first`, `second` (decoded as `op`) loads: its immediate, or the

@@ -448,8 +448,8 @@ Cond Codegen::compare(const lowering::Insn& s) {
 }
 
 // Loads, stores, atomics. r10 plus a constant inside the current frame needs no check (r10 is
-// read-only, and the frame is always live). Otherwise the address goes to x9 and is compared
-// with the region cache for the access; a miss goes to the slow check out of line.
+// read-only, and the frame is always live), nor does an access the verifier proved. Otherwise the address
+// goes to x9 and is compared with the region cache for the access; a miss goes to the slow check out of line.
 void Codegen::memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjust) {
   const isa::OpInfo& info = isa::info(s.op);
   const unsigned size = info.width / 8u;
@@ -472,7 +472,7 @@ void Codegen::memory(std::size_t pc, const lowering::Insn& s, std::int64_t adjus
     else
       a_.add(kAddr, base, off);
     where = Mem::at(address, 0);
-    if (!in_frame) {
+    if (!in_frame && !s.proven) {
       Stub st{Stub::Kind::access, a_.new_label(), a_.new_label(), pc, adjust, 0, TrapCode::recorded};
       st.address = address;
       st.packed = size | static_cast<std::uint32_t>(kind == 0   ? vm::Access::read

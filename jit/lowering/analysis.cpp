@@ -34,6 +34,7 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     d.off = in.off;
     d.imm = in.imm;
     d.imm64 = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
+    d.proven = options.proven(pc);
     switch (row.kind) {
       case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc)); break;
       case Kind::lddw: {

@@ -50,6 +50,7 @@ struct Insn {
   std::uint8_t src = 0;
   bool second_slot = false;  // the second half of an lddw: never executed
   std::int16_t off = 0;
+  bool proven = false;  // a load, store or atomic the verifier proved in bounds (no check)
   std::int32_t imm = 0;
   std::uint32_t target = 0;       // jumps and call local: the target pc
   std::uint64_t imm64 = 0;        // lddw: the 64-bit value, maps resolved

@@ -246,6 +246,7 @@ class Emitter {
   // and the trap can be taken at the segment's entry with the exact pc and count.
 
   bool checked(const Insn& in) const {
+    if (in.proven) return false;
     switch (in.info().kind) {
       case Kind::load: return !in_frame(in.src, in.off, in.info().width / 8u);
       case Kind::store:
@@ -653,8 +654,9 @@ class Emitter {
   // The operand of a load, store or atomic at [base + off], after the checks it needs.
   Mem access(std::uint32_t pc, int base, std::int16_t off, unsigned bytes, AccessKind kind) {
     // r10 with a constant offset inside the current frame cannot miss (r10 is read-only); in
-    // the fast copy the group's check covered the access.
-    if (in_frame(base, off, bytes) || fast_) return ptr(host[static_cast<std::size_t>(base)], off);
+    // the fast copy the group's check covered the access; the verifier proved proven ones.
+    if (in_frame(base, off, bytes) || fast_ || an_.insns[pc].proven)
+      return ptr(host[static_cast<std::size_t>(base)], off);
     const Mem fast = field(BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind);
     a_.lea(Size::b64, addr_reg, ptr(host[base], off));
     Cold c{Cold::What::memory, {}, {}, pc, bytes, kind};

@@ -1,6 +1,7 @@
-// The XDP examples (examples/xdp): each verifies as xdp, then runs on every engine of this build
-// over generated traffic; verdicts and map contents must be what the traffic's description
-// says (computed here from the PacketSpecs, not from a run).
+// The XDP examples (examples/xdp): each verifies as xdp, then runs on every engine of this build,
+// checked and verified (the accesses the verifier proved run unchecked), over generated traffic; verdicts and
+// map contents must be what the traffic's description says (computed here from the PacketSpecs, not from a
+// run).
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -39,18 +40,37 @@ bpfvm::isa::Program load(const std::string& file, const std::string& program) {
   return std::move(loaded).value();
 }
 
-std::vector<bpfvm::Engine> engines() {
-  std::vector<bpfvm::Engine> out;
+// An engine, and whether the program runs as verified (unchecked where the verifier proved it).
+struct Mode {
+  bpfvm::Engine engine;
+  bool verified;
+};
+
+std::string to_string(Mode m) {
+  return std::string(bpfvm::to_string(m.engine)) + (m.verified ? " verified" : "");
+}
+
+std::vector<Mode> engines() {
+  std::vector<Mode> out;
   for (auto e : {bpfvm::Engine::interpreter, bpfvm::Engine::jit_x64, bpfvm::Engine::jit_a64})
-    if (bpfvm::engine_available(e)) out.push_back(e);
+    if (bpfvm::engine_available(e)) {
+      out.push_back({e, false});
+      out.push_back({e, true});
+    }
   return out;
 }
 
-std::shared_ptr<const vm::Executable> compile(bpfvm::Vm& vmx, bpfvm::isa::Program program,
-                                              bpfvm::Engine engine) {
+std::shared_ptr<const vm::Executable> compile(bpfvm::Vm& vmx, bpfvm::isa::Program program, Mode mode) {
   REQUIRE(vmx.add_linux_helpers().ok());
   REQUIRE(vmx.load(std::move(program)).ok());
-  auto exe = vmx.compile(engine);
+  bpfvm::Result<std::shared_ptr<const vm::Executable>> exe = bpfvm::Error("not compiled");
+  if (mode.verified) {
+    auto verdict = vmx.verify(bpfvm::verifier::xdp_environment());
+    REQUIRE(verdict.accepted());
+    exe = vmx.compile(mode.engine, *verdict.program);
+  } else {
+    exe = vmx.compile(mode.engine);
+  }
   INFO((exe ? std::string() : exe.error().to_string()));
   REQUIRE(exe.ok());
   return exe.value();
@@ -86,8 +106,8 @@ bool has_ports(const PacketSpec& p) { return p.protocol == 6 || p.protocol == 17
 TEST_CASE("xdp_firewall drops blocked sources and the blocked port", "[examples]") {
   const auto traffic = bpfvm::examples::generate_traffic(3000);
   const std::uint32_t blocked = 0x0a000007;  // 10.0.0.7
-  for (bpfvm::Engine engine : engines()) {
-    INFO(bpfvm::to_string(engine));
+  for (Mode engine : engines()) {
+    INFO(to_string(engine));
     bpfvm::Vm vmx;
     auto exe = compile(vmx, load("xdp_firewall", "xdp_firewall"), engine);
     vm::Map* blocklist = vmx.maps()->find("blocklist");
@@ -125,8 +145,8 @@ TEST_CASE("proto_counters counts packets and bytes per protocol in a per-CPU arr
     e[0] += 1;
     e[1] += p.length;
   }
-  for (bpfvm::Engine engine : engines()) {
-    INFO(bpfvm::to_string(engine));
+  for (Mode engine : engines()) {
+    INFO(to_string(engine));
     bpfvm::Vm vmx;
     auto exe = compile(vmx, load("proto_counters", "proto_counters"), engine);
     run_traffic(*exe, traffic);
@@ -157,8 +177,8 @@ TEST_CASE("rate_limiter lets a burst of 5 through per source, then drops", "[exa
     p.length = 60;
     traffic.push_back(p);
   }
-  for (bpfvm::Engine engine : engines()) {
-    INFO(bpfvm::to_string(engine));
+  for (Mode engine : engines()) {
+    INFO(to_string(engine));
     bpfvm::Vm vmx;
     auto exe = compile(vmx, load("rate_limiter", "rate_limiter"), engine);
     // One packet per second refills: the 40 packets take far less than a second.
@@ -173,8 +193,8 @@ TEST_CASE("rate_limiter lets a burst of 5 through per source, then drops", "[exa
 
 TEST_CASE("event_producer writes one ring buffer event per IPv4 packet", "[examples]") {
   const auto traffic = bpfvm::examples::generate_traffic(2000, 3);
-  for (bpfvm::Engine engine : engines()) {
-    INFO(bpfvm::to_string(engine));
+  for (Mode engine : engines()) {
+    INFO(to_string(engine));
     bpfvm::Vm vmx;
     auto exe = compile(vmx, load("event_producer", "event_producer"), engine);
     run_traffic(*exe, traffic);
@@ -209,8 +229,8 @@ TEST_CASE("event_producer writes one ring buffer event per IPv4 packet", "[examp
 
 TEST_CASE("tail_dispatch hands TCP and UDP to their programs through a program array", "[examples]") {
   const auto traffic = bpfvm::examples::generate_traffic(2000, 4);
-  for (bpfvm::Engine engine : engines()) {
-    INFO(bpfvm::to_string(engine));
+  for (Mode engine : engines()) {
+    INFO(to_string(engine));
     auto maps = std::make_shared<vm::MapSet>();
     std::map<std::string, std::shared_ptr<const vm::Executable>> programs;
     for (const char* name : {"dispatch", "handle_tcp", "handle_udp"}) {

@@ -1,0 +1,262 @@
+// Verified execution: Vm::verify then Vm::compile(engine, verified). The accesses the verifier
+// proved run without checks on every engine; each run first checks that its entry matches what
+// the verifier assumed (api/entry_contract.hpp), and a mismatch is an entry_mismatch trap before
+// any instruction runs. Random programs the verifier accepts must give the same results checked
+// and verified, and never hit a memory trap when checked (the real interpreter as the oracle of
+// the verifier's soundness).
+//
+// BPFVM_VERIFIED_PROGRAMS (environment) sets how many random programs are generated (default
+// 20000, about a second; 2000 under sanitizers).
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "api/bpfvm.hpp"
+#include "isa/asm.hpp"
+#include "tests/jit/random_program.hpp"
+
+using namespace bpfvm;
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr std::uint64_t default_programs = 2000;
+#else
+constexpr std::uint64_t default_programs = 20000;
+#endif
+
+std::vector<Engine> engines() {
+  std::vector<Engine> out;
+  for (auto e : {Engine::interpreter, Engine::jit_x64, Engine::jit_a64})
+    if (engine_available(e)) out.push_back(e);
+  return out;
+}
+
+isa::Program assemble(std::string_view text) {
+  auto p = isa::assemble(text, isa::Syntax::llvm, "<test>");
+  INFO((p ? std::string() : p.error().to_string()));
+  REQUIRE(p.ok());
+  return std::move(p).value();
+}
+
+// Loads `text`, verifies it for `env` and compiles the verified form for `engine`.
+std::shared_ptr<const vm::Executable> verified(Vm& vmx, std::string_view text,
+                                               const verifier::Environment& env, Engine engine) {
+  REQUIRE(vmx.load(assemble(text)).ok());
+  auto verdict = vmx.verify(env);
+  INFO((verdict.diagnostic ? verdict.diagnostic->to_string() : std::string()));
+  REQUIRE(verdict.accepted());
+  auto exe = vmx.compile(engine, *verdict.program);
+  INFO((exe ? std::string() : exe.error().to_string()));
+  REQUIRE(exe.ok());
+  return exe.value();
+}
+
+void require_mismatch(const vm::RunResult& r, std::string_view words) {
+  REQUIRE(r.trap.has_value());
+  CHECK(r.trap->kind == vm::TrapKind::entry_mismatch);
+  CHECK(r.executed == 0);
+  INFO(r.trap->message());
+  CHECK(r.trap->message().find(words) != std::string::npos);
+}
+
+std::uint64_t env_or(const char* name, std::uint64_t fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 0) : fallback;
+}
+
+}  // namespace
+
+TEST_CASE("verified: a compile with proofs the verifier did not make is refused", "[verified]") {
+  Vm vmx;
+  REQUIRE(vmx.load(assemble("r0 = *(u64 *)(r1 + 0)\nexit")).ok());
+  vm::CompileOptions options;
+  options.proven_accesses = {true, false};
+  auto exe = vmx.compile(Engine::interpreter, options);
+  REQUIRE_FALSE(exe.ok());
+  CHECK(exe.error().message.find("verifier") != std::string::npos);
+}
+
+TEST_CASE("verified: raw memory of the verified size runs, any other entry is refused", "[verified]") {
+  const char* text =
+      "r0 = *(u64 *)(r1 + 8)\n"
+      "*(u32 *)(r1 + 0) = 7\n"
+      "exit";
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    auto exe = verified(vmx, text, verifier::raw_environment(16), engine);
+    std::vector<std::uint8_t> mem(16, 0);
+    mem[8] = 0x2a;
+    const vm::RunResult ok = run(*exe, mem);
+    REQUIRE_FALSE(ok.trap.has_value());
+    CHECK(ok.r0 == 0x2a);
+    CHECK(mem[0] == 7);
+    CHECK(ok.executed == 3);
+
+    std::vector<std::uint8_t> small(8), large(32);
+    require_mismatch(run(*exe, small), "verified for 16 bytes of input memory, run with 8");
+    require_mismatch(run(*exe, large), "verified for 16 bytes of input memory, run with 32");
+    // The right size, but r1 is not inside the run's regions, or they are read-only.
+    vm::RunContext ctx;
+    ctx.set_args({reinterpret_cast<std::uint64_t>(mem.data()), 16, 0, 0, 0});
+    require_mismatch(exe->run(ctx), "readable and writable bytes");
+    ctx.add_region({reinterpret_cast<std::uint64_t>(mem.data()), 16, vm::Access::read, "input"});
+    require_mismatch(exe->run(ctx), "readable and writable bytes");
+  }
+}
+
+TEST_CASE("verified: raw memory of unknown size is bounded by r2", "[verified]") {
+  const char* text =
+      "r0 = 0\n"
+      "if r2 < 8 goto +1\n"
+      "r0 = *(u64 *)(r1 + 0)\n"
+      "exit";
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    auto exe = verified(vmx, text, verifier::raw_environment(std::nullopt), engine);
+    std::vector<std::uint8_t> mem(8, 1), small(4, 1);
+    CHECK(run(*exe, mem).r0 == 0x0101010101010101);
+    CHECK(run(*exe, small).r0 == 0);
+    // r2 claims more bytes than the region holds.
+    vm::RunContext ctx;
+    ctx.add_region(
+        {reinterpret_cast<std::uint64_t>(mem.data()), mem.size(), vm::Access::read_write, "input"});
+    ctx.set_args({reinterpret_cast<std::uint64_t>(mem.data()), 64, 0, 0, 0});
+    require_mismatch(exe->run(ctx), "r2 = 64");
+  }
+}
+
+TEST_CASE("verified: an xdp program runs only on an xdp packet context", "[verified]") {
+  // Returns the first byte of the packet when there is one, else 0.
+  const char* text =
+      "r2 = *(u32 *)(r1 + 0)\n"
+      "r3 = *(u32 *)(r1 + 4)\n"
+      "r0 = 0\n"
+      "r4 = r2\n"
+      "r4 += 1\n"
+      "if r4 > r3 goto +1\n"
+      "r0 = *(u8 *)(r2 + 0)\n"
+      "exit";
+  const std::vector<std::uint8_t> frame(60, 0x5a);
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    auto exe = verified(vmx, text, verifier::xdp_environment(), engine);
+    auto xdp = vm::PacketContext::create(vm::ContextKind::xdp);
+    REQUIRE(xdp.ok());
+    REQUIRE((*xdp)->set_packet(frame).ok());
+    const vm::RunResult ok = run_packet(*exe, **xdp);
+    REQUIRE_FALSE(ok.trap.has_value());
+    CHECK(ok.r0 == 0x5a);
+    // Any 24 bytes are not a context whose data fields point at a packet.
+    std::vector<std::uint8_t> fake(24, 0xff);
+    require_mismatch(run_with_context(*exe, fake.data(), fake.size()), "xdp packets");
+    auto tc = vm::PacketContext::create(vm::ContextKind::sched_cls);
+    REQUIRE(tc.ok());
+    REQUIRE((*tc)->set_packet(frame).ok());
+    require_mismatch(run_packet(*exe, **tc), "xdp packets");
+  }
+}
+
+TEST_CASE("verified: an embedder's context field must point to the region it declares", "[verified]") {
+  verifier::Environment env;
+  env.name = "buffers";
+  env.ctx_size = 16;
+  env.fields = {{"buf", 0, 8, verifier::FieldKind::region, false, 0},
+                {"n", 8, 8, verifier::FieldKind::scalar, true, 0}};
+  env.regions = {{"buf", 32, true}};
+  const char* text =
+      "r2 = *(u64 *)(r1 + 0)\n"
+      "r0 = *(u64 *)(r2 + 24)\n"
+      "*(u64 *)(r1 + 8) = r0\n"
+      "exit";
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    auto exe = verified(vmx, text, env, engine);
+    std::vector<std::uint64_t> buf(4, 0), short_buf(2, 0);
+    buf[3] = 99;
+    std::uint64_t ctx_words[2] = {reinterpret_cast<std::uint64_t>(buf.data()), 0};
+    RunOptions options;
+    options.regions = {
+        {reinterpret_cast<std::uint64_t>(buf.data()), 32, vm::Access::read_write, "buf"},
+        {reinterpret_cast<std::uint64_t>(short_buf.data()), 16, vm::Access::read_write, "short"}};
+    const vm::RunResult ok =
+        run_with_context(*exe, ctx_words, sizeof ctx_words, vm::Access::read_write, options);
+    REQUIRE_FALSE(ok.trap.has_value());
+    CHECK(ok.r0 == 99);
+    CHECK(ctx_words[1] == 99);
+    ctx_words[0] = reinterpret_cast<std::uint64_t>(short_buf.data());
+    require_mismatch(run_with_context(*exe, ctx_words, sizeof ctx_words, vm::Access::read_write, options),
+                     "does not point to 32 readable and writable bytes");
+    // The program writes field n: a read-only context is not what was verified.
+    ctx_words[0] = reinterpret_cast<std::uint64_t>(buf.data());
+    require_mismatch(run_with_context(*exe, ctx_words, sizeof ctx_words, vm::Access::read, options),
+                     "readable and writable context");
+  }
+}
+
+TEST_CASE("verified: packet fields outside the built-in layouts cannot be compiled unchecked", "[verified]") {
+  verifier::Environment env = verifier::xdp_environment();
+  env.name = "my_xdp";
+  Vm vmx;
+  REQUIRE(vmx.load(assemble("r0 = 0\nexit")).ok());
+  auto verdict = vmx.verify(env);
+  REQUIRE(verdict.accepted());
+  auto exe = vmx.compile(Engine::interpreter, *verdict.program);
+  REQUIRE_FALSE(exe.ok());
+  CHECK(exe.error().message.find("packet field 'data'") != std::string::npos);
+}
+
+TEST_CASE("verified: random programs the verifier accepts run the same checked and verified", "[verified]") {
+  const std::uint64_t count = env_or("BPFVM_VERIFIED_PROGRAMS", default_programs);
+  std::uint64_t accepted = 0, runs = 0, proven = 0;
+  for (std::uint64_t seed = 1; seed <= count; ++seed) {
+    test::RandomProgramOptions options;
+    options.functions = static_cast<int>(seed % 3);
+    options.body_length = 12 + static_cast<int>(seed % 40);
+    options.outside_per_mille = 0;
+    const auto rp = test::random_program(seed, options);
+    Vm vmx;
+    REQUIRE(vmx.load(rp.program).ok());
+    auto verdict = vmx.verify(verifier::raw_environment(rp.memory.size()));
+    if (!verdict.accepted()) continue;
+    ++accepted;
+    for (const auto& f : verdict.program->facts()) proven += f.regions != 0;
+    INFO("seed " << seed);
+    for (Engine engine : engines()) {
+      INFO(to_string(engine));
+      auto checked = vmx.compile(engine);
+      auto unchecked = vmx.compile(engine, *verdict.program);
+      REQUIRE(checked.ok());
+      REQUIRE(unchecked.ok());
+      std::vector<std::uint8_t> mem_a = rp.memory, mem_b = rp.memory;
+      const vm::RunResult a = run(**checked, mem_a);
+      const vm::RunResult b = run(**unchecked, mem_b);
+      if (a.trap) {
+        // The verifier proved every access: the checked run may run out of budget only.
+        INFO(a.trap->message());
+        REQUIRE(a.trap->kind == vm::TrapKind::budget_exhausted);
+        REQUIRE(b.trap.has_value());
+        CHECK(b.trap->kind == a.trap->kind);
+        CHECK(b.trap->pc == a.trap->pc);
+      } else {
+        INFO((b.trap ? b.trap->message() : std::string()));
+        REQUIRE_FALSE(b.trap.has_value());
+        CHECK(a.r0 == b.r0);
+      }
+      CHECK(a.executed == b.executed);
+      CHECK(mem_a == mem_b);
+      ++runs;
+    }
+  }
+  WARN(accepted << " of " << count << " random programs accepted, " << proven << " accesses proven, " << runs
+                << " runs compared");
+  CHECK(accepted >= count / 20);
+  CHECK(proven >= accepted);
+}

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -296,6 +297,10 @@ class Analyzer {
   std::vector<isa::Op> ops_;
   std::vector<Cfg> cfgs_;
   std::vector<InsnFacts> facts_;
+  // Per conditional jump: the constants it compared a value against (numbers, or offsets into
+  // the same region), the widening thresholds of the loops around it.
+  std::unordered_map<std::uint32_t, std::vector<std::uint64_t>> branch_bounds_;
+  void note_bound(std::uint32_t pc, const Scalar& v);
   std::vector<std::uint32_t> depth_;                                 // per function
   std::vector<std::pair<std::uint32_t, std::uint32_t>> call_edges_;  // (call pc, callee function)
   std::vector<std::optional<State>> invariants_;
@@ -536,6 +541,75 @@ std::optional<State> Analyzer::iterate(int loop, const State& head, std::uint32_
   return next;
 }
 
+namespace {
+
+// Two registers moving by fixed steps from known values at a loop's head: after k iterations
+// x = x0 + k * sx and y = y0 + k * sy, so x's range at the head bounds k and with it y.
+struct Lockstep {
+  int x = 0, y = 0;
+  RegKind y_kind = RegKind::scalar;
+  std::int64_t x0 = 0, y0 = 0, sx = 0, sy = 0;
+};
+
+// The fixed 64-bit step register r took in one iteration tagged `tag`, or 0.
+std::int64_t fixed_step(const Reg& head, const Reg& back, int r, std::uint32_t tag) {
+  if (head.kind != back.kind || !tracks_progress(back.kind) || back.tag != tag || back.origin != r ||
+      back.step_width != 64 || back.step_lo != back.step_hi)
+    return 0;
+  return back.step_lo;
+}
+
+std::vector<Lockstep> lockstep_links(const State& head, const State& back, std::uint32_t tag) {
+  std::vector<Lockstep> links;
+  for (int x = 0; x < isa::frame_pointer; ++x) {
+    const Reg& hx = head.regs[x];
+    const std::int64_t sx = fixed_step(hx, back.regs[x], x, tag);
+    if (hx.kind != RegKind::scalar || sx == 0 || !hx.val.is_const()) continue;
+    for (int y = 0; y < isa::frame_pointer; ++y) {
+      const Reg& hy = head.regs[y];
+      const std::int64_t sy = fixed_step(hy, back.regs[y], y, tag);
+      if (y == x || sy == 0 || !hy.val.is_const()) continue;
+      links.push_back({x, y, hy.kind, static_cast<std::int64_t>(hx.val.value()),
+                       static_cast<std::int64_t>(hy.val.value()), sx, sy});
+    }
+  }
+  return links;
+}
+
+// True when the iteration from the invariant moved both registers by exactly the link's steps.
+bool lockstep_holds(const Lockstep& l, const State& back, std::uint32_t tag) {
+  auto moved = [&](int r, std::int64_t step) {
+    const Reg& b = back.regs[r];
+    return b.tag == tag && b.origin == r && b.step_width == 64 && b.step_lo == step && b.step_hi == step;
+  };
+  return moved(l.x, l.sx) && moved(l.y, l.sy) && back.regs[l.x].kind == RegKind::scalar &&
+         back.regs[l.y].kind == l.y_kind;
+}
+
+// Narrows y at the head to what x's range allows. x's signed range must leave room for one more
+// step, so that no value of the progression wrapped (then k = (x - x0) / sx exactly).
+void apply_lockstep(const Lockstep& l, State& s) {
+  const Reg& x = s.regs[l.x];
+  Reg& y = s.regs[l.y];
+  if (x.kind != RegKind::scalar || y.kind != l.y_kind) return;
+  using i128 = __int128;
+  const i128 lo_x = x.val.smin, hi_x = x.val.smax;
+  if (hi_x + l.sx > INT64_MAX || lo_x + l.sx < INT64_MIN) return;
+  i128 kmin = l.sx > 0 ? (lo_x - l.x0) / l.sx : (l.x0 - hi_x) / -i128{l.sx};
+  i128 kmax = l.sx > 0 ? (hi_x - l.x0) / l.sx : (l.x0 - lo_x) / -i128{l.sx};
+  kmin = std::max<i128>(kmin, 0);
+  if (kmax < kmin) return;
+  i128 lo = l.y0 + (l.sy > 0 ? kmin : kmax) * l.sy;
+  i128 hi = l.y0 + (l.sy > 0 ? kmax : kmin) * l.sy;
+  if (lo < INT64_MIN || hi > INT64_MAX) return;
+  Scalar v = y.val;
+  v.smin = std::max(v.smin, static_cast<std::int64_t>(lo));
+  v.smax = std::min(v.smax, static_cast<std::int64_t>(hi));
+  if (v.smin <= v.smax && v.normalize()) y.val = v;
+}
+
+}  // namespace
+
 void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repeated) {
   const Cfg& g = *run_->cfg;
   const Loop& L = g.loops[loop];
@@ -550,35 +624,64 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
     canonicalize(st);
     return st;
   };
-  // An invariant for the head: join what comes back, widening after a few rounds.
-  State inv = head;
-  for (int round = 0;; ++round) {
-    auto back = iterate(loop, inv, 0);
-    if (!back) return;  // no path comes back: the loop ends
-    State joined = join(inv, strip(std::move(*back)), env_.allow_pointer_leaks);
-    if (joined == inv) break;
-    if (round > 40) fail(L.head, inv, "loop", "the loop's invariant does not converge under widening");
-    inv = round >= 2 ? widen(inv, joined) : std::move(joined);
-    canonicalize(inv);
+  // An invariant for the head: join what comes back, widening after a few rounds to the bounds
+  // the loop's own branches compare against, or else to the type limits.
+  Thresholds bounds;
+  for (std::uint32_t pc : L.body)
+    if (auto it = branch_bounds_.find(pc); it != branch_bounds_.end())
+      for (std::uint64_t c : it->second) bounds.add_bound(c);
+  bounds.sort();
+  // Registers that move in lockstep (an index and the pointer walking an array with it) keep
+  // their relation at the head: lockstep_links() finds them by one iteration that follows
+  // progress, and the invariant is solved with them; when the final iteration shows a link does
+  // not hold, the invariant is solved again without links.
+  std::vector<Lockstep> links;
+  if (auto probe = iterate(loop, head, tag); !probe)
+    return;  // no path comes back: the loop ends
+  else
+    links = lockstep_links(head, *probe, tag);
+  State inv;
+  std::optional<State> back;
+  for (;;) {
+    auto reduced = [&](State st) {
+      for (const Lockstep& l : links) apply_lockstep(l, st);
+      return st;
+    };
+    bool retry = false;
+    inv = head;
+    for (int round = 0;; ++round) {
+      back = iterate(loop, inv, 0);
+      if (!back) break;
+      State joined = reduced(join(inv, strip(std::move(*back)), env_.allow_pointer_leaks));
+      if (joined == inv) break;
+      if (round > 40) fail(L.head, inv, "loop", "the loop's invariant does not converge under widening");
+      inv = round >= 2 ? reduced(widen(inv, joined, &bounds)) : std::move(joined);
+      canonicalize(inv);
+    }
+    // Narrow once; the iteration from the result follows progress.
+    if (back) back = iterate(loop, inv, tag);
+    if (back) {
+      State narrow = reduced(join(head, strip(*back), env_.allow_pointer_leaks));
+      if (auto back2 = iterate(loop, narrow, tag); !back2) {
+        back.reset();
+      } else if (reduced(join(narrow, strip(*back2), env_.allow_pointer_leaks)) == narrow) {
+        inv = std::move(narrow);
+        back = std::move(back2);
+      } else {
+        back = iterate(loop, inv, tag);
+      }
+    }
+    for (const Lockstep& l : links) retry = retry || !back || !lockstep_holds(l, *back, tag);
+    if (!retry) break;
+    links.clear();
   }
-  // Narrow once, then look for a register that moves toward a bound by a fixed step.
-  auto back = iterate(loop, inv, tag);
-  if (!back) return;
-  State narrow = join(head, strip(*back), env_.allow_pointer_leaks);
-  if (auto back2 = iterate(loop, narrow, tag); !back2) {
-    return;
-  } else if (join(narrow, strip(*back2), env_.allow_pointer_leaks) == narrow) {
-    inv = std::move(narrow);
-    back = std::move(back2);
-  } else {
-    back = iterate(loop, inv, tag);
-    if (!back) return;
-  }
+  if (!back) return;  // no path comes back: the loop ends
+  // Termination: look for a register that moves toward a bound by a fixed step.
   std::uint64_t best = UINT64_MAX;
   for (int r = 0; r < isa::frame_pointer; ++r) {
     const Reg& h = inv.regs[r];
     const Reg& b = back->regs[r];
-    if (h.kind != RegKind::scalar || b.kind != RegKind::scalar || b.tag != tag || b.origin != r) continue;
+    if (h.kind != b.kind || !tracks_progress(h.kind) || b.tag != tag || b.origin != r) continue;
     if (b.step_lo < 1 && b.step_hi > -1) continue;
     bool up = b.step_lo >= 1;
     auto step_min = static_cast<std::uint64_t>(up ? b.step_lo : -b.step_hi);
@@ -844,6 +947,20 @@ void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn
         }
       }
       ptr.val = nv;
+      // Loop progress: a pointer moved by a constant keeps its link to the loop head.
+      if (ptr_plus && ptr.tag && num.val.is_const() && ptr.step_width != 32) {
+        auto c = static_cast<std::int64_t>(num.val.value());
+        if (c >= -(std::int64_t{1} << 31) && c <= (std::int64_t{1} << 31)) {
+          if (o == Operation::sub) c = -c;
+          ptr.step_width = 64;
+          ptr.step_lo += c;
+          ptr.step_hi += c;
+        } else {
+          clear_step(ptr);
+        }
+      } else {
+        clear_step(ptr);
+      }
       s.regs[d] = ptr;
       return;
     }
@@ -914,6 +1031,13 @@ void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn
   (void)is64;
 }
 
+void Analyzer::note_bound(std::uint32_t pc, const Scalar& v) {
+  if (!v.is_const()) return;
+  auto& bounds = branch_bounds_[pc];
+  if (bounds.size() < 8 && std::find(bounds.begin(), bounds.end(), v.value()) == bounds.end())
+    bounds.push_back(v.value());
+}
+
 void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn,
                     std::vector<std::pair<std::uint32_t, State>>& out) {
   const auto& info = isa::info(op);
@@ -944,6 +1068,8 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
 
   bool a_ptr = a.is_pointer(), b_ptr = b.is_pointer();
   if (!a_ptr && !b_ptr) {
+    note_bound(pc, a.val);
+    note_bound(pc, b.val);
     for (bool taken : {false, true}) {
       State st = s;
       Rel rel = relation(info.operation, taken);
@@ -1047,6 +1173,8 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
       info.operation != Operation::jset) {
     // Same region: addresses compare like their offsets taken as signed numbers (stack offsets
     // are negative; no region wraps around the address space).
+    note_bound(pc, a.val);
+    note_bound(pc, b.val);
     for (bool taken : {false, true}) {
       State st = s;
       Scalar x = a.val, y = b.val;

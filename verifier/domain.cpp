@@ -210,24 +210,58 @@ constexpr s64 sthresholds[] = {s64_min, -0x80000000ll, -0x8000ll, -0x80ll,    -1
                                0,       0x7f,          0x7fff,    0x7fffffff, s64_max};
 }  // namespace
 
-Scalar Scalar::widen(const Scalar& n) const {
+void Thresholds::add_bound(std::uint64_t c) {
+  for (u64 v : {c - 1, c, c + 1}) {
+    u.push_back(v);
+    s.push_back(static_cast<s64>(v));
+  }
+}
+
+void Thresholds::sort() {
+  std::sort(u.begin(), u.end());
+  u.erase(std::unique(u.begin(), u.end()), u.end());
+  std::sort(s.begin(), s.end());
+  s.erase(std::unique(s.begin(), s.end()), s.end());
+}
+
+namespace {
+// The smallest threshold at or above v (`up`), or the largest at or below it, among the type
+// limits and `extra` (sorted).
+template <typename T, std::size_t N>
+T next_threshold(const T (&limits)[N], const std::vector<T>* extra, T v, bool up) {
+  T best = up ? *std::find_if(std::begin(limits), std::end(limits), [&](T t) { return t >= v; })
+              : *std::find_if(std::rbegin(limits), std::rend(limits), [&](T t) { return t <= v; });
+  if (extra == nullptr) return best;
+  if (up) {
+    auto it = std::lower_bound(extra->begin(), extra->end(), v);
+    if (it != extra->end() && *it < best) best = *it;
+  } else {
+    auto it = std::upper_bound(extra->begin(), extra->end(), v);
+    if (it != extra->begin() && *std::prev(it) > best) best = *std::prev(it);
+  }
+  return best;
+}
+}  // namespace
+
+Scalar Scalar::widen(const Scalar& n, const Thresholds* extra) const {
   Scalar r = join(n);
-  if (n.umax > umax)
-    r.umax =
-        *std::find_if(std::begin(uthresholds), std::end(uthresholds), [&](u64 t) { return t >= n.umax; });
-  if (n.umin < umin)
-    r.umin =
-        *std::find_if(std::rbegin(uthresholds), std::rend(uthresholds), [&](u64 t) { return t <= n.umin; });
-  if (n.smax > smax)
-    r.smax =
-        *std::find_if(std::begin(sthresholds), std::end(sthresholds), [&](s64 t) { return t >= n.smax; });
-  if (n.smin < smin)
-    r.smin =
-        *std::find_if(std::rbegin(sthresholds), std::rend(sthresholds), [&](s64 t) { return t <= n.smin; });
+  const std::vector<u64>* eu = extra ? &extra->u : nullptr;
+  const std::vector<s64>* es = extra ? &extra->s : nullptr;
+  if (n.umax > umax) r.umax = next_threshold(uthresholds, eu, n.umax, true);
+  if (n.umin < umin) r.umin = next_threshold(uthresholds, eu, n.umin, false);
+  if (n.smax > smax) r.smax = next_threshold(sthresholds, es, n.smax, true);
+  if (n.smin < smin) r.smin = next_threshold(sthresholds, es, n.smin, false);
   if (n.u32max > u32max || n.u32min < u32min) r.u32min = 0, r.u32max = 0xffffffffu;
   if (n.s32max > s32max || n.s32min < s32min) r.s32min = INT32_MIN, r.s32max = INT32_MAX;
-  r.bits = Tnum::unknown();
-  if (bits == n.bits) r.bits = bits;
+  // Known bits: the low ones both sides know (alignment: a counter that moves by 4 stays a
+  // multiple of 4) survive; the rest is forgotten at once, so widening converges quickly.
+  if (bits == n.bits) {
+    r.bits = bits;
+  } else {
+    const Tnum j = bits.join(n.bits);
+    const u64 low = j.mask == 0 ? u64_max : (j.mask & -j.mask) - 1;  // bits below the lowest unknown one
+    r.bits = Tnum{j.value & low, ~low};
+  }
   return finish(r);
 }
 

@@ -7,6 +7,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bpfvm::verifier {
 
@@ -41,6 +42,18 @@ Tnum tnum_lsh(Tnum a, unsigned k);
 Tnum tnum_rsh(Tnum a, unsigned k);
 Tnum tnum_arsh(Tnum a, unsigned k);
 
+// Extra widening thresholds, sorted: the program's own bounds (constants its loops compare
+// against), so that a counter widens to the bound its loop checks instead of a type limit.
+struct Thresholds {
+  std::vector<std::uint64_t> u;
+  std::vector<std::int64_t> s;
+
+  // c - 1, c and c + 1 (as unsigned and as signed): the last value below a bound, the bound,
+  // the first past it.
+  void add_bound(std::uint64_t c);
+  void sort();
+};
+
 struct Scalar {
   std::int64_t smin = std::numeric_limits<std::int64_t>::min();
   std::int64_t smax = std::numeric_limits<std::int64_t>::max();
@@ -65,8 +78,9 @@ struct Scalar {
   // Tightens every view from the others; false when no value is left (an infeasible path).
   bool normalize();
   Scalar join(const Scalar& o) const;
-  // Pushes bounds that grew past the old ones out to the next threshold (loop widening).
-  Scalar widen(const Scalar& newer) const;
+  // Pushes bounds that grew past the old ones out to the next threshold (loop widening): the
+  // type limits, and `extra` when given.
+  Scalar widen(const Scalar& newer, const Thresholds* extra = nullptr) const;
   // The value with its upper 32 bits cleared (an ALU32 result).
   Scalar zext32() const;
   // The low 32 bits sign-extended to 64 (the operand of a signed 32-bit operation).

@@ -59,6 +59,18 @@ struct IdJoin {
     return r;
   }
 
+  // Loop progress survives a join when both sides count from the same head value.
+  static void join_progress(Reg& r, const Reg& x, const Reg& y) {
+    if (x.tag && x.tag == y.tag && x.origin == y.origin &&
+        (x.step_width == y.step_width || !x.step_width || !y.step_width)) {
+      r.step_width = std::max(x.step_width, y.step_width);
+      r.step_lo = std::min(x.step_lo, y.step_lo);
+      r.step_hi = std::max(x.step_hi, y.step_hi);
+    } else {
+      clear_step(r);
+    }
+  }
+
   Reg reg(const Reg& x, const Reg& y) {
     auto same_region = [&] { return x.region == y.region && x.size == y.size && x.writable == y.writable; };
     if (x.kind == y.kind) {
@@ -70,19 +82,13 @@ struct IdJoin {
           r.val = x.val.join(y.val);
           r.is_len = x.is_len && y.is_len;
           r.id = (x.id && y.id) ? plain(0, x.id, y.id) : 0;
-          if (x.tag && x.tag == y.tag && x.origin == y.origin &&
-              (x.step_width == y.step_width || !x.step_width || !y.step_width)) {
-            r.step_width = std::max(x.step_width, y.step_width);
-            r.step_lo = std::min(x.step_lo, y.step_lo);
-            r.step_hi = std::max(x.step_hi, y.step_hi);
-          } else {
-            r.tag = 0, r.origin = -1, r.step_width = 0, r.step_lo = r.step_hi = 0;
-          }
+          join_progress(r, x, y);
           return r;
         case RegKind::ctx: r.val = x.val.join(y.val); return r;
         case RegKind::stack:
           if (x.region != y.region) return Reg::unusable(Why::merged, 0);
           r.val = x.val.join(y.val);
+          join_progress(r, x, y);
           return r;
         case RegKind::packet:
         case RegKind::packet_meta: return packet(x, y);
@@ -92,6 +98,7 @@ struct IdJoin {
           r.val = x.val.join(y.val);
           r.nullable = x.nullable || y.nullable;
           r.id = (x.id || y.id) ? plain(3, x.id, y.id) : 0;
+          join_progress(r, x, y);
           return r;
         case RegKind::map_ptr:
         case RegKind::func: return x.region == y.region ? x : Reg::unusable(Why::merged, 0);
@@ -104,6 +111,7 @@ struct IdJoin {
         return Reg::unusable(Why::merged, 0);
       Reg r = p;
       r.nullable = true;
+      clear_step(r);
       r.id = p_first ? plain(3, p.id, null_side) : plain(3, null_side, p.id);
       return r;
     };
@@ -126,10 +134,16 @@ void for_each_reg(State& s, F&& f) {
 
 }  // namespace
 
+void clear_step(Reg& r) { r.tag = 0, r.origin = -1, r.step_width = 0, r.step_lo = r.step_hi = 0; }
+
+bool tracks_progress(RegKind k) {
+  return k == RegKind::scalar || k == RegKind::stack || k == RegKind::map_value || k == RegKind::mem;
+}
+
 void set_progress(State& s, std::uint32_t tag, const std::vector<std::uint32_t>& active) {
   for (int i = 0; i < isa::frame_pointer; ++i) {
     Reg& r = s.regs[i];
-    if (r.kind != RegKind::scalar || std::find(active.begin(), active.end(), r.tag) != active.end()) continue;
+    if (!tracks_progress(r.kind) || std::find(active.begin(), active.end(), r.tag) != active.end()) continue;
     r.tag = tag;
     r.origin = static_cast<std::int8_t>(i);
     r.step_width = 0;
@@ -290,7 +304,7 @@ State join(const State& a, const State& b, bool allow_leaks) {
   return out;
 }
 
-State widen(const State& old, const State& joined) {
+State widen(const State& old, const State& joined, const Thresholds* extra) {
   State out = joined;
   // Loop progress whose step keeps growing is dropped, like a bound that keeps moving.
   auto widen_progress = [](Reg& r, const Reg& o) {
@@ -300,16 +314,16 @@ State widen(const State& old, const State& joined) {
   for (int i = 0; i < isa::register_count; ++i) {
     auto& r = out.regs[i];
     const auto& o = old.regs[i];
-    if (r.kind == o.kind && r.kind != RegKind::uninit) r.val = o.val.widen(r.val);
+    if (r.kind == o.kind && r.kind != RegKind::uninit) r.val = o.val.widen(r.val, extra);
     widen_progress(r, o);
   }
   for (std::size_t f = 0; f < out.frames.size() && f < old.frames.size(); ++f) {
     for (auto& [slot, r] : out.frames[f].spills)
       for (auto& [s2, o] : old.frames[f].spills)
-        if (s2 == slot && o.kind == r.kind) r.val = o.val.widen(r.val), widen_progress(r, o);
+        if (s2 == slot && o.kind == r.kind) r.val = o.val.widen(r.val, extra), widen_progress(r, o);
     for (int i = 0; i < 4; ++i)
       if (out.frames[f].saved[i].kind == old.frames[f].saved[i].kind)
-        out.frames[f].saved[i].val = old.frames[f].saved[i].val.widen(out.frames[f].saved[i].val);
+        out.frames[f].saved[i].val = old.frames[f].saved[i].val.widen(out.frames[f].saved[i].val, extra);
   }
   // A packet range that shrank may shrink forever: forget it.
   for (auto& [id, r] : out.ranges)

@@ -14,7 +14,12 @@ namespace bpfvm::verifier::detail {
 std::int64_t range_of(const State& s, std::uint32_t id);
 void set_range(State& s, std::uint32_t id, std::int64_t r);
 void raise_range(State& s, std::uint32_t id, std::int64_t r);
-// Starts loop progress `tag` for the scalars in r0..r9 that no active loop tracks.
+// Registers whose value loop progress follows: numbers, and offsets into a stack frame, a map
+// value or a memory block.
+bool tracks_progress(RegKind k);
+// Forgets a register's loop progress.
+void clear_step(Reg& r);
+// Starts loop progress `tag` for the registers in r0..r9 that track it and no active loop does.
 void set_progress(State& s, std::uint32_t tag, const std::vector<std::uint32_t>& active);
 // Ends loop progress `tag` everywhere in the state.
 void clear_progress(State& s, std::uint32_t tag);
@@ -27,7 +32,7 @@ std::uint64_t state_hash(const State& s);
 // The least state above both (both have the same frames). The result is canonical.
 State join(const State& a, const State& b, bool allow_leaks);
 // `joined` (= join(old, newer)) with every scalar bound that moved pushed to a threshold.
-State widen(const State& old, const State& joined);
+State widen(const State& old, const State& joined, const Thresholds* extra = nullptr);
 
 struct RegNames {
   std::function<std::string(std::uint32_t)> map;

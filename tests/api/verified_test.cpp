@@ -6,11 +6,12 @@
 // the verifier's soundness).
 //
 // BPFVM_VERIFIED_PROGRAMS (environment) sets how many random programs are generated (default
-// 20000, about a second; 2000 under sanitizers).
+// 20000, about a second; 2000 under sanitizers), and a twentieth of that of random long loops.
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -259,4 +260,64 @@ TEST_CASE("verified: random programs the verifier accepts run the same checked a
                 << " runs compared");
   CHECK(accepted >= count / 20);
   CHECK(proven >= accepted);
+}
+
+namespace {
+
+// A loop over the input longer than the verifier follows one iteration at a time: a counter
+// and a pointer move by random steps (the pointer sometimes by an extra step on a data-dependent
+// path), and the loop ends on a random compare of the counter with a bound near where the
+// pointer reaches the end of the memory, on either side of it.
+std::string random_walk(std::mt19937_64& rng, std::uint64_t mem_size) {
+  auto pick = [&](std::uint64_t n) { return rng() % n; };
+  const unsigned width = 1u << pick(4);  // bytes per load
+  const std::int64_t sy = static_cast<std::int64_t>(1 + pick(16));
+  const std::int64_t sx = static_cast<std::int64_t>(1 + pick(4));
+  const std::int64_t x0 = static_cast<std::int64_t>(pick(8));
+  const std::int64_t off = static_cast<std::int64_t>(pick(3) * width);
+  const std::int64_t iterations = (static_cast<std::int64_t>(mem_size) - off - width) / sy + 1;
+  const std::int64_t bound = x0 + (iterations + static_cast<std::int64_t>(pick(5)) - 2) * sx;
+  const char* cond = pick(3) == 0 ? "jle" : pick(2) ? "jlt" : "jne";
+  const char* size = width == 1 ? "b" : width == 2 ? "h" : width == 4 ? "w" : "dw";
+  std::string text = "  mov %r0, 0\n  mov %r3, " + std::to_string(x0) + "\ntop:\n";
+  text += std::string("  ldx") + size + " %r4, [%r1+" + std::to_string(off) + "]\n  add %r0, %r4\n";
+  if (pick(4) == 0)
+    text +=
+        "  jeq %r4, " + std::to_string(pick(4)) + ", skip\n  add %r1, " + std::to_string(sy) + "\nskip:\n";
+  text += "  add %r1, " + std::to_string(sy) + "\n  add %r3, " + std::to_string(sx) + "\n";
+  text += std::string("  ") + cond + " %r3, " + std::to_string(bound) + ", top\n  exit\n";
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("verified: long loops the verifier accepts never leave the memory", "[verified]") {
+  const std::uint64_t count = env_or("BPFVM_VERIFIED_PROGRAMS", default_programs) / 20;
+  std::mt19937_64 rng(7);
+  std::uint64_t accepted = 0, rejected = 0;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const std::uint64_t mem_size = std::uint64_t{1} << (11 + rng() % 4);
+    const std::string text = random_walk(rng, mem_size);
+    INFO(text);
+    Vm vmx;
+    auto program = isa::assemble(text, isa::Syntax::conformance, "<walk>");
+    REQUIRE(program.ok());
+    REQUIRE(vmx.load(*program).ok());
+    auto verdict = vmx.verify(verifier::raw_environment(mem_size));
+    if (!verdict.accepted()) {
+      ++rejected;
+      continue;
+    }
+    ++accepted;
+    auto checked = vmx.compile(Engine::interpreter);
+    REQUIRE(checked.ok());
+    std::vector<std::uint8_t> mem(mem_size);
+    for (auto& b : mem) b = static_cast<std::uint8_t>(rng() % 4);
+    const vm::RunResult r = run(**checked, mem);
+    INFO((r.trap ? r.trap->message() : std::string()));
+    REQUIRE_FALSE(r.trap.has_value());
+  }
+  WARN(accepted << " of " << count << " long loops accepted, " << rejected << " rejected");
+  CHECK(accepted >= count / 4);
+  CHECK(rejected >= count / 10);
 }

@@ -29,6 +29,10 @@ struct Reject {
   Diagnostic diagnostic;
 };
 
+// A check that failed while a loop invariant was being guessed (Analyzer::speculative_): the
+// guess may be too wide there, so the failure is not the program's yet.
+struct Speculation {};
+
 struct Loop {
   std::uint32_t head = 0;
   int parent = -1;
@@ -297,10 +301,15 @@ class Analyzer {
   std::vector<isa::Op> ops_;
   std::vector<Cfg> cfgs_;
   std::vector<InsnFacts> facts_;
-  // Per conditional jump: the constants it compared a value against (numbers, or offsets into
-  // the same region), the widening thresholds of the loops around it.
+  // Per conditional jump: the bounds of the values it compared (numbers, or offsets into the
+  // same region), the widening thresholds of the loops around it.
   std::unordered_map<std::uint32_t, std::vector<std::uint64_t>> branch_bounds_;
   void note_bound(std::uint32_t pc, const Scalar& v);
+  // While a widened loop's invariant is being found, failed checks throw Speculation: the
+  // instruction's effect is then over-approximated (havoc) so the search goes on, and the
+  // invariant found is checked for real by one more iteration.
+  bool speculative_ = false;
+  void havoc(std::uint32_t pc, State before, std::vector<std::pair<std::uint32_t, State>>& out);
   std::vector<std::uint32_t> depth_;                                 // per function
   std::vector<std::pair<std::uint32_t, std::uint32_t>> call_edges_;  // (call pc, callee function)
   std::vector<std::optional<State>> invariants_;
@@ -469,11 +478,13 @@ void Analyzer::step_node(std::uint32_t pc) {
   if (!slot) return;
   State s = std::move(*slot);
   slot.reset();
-  if (++visits_ > opt_.max_visits)
+  if (++visits_ > opt_.max_visits) {
+    speculative_ = false;  // a real failure, whatever the loop around is doing
     fail(pc, s, "complexity",
          fmt::format(
              "program too complex: more than {} instruction visits (loops with large bounds are unrolled)",
              opt_.max_visits));
+  }
   facts_[pc].reached = true;
   if (opt_.record_invariants) {
     auto& inv = invariants_[pc];
@@ -483,8 +494,43 @@ void Analyzer::step_node(std::uint32_t pc) {
       inv = join(*inv, s, env_.allow_pointer_leaks);
   }
   std::vector<std::pair<std::uint32_t, State>> out;
-  step(pc, s, out);
+  if (!speculative_) {
+    step(pc, s, out);
+  } else {
+    State before = s;
+    try {
+      step(pc, s, out);
+    } catch (const Speculation&) {
+      out.clear();
+      havoc(pc, std::move(before), out);
+    }
+  }
   for (auto& [to, st] : out) deposit(pc, to, std::move(st));
+}
+
+void Analyzer::havoc(std::uint32_t pc, State before, std::vector<std::pair<std::uint32_t, State>>& out) {
+  const isa::Insn& insn = p_.insns[pc];
+  const auto& info = isa::info(ops_[pc]);
+  const Reg& base = before.regs[insn.dst()];
+  switch (info.kind) {
+    case Kind::alu:
+    case Kind::load: before.regs[insn.dst()] = Reg::scalar(Scalar::unknown()); break;
+    case Kind::atomic:
+    case Kind::store:
+      // Memory the state tracks (the stack) might change: give up guessing.
+      if (base.kind == RegKind::stack || base.kind == RegKind::uninit) throw;
+      if (info.kind == Kind::atomic) {
+        before.regs[0] = Reg::scalar(Scalar::unknown());
+        before.regs[insn.src()] = Reg::scalar(Scalar::unknown());
+      }
+      break;
+    case Kind::jump:
+      out.emplace_back(static_cast<std::uint32_t>(isa::branch_target(insn, ops_[pc], pc)), before);
+      if (info.operation == Operation::ja) return;
+      break;
+    default: throw;  // calls, exit, lddw, legacy loads: no cheap over-approximation
+  }
+  out.emplace_back(pc + 1, std::move(before));
 }
 
 void Analyzer::run_nodes(const std::vector<std::uint32_t>& order, int loop) {
@@ -543,12 +589,13 @@ std::optional<State> Analyzer::iterate(int loop, const State& head, std::uint32_
 
 namespace {
 
-// Two registers moving by fixed steps from known values at a loop's head: after k iterations
-// x = x0 + k * sx and y = y0 + k * sy, so x's range at the head bounds k and with it y.
+// Two registers moving by fixed steps from the loop's head state: after k iterations
+// x = x0 + k * sx and y = y0 + k * sy (x0 and y0 within their ranges at the head), so x's range
+// at a later head bounds k and with it y.
 struct Lockstep {
   int x = 0, y = 0;
   RegKind y_kind = RegKind::scalar;
-  std::int64_t x0 = 0, y0 = 0, sx = 0, sy = 0;
+  std::int64_t x0_lo = 0, x0_hi = 0, y0_lo = 0, y0_hi = 0, sx = 0, sy = 0;
 };
 
 // The fixed 64-bit step register r took in one iteration tagged `tag`, or 0.
@@ -564,13 +611,12 @@ std::vector<Lockstep> lockstep_links(const State& head, const State& back, std::
   for (int x = 0; x < isa::frame_pointer; ++x) {
     const Reg& hx = head.regs[x];
     const std::int64_t sx = fixed_step(hx, back.regs[x], x, tag);
-    if (hx.kind != RegKind::scalar || sx == 0 || !hx.val.is_const()) continue;
+    if (hx.kind != RegKind::scalar || sx == 0) continue;
     for (int y = 0; y < isa::frame_pointer; ++y) {
       const Reg& hy = head.regs[y];
       const std::int64_t sy = fixed_step(hy, back.regs[y], y, tag);
-      if (y == x || sy == 0 || !hy.val.is_const()) continue;
-      links.push_back({x, y, hy.kind, static_cast<std::int64_t>(hx.val.value()),
-                       static_cast<std::int64_t>(hy.val.value()), sx, sy});
+      if (y == x || sy == 0) continue;
+      links.push_back({x, y, hy.kind, hx.val.smin, hx.val.smax, hy.val.smin, hy.val.smax, sx, sy});
     }
   }
   return links;
@@ -595,12 +641,12 @@ void apply_lockstep(const Lockstep& l, State& s) {
   using i128 = __int128;
   const i128 lo_x = x.val.smin, hi_x = x.val.smax;
   if (hi_x + l.sx > INT64_MAX || lo_x + l.sx < INT64_MIN) return;
-  i128 kmin = l.sx > 0 ? (lo_x - l.x0) / l.sx : (l.x0 - hi_x) / -i128{l.sx};
-  i128 kmax = l.sx > 0 ? (hi_x - l.x0) / l.sx : (l.x0 - lo_x) / -i128{l.sx};
+  i128 kmin = l.sx > 0 ? (lo_x - l.x0_hi) / l.sx : (l.x0_lo - hi_x) / -i128{l.sx};
+  i128 kmax = l.sx > 0 ? (hi_x - l.x0_lo) / l.sx : (l.x0_hi - lo_x) / -i128{l.sx};
   kmin = std::max<i128>(kmin, 0);
   if (kmax < kmin) return;
-  i128 lo = l.y0 + (l.sy > 0 ? kmin : kmax) * l.sy;
-  i128 hi = l.y0 + (l.sy > 0 ? kmax : kmin) * l.sy;
+  i128 lo = (l.sy > 0 ? l.y0_lo + kmin * l.sy : l.y0_lo + kmax * l.sy);
+  i128 hi = (l.sy > 0 ? l.y0_hi + kmax * l.sy : l.y0_hi + kmin * l.sy);
   if (lo < INT64_MIN || hi > INT64_MAX) return;
   Scalar v = y.val;
   v.smin = std::max(v.smin, static_cast<std::int64_t>(lo));
@@ -635,19 +681,31 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
   // their relation at the head: lockstep_links() finds them by one iteration that follows
   // progress, and the invariant is solved with them; when the final iteration shows a link does
   // not hold, the invariant is solved again without links.
+  //
+  // The invariant is guessed speculatively (a check that fails on a guess that is still too wide
+  // is not the program's failure: widening overshoots before the loop's own exit test narrows it
+  // back), then checked for real by one more iteration from it. A guess that cannot go on (a
+  // failed call, a store that may hit the stack) is made again with every check real.
+  const bool outer_speculative = speculative_;
+  struct Restore {
+    bool& flag;
+    bool value;
+    ~Restore() { flag = value; }
+  } restore{speculative_, outer_speculative};
   std::vector<Lockstep> links;
-  if (auto probe = iterate(loop, head, tag); !probe)
-    return;  // no path comes back: the loop ends
-  else
-    links = lockstep_links(head, *probe, tag);
+  bool guess_speculatively = true;
   State inv;
   std::optional<State> back;
-  for (;;) {
+  auto clear_body = [&] {
+    for (std::uint32_t pc : L.body) run_->in[pc - g.start].reset();
+    for (std::size_t l = 0; l < g.loops.size(); ++l)
+      if (std::find(L.body.begin(), L.body.end(), g.loops[l].head) != L.body.end()) run_->back[l].reset();
+  };
+  auto guess = [&] {
     auto reduced = [&](State st) {
       for (const Lockstep& l : links) apply_lockstep(l, st);
       return st;
     };
-    bool retry = false;
     inv = head;
     for (int round = 0;; ++round) {
       back = iterate(loop, inv, 0);
@@ -655,24 +713,43 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
       State joined = reduced(join(inv, strip(std::move(*back)), env_.allow_pointer_leaks));
       if (joined == inv) break;
       if (round > 40) fail(L.head, inv, "loop", "the loop's invariant does not converge under widening");
-      inv = round >= 2 ? reduced(widen(inv, joined, &bounds)) : std::move(joined);
+      // The loop's bounds first; after 20 rounds only the type limits, which end quickly.
+      inv = round >= 2 ? reduced(widen(inv, joined, round < 20 ? &bounds : nullptr)) : std::move(joined);
       canonicalize(inv);
     }
-    // Narrow once; the iteration from the result follows progress.
-    if (back) back = iterate(loop, inv, tag);
-    if (back) {
-      State narrow = reduced(join(head, strip(*back), env_.allow_pointer_leaks));
-      if (auto back2 = iterate(loop, narrow, tag); !back2) {
-        back.reset();
-      } else if (reduced(join(narrow, strip(*back2), env_.allow_pointer_leaks)) == narrow) {
-        inv = std::move(narrow);
-        back = std::move(back2);
-      } else {
-        back = iterate(loop, inv, tag);
-      }
+    // Narrow once.
+    if (!back) return;
+    back = iterate(loop, inv, tag);
+    if (!back) return;
+    State narrow = reduced(join(head, strip(*back), env_.allow_pointer_leaks));
+    if (auto back2 = iterate(loop, narrow, tag);
+        back2 && reduced(join(narrow, strip(*back2), env_.allow_pointer_leaks)) == narrow)
+      inv = std::move(narrow);
+  };
+  speculative_ = true;
+  try {
+    if (auto probe = iterate(loop, head, tag)) links = lockstep_links(head, *probe, tag);
+  } catch (const Speculation&) {
+    if (outer_speculative) throw;
+    clear_body();
+  }
+  for (;;) {
+    speculative_ = guess_speculatively || outer_speculative;
+    try {
+      guess();
+    } catch (const Speculation&) {
+      if (outer_speculative || !guess_speculatively) throw;
+      clear_body();
+      guess_speculatively = false;
+      continue;
     }
-    for (const Lockstep& l : links) retry = retry || !back || !lockstep_holds(l, *back, tag);
-    if (!retry) break;
+    // The check: the loop from the invariant, every check real (unless an outer loop is still
+    // guessing its own invariant).
+    speculative_ = outer_speculative;
+    back = iterate(loop, inv, tag);
+    bool links_hold = true;
+    for (const Lockstep& l : links) links_hold = links_hold && back && lockstep_holds(l, *back, tag);
+    if (links_hold) break;
     links.clear();
   }
   if (!back) return;  // no path comes back: the loop ends
@@ -723,12 +800,18 @@ std::optional<State> Analyzer::analyze_function(std::uint32_t f, State entry) {
   run.in.resize(g.end - g.start);
   run.back.resize(g.loops.size());
   run.in[0] = std::move(entry);
-  Run* saved = run_;
+  // Restored on every way out (a Speculation may unwind through here).
+  struct Enter {
+    Analyzer& a;
+    Run* saved;
+    ~Enter() {
+      a.chain_.pop_back();
+      a.run_ = saved;
+    }
+  } enter{*this, run_};
   run_ = &run;
   chain_.push_back(f);
   run_nodes(g.rpo, -1);
-  chain_.pop_back();
-  run_ = saved;
   return std::move(run.exit);
 }
 
@@ -737,6 +820,7 @@ std::optional<State> Analyzer::analyze_function(std::uint32_t f, State entry) {
 
 void Analyzer::fail(std::uint32_t pc, const State& s, std::string check, std::string message,
                     std::vector<int> regs) {
+  if (speculative_) throw Speculation{};
   Diagnostic d;
   d.insn = pc;
   d.insn_text = pc < p_.insns.size() ? describe_insn(p_, pc) : "";
@@ -804,7 +888,10 @@ void Analyzer::note_stack(const State& s, std::uint32_t frame, std::int64_t lowe
 void Analyzer::propagate_scalar(State& s, const Reg& refined) {
   if (refined.kind != RegKind::scalar || refined.id == 0) return;
   auto upd = [&](Reg& r) {
-    if (r.kind == RegKind::scalar && r.id == refined.id) r.val = refined.val;
+    if (r.kind != RegKind::scalar || r.id != refined.id) return;
+    // r = refined + (r.delta - refined.delta), wrapping.
+    const auto diff = static_cast<std::uint64_t>(r.delta) - static_cast<std::uint64_t>(refined.delta);
+    if (auto v = scalar_add(refined.val, Scalar::constant(diff)).meet(r.val)) r.val = *v;
   };
   for (auto& r : s.regs) upd(r);
   for (auto& fr : s.frames) {
@@ -1013,6 +1100,14 @@ void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn
   }
   if (info.width == 32) v = v.zext32();
   Reg result = Reg::scalar(v);
+  // A copy moved by a constant stays related to the others: var(id) + delta.
+  if ((o == Operation::add || o == Operation::sub) && info.width == 64 && dst.id && !dst.is_len &&
+      src.kind == RegKind::scalar && src.val.is_const()) {
+    result.id = dst.id;
+    result.delta = static_cast<std::int64_t>(o == Operation::add
+                                                 ? static_cast<std::uint64_t>(dst.delta) + src.val.value()
+                                                 : static_cast<std::uint64_t>(dst.delta) - src.val.value());
+  }
   // Loop progress: adding a small constant keeps the link to the value at the loop head.
   if ((o == Operation::add || o == Operation::sub) && dst.tag && src.kind == RegKind::scalar &&
       src.val.is_const() && (dst.step_width == 0 || dst.step_width == info.width)) {
@@ -1032,10 +1127,13 @@ void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn
 }
 
 void Analyzer::note_bound(std::uint32_t pc, const Scalar& v) {
-  if (!v.is_const()) return;
+  // A range's ends bound too (a loop whose bound an outer loop changes).
   auto& bounds = branch_bounds_[pc];
-  if (bounds.size() < 8 && std::find(bounds.begin(), bounds.end(), v.value()) == bounds.end())
-    bounds.push_back(v.value());
+  for (std::uint64_t c : {v.umin, v.umax}) {
+    if (c == UINT64_MAX || bounds.size() >= 8 || std::find(bounds.begin(), bounds.end(), c) != bounds.end())
+      continue;
+    bounds.push_back(c);
+  }
 }
 
 void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn,
@@ -1436,7 +1534,7 @@ void Analyzer::load(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
   const auto& info = isa::info(op);
   Reg v = access(pc, s, insn.src(), insn.off, info.width / 8, Access::read, nullptr,
                  info.operation == Operation::loadsx);
-  if (v.kind == RegKind::scalar) v.id = 0;
+  if (v.kind == RegKind::scalar) v.id = 0, v.delta = 0;
   s.regs[insn.dst()] = v;
 }
 
@@ -1451,6 +1549,7 @@ void Analyzer::store(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& in
   if (value.kind == RegKind::scalar && info.width < 64) {
     value.val = scalar_and(value.val, Scalar::constant((std::uint64_t{1} << info.width) - 1));
     value.id = 0;
+    value.delta = 0;
   }
   access(pc, s, insn.dst(), insn.off, info.width / 8, Access::write, &value, false,
          info.source == isa::Source::reg ? insn.src() : -1);

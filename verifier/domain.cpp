@@ -204,6 +204,24 @@ Scalar Scalar::join(const Scalar& o) const {
   return finish(r);
 }
 
+std::optional<Scalar> Scalar::meet(const Scalar& o) const {
+  auto bits_both = bits.meet(o.bits);
+  if (!bits_both) return std::nullopt;
+  Scalar r;
+  r.smin = std::max(smin, o.smin);
+  r.smax = std::min(smax, o.smax);
+  r.umin = std::max(umin, o.umin);
+  r.umax = std::min(umax, o.umax);
+  r.s32min = std::max(s32min, o.s32min);
+  r.s32max = std::min(s32max, o.s32max);
+  r.u32min = std::max(u32min, o.u32min);
+  r.u32max = std::min(u32max, o.u32max);
+  r.bits = *bits_both;
+  if (r.smin > r.smax || r.umin > r.umax || r.s32min > r.s32max || r.u32min > r.u32max || !r.normalize())
+    return std::nullopt;
+  return r;
+}
+
 namespace {
 constexpr u64 uthresholds[] = {0, 1, 0xff, 0xffff, 0x7fffffff, 0xffffffff, 0x7fffffffffffffff, u64_max};
 constexpr s64 sthresholds[] = {s64_min, -0x80000000ll, -0x8000ll, -0x80ll,    -1,

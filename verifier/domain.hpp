@@ -78,6 +78,8 @@ struct Scalar {
   // Tightens every view from the others; false when no value is left (an infeasible path).
   bool normalize();
   Scalar join(const Scalar& o) const;
+  // Values in both; nothing when none.
+  std::optional<Scalar> meet(const Scalar& o) const;
   // Pushes bounds that grew past the old ones out to the next threshold (loop widening): the
   // type limits, and `extra` when given.
   Scalar widen(const Scalar& newer, const Thresholds* extra = nullptr) const;

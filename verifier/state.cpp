@@ -39,6 +39,17 @@ struct IdJoin {
     return it->second.first;
   }
 
+  // Scalars related in both inputs (same ids, the same difference of deltas) stay related.
+  void scalar_id(Reg& r, const Reg& x, const Reg& y) {
+    r.id = 0;
+    r.delta = 0;
+    if (!x.id || !y.id) return;
+    auto [it, fresh] = groups.try_emplace({0, x.id, y.id, x.delta - y.delta}, next, x.delta);
+    if (fresh) ++next;
+    r.id = it->second.first;
+    r.delta = x.delta - it->second.second;
+  }
+
   Reg packet(const Reg& x, const Reg& y) {
     Reg r = x;
     r.val = x.val.join(y.val);
@@ -81,7 +92,7 @@ struct IdJoin {
         case RegKind::scalar:
           r.val = x.val.join(y.val);
           r.is_len = x.is_len && y.is_len;
-          r.id = (x.id && y.id) ? plain(0, x.id, y.id) : 0;
+          scalar_id(r, x, y);
           join_progress(r, x, y);
           return r;
         case RegKind::ctx: r.val = x.val.join(y.val); return r;
@@ -198,8 +209,18 @@ void canonicalize(State& s) {
   for_each_reg(s, [&](Reg& r) {
     if (r.kind == RegKind::scalar && r.id) ++scalar_uses[r.id];
   });
+  // The first register of a group (in this fixed order) has delta 0.
+  std::map<std::uint32_t, std::int64_t> base_delta;
   for_each_reg(s, [&](Reg& r) {
-    if (r.kind == RegKind::scalar && r.id && scalar_uses[r.id] < 2) r.id = 0;
+    if (r.kind != RegKind::scalar) return;
+    if (r.id && scalar_uses[r.id] < 2) r.id = 0;
+    if (!r.id) {
+      r.delta = 0;
+      return;
+    }
+    auto [it, fresh] = base_delta.try_emplace(r.id, r.delta);
+    r.delta = static_cast<std::int64_t>(static_cast<std::uint64_t>(r.delta) -
+                                        static_cast<std::uint64_t>(it->second));
   });
   std::map<std::uint32_t, std::uint32_t> map;
   std::uint32_t next = first_free_id;

@@ -37,7 +37,9 @@ inline constexpr std::int64_t no_range = INT64_MIN / 4;
 // Packet pointers also carry (id, delta): the pointer is data + var(id) + delta where var(id) is
 // an unknown shared by every register with that id, and State::ranges records, per id, an R with
 // var(id) + R <= packet length. Nullable pointers share an id with their copies so that one null
-// check refines them all; scalars share an id while they are copies of each other.
+// check refines them all; scalars share an id while they are copies of each other, give or take
+// a constant: a scalar with an id is var(id) + delta (64-bit, wrapping), so that a check of
+// `r7 = r4 + 10` bounds r4 too.
 struct Reg {
   RegKind kind = RegKind::uninit;
   bool nullable = false;

@@ -265,9 +265,9 @@ TEST_CASE("verified: random programs the verifier accepts run the same checked a
 namespace {
 
 // A loop over the input longer than the verifier follows one iteration at a time: a counter
-// and a pointer move by random steps (the pointer sometimes by an extra step on a data-dependent
-// path), and the loop ends on a random compare of the counter with a bound near where the
-// pointer reaches the end of the memory, on either side of it.
+// and a pointer (each starting at a constant or somewhere in a small range) move by random steps (the pointer
+// sometimes by an extra step on a data-dependent path), and the loop ends on a random compare of the counter
+// with a bound near where the pointer reaches the end of the memory, on either side of it.
 std::string random_walk(std::mt19937_64& rng, std::uint64_t mem_size) {
   auto pick = [&](std::uint64_t n) { return rng() % n; };
   const unsigned width = 1u << pick(4);  // bytes per load
@@ -279,7 +279,11 @@ std::string random_walk(std::mt19937_64& rng, std::uint64_t mem_size) {
   const std::int64_t bound = x0 + (iterations + static_cast<std::int64_t>(pick(5)) - 2) * sx;
   const char* cond = pick(3) == 0 ? "jle" : pick(2) ? "jlt" : "jne";
   const char* size = width == 1 ? "b" : width == 2 ? "h" : width == 4 ? "w" : "dw";
-  std::string text = "  mov %r0, 0\n  mov %r3, " + std::to_string(x0) + "\ntop:\n";
+  std::string text = "  mov %r0, 0\n  mov %r3, " + std::to_string(x0) + "\n";
+  // Sometimes the counter and the pointer start from input bytes: ranges, not constants.
+  if (pick(3) == 0) text += "  ldxb %r5, [%r1+0]\n  and %r5, 7\n  add %r3, %r5\n";
+  if (pick(3) == 0) text += "  ldxb %r5, [%r1+1]\n  and %r5, 15\n  add %r1, %r5\n";
+  text += "top:\n";
   text += std::string("  ldx") + size + " %r4, [%r1+" + std::to_string(off) + "]\n  add %r0, %r4\n";
   if (pick(4) == 0)
     text +=

@@ -1100,11 +1100,14 @@ void Analyzer::alu(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& insn
   }
   if (info.width == 32) v = v.zext32();
   Reg result = Reg::scalar(v);
-  // A copy moved by a constant stays related to the others: var(id) + delta.
-  if ((o == Operation::add || o == Operation::sub) && info.width == 64 && dst.id && !dst.is_len &&
-      src.kind == RegKind::scalar && src.val.is_const()) {
+  // A copy moved by a constant stays related to the others: var(id) + delta. An `or` of bits
+  // known to be 0 in dst is the same addition (`(r8 | 2) <= len` with r8 a multiple of 4).
+  const bool or_as_add = o == Operation::bor && src.kind == RegKind::scalar && src.val.is_const() &&
+                         (src.val.value() & (dst.val.bits.value | dst.val.bits.mask)) == 0;
+  if ((o == Operation::add || o == Operation::sub || or_as_add) && info.width == 64 && dst.id &&
+      !dst.is_len && src.kind == RegKind::scalar && src.val.is_const()) {
     result.id = dst.id;
-    result.delta = static_cast<std::int64_t>(o == Operation::add
+    result.delta = static_cast<std::int64_t>(o != Operation::sub
                                                  ? static_cast<std::uint64_t>(dst.delta) + src.val.value()
                                                  : static_cast<std::uint64_t>(dst.delta) - src.val.value());
   }

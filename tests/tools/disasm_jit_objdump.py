@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""`bpfvm disasm --jit` against LLVM's own tools.
+
+For each FILE: the native rows of `bpfvm disasm FILE --jit --engine ENGINE` must be, offset for
+offset and text for text, what llvm-objdump-19 -D prints for the same bytes (put into an ELF
+object by llvm-objcopy); and the BPF rows must be the instructions `bpfvm disasm FILE` prints.
+
+usage: disasm_jit_objdump.py BPFVM LLVM_OBJCOPY LLVM_OBJDUMP ENGINE FILE[@PROGRAM]...
+"""
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ELF_FORMAT = {"jit-x64": "elf64-x86-64", "jit-a64": "elf64-littleaarch64"}
+# llvm-objdump's comment after the operands: "# imm = 0x10" (x86-64), "// =16" (AArch64).
+COMMENT = {"jit-x64": re.compile(r"\s+#.*$"), "jit-a64": re.compile(r"\s+//.*$")}
+NATIVE_ROW = re.compile(r"^ +0x([0-9a-f]+):  ")
+BPF_ROW = re.compile(r"^ *(\d+):[ \t](.*)$")
+
+
+def run(*argv):
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(argv)}: exit {done.returncode}\n{done.stderr}")
+    return done.stdout
+
+
+def listing_rows(listing):
+    """(offset, text) of each native row, the code's bytes, and the BPF rows."""
+    native, code, bpf = [], bytearray(), []
+    for line in listing.splitlines():
+        if NATIVE_ROW.match(line):
+            offset, hex_bytes, text = re.split(r"  +", line.strip(), maxsplit=2)
+            native.append((int(offset[:-1], 16), text))
+            code += bytes.fromhex(hex_bytes)
+        elif m := BPF_ROW.match(line):
+            bpf.append((int(m[1]), m[2]))
+    return native, bytes(code), bpf
+
+
+def objdump_rows(engine, code, objcopy, objdump):
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, obj = Path(tmp, "code.bin"), Path(tmp, "code.o")
+        raw.write_bytes(code)
+        run(objcopy, "-I", "binary", "-O", ELF_FORMAT[engine], str(raw), str(obj))
+        text = run(objdump, "-D", "-z", "-j", ".data", str(obj))
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"^ *([0-9a-f]+):[^\t]*\t(.*)$", line)
+        if not m:
+            continue
+        insn = COMMENT[engine].sub("", m[2])
+        insn = re.sub(r"(0x[0-9a-f]+) <[^>]*>", r"\1", insn)  # the symbol after a branch target
+        rows.append((int(m[1], 16), " ".join(insn.split())))
+    return rows
+
+
+def check(bpfvm, objcopy, objdump, engine, file):
+    path, _, program = file.partition("@")
+    select = [path, "--program", program] if program else [path]
+    native, code, bpf = listing_rows(run(bpfvm, "disasm", *select, "--jit", "--engine", engine))
+    if not native:
+        return [f"{file}: no machine code in the listing"]
+    reference = objdump_rows(engine, code, objcopy, objdump)
+    problems = []
+    for ours, theirs in zip(native, reference):
+        if ours != theirs:
+            problems.append(f"{file}: bpfvm {ours[0]:#x}: {ours[1]!r}, llvm-objdump {theirs[0]:#x}: {theirs[1]!r}")
+    if len(native) != len(reference):
+        problems.append(f"{file}: {len(native)} native rows, llvm-objdump has {len(reference)}")
+    plain = [(int(m[1]), m[2]) for m in map(BPF_ROW.match, run(bpfvm, "disasm", *select, "--no-bytes").splitlines()) if m]
+    if bpf != plain:
+        problems.append(f"{file}: the BPF rows differ from `bpfvm disasm {file}`:\n  {bpf}\n  {plain}")
+    print(f"{file}: {len(bpf)} BPF instructions, {len(native)} native ({len(code)} bytes)")
+    return problems[:20]
+
+
+def main():
+    if len(sys.argv) < 6 or sys.argv[4] not in ELF_FORMAT:
+        sys.exit(__doc__)
+    bpfvm, objcopy, objdump, engine = sys.argv[1:5]
+    problems = [p for file in sys.argv[5:] for p in check(bpfvm, objcopy, objdump, engine, file)]
+    print("\n".join(problems) if problems else "ok")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

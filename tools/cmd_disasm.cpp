@@ -1,4 +1,5 @@
-// bpfvm disasm FILE: print a program's instructions in LLVM or conformance syntax.
+// bpfvm disasm FILE: print a program's instructions in LLVM or conformance syntax, or with
+// --jit each followed by the machine code a JIT emits for it.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -204,6 +205,10 @@ int cmd_disasm(const std::vector<std::string>& argv) {
   options.show_bytes = !args->flag("--no-bytes");
   options.alu32 = args->flag("--alu32");
   options.show_source = args->flag("--source");
+  if (args->value("--engine") && !args->flag("--jit")) {
+    fmt::print(stderr, "bpfvm disasm: --engine needs --jit\n\n{}", disasm_usage);
+    return exit_usage;
+  }
   const std::string engine = args->value("--engine").value_or("jit");
   const auto arch = jit_arch(engine);
   if (!arch) {

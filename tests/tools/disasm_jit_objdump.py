@@ -110,7 +110,8 @@ def check(bpfvm, objcopy, objdump, engine, file, seen):
             problems.append(f"{file}: bpfvm {ours[0]:#x}: {ours[1]!r}, llvm-objdump {theirs[0]:#x}: {theirs[1]!r}")
     if len(native) != len(reference):
         problems.append(f"{file}: {len(native)} native rows, llvm-objdump has {len(reference)}")
-    plain = [(int(m[1]), m[2]) for m in map(BPF_ROW.match, run(bpfvm, "disasm", *select, "--no-bytes").splitlines()) if m]
+    plain_listing = run(bpfvm, "disasm", *select, "--no-bytes").splitlines()
+    plain = [(int(m[1]), m[2]) for m in map(BPF_ROW.match, plain_listing) if m]
     if bpf != plain:
         problems.append(f"{file}: the BPF rows differ from `bpfvm disasm {file}`:\n  {bpf}\n  {plain}")
     for (pc, text), rows in under.items():

@@ -24,6 +24,8 @@
 #include "tools/json.hpp"
 #include "tools/native_disasm.hpp"
 #include "tools/selection.hpp"
+#include "vm/linux_helpers.hpp"
+#include "vm/maps.hpp"
 
 namespace bpfvm::cli {
 namespace {
@@ -47,7 +49,9 @@ constexpr const char* disasm_usage =
     "  --jit         after each instruction, the machine code the JIT emits for it, disassembled\n"
     "                by LLVM as llvm-objdump-19 -d prints it (offset, bytes, AT&T syntax on\n"
     "                x86-64), or hex bytes when LLVM is not built in; the code before the first\n"
-    "                instruction first, the out-of-line code last; helpers: the conformance suite's\n"
+    "                instruction first, the out-of-line code last. Programs from ELF objects are\n"
+    "                compiled with the Linux helpers and their maps, others with the conformance\n"
+    "                suite's helpers\n"
     "  --engine E    with --jit: jit (the host's, default), jit-x64 (x86-64 hosts) or jit-a64\n"
     "                (any host: the AArch64 code generator runs everywhere)\n"
     "The output re-assembles with `bpfvm asm --syntax` of the same syntax (without --jit).\n"
@@ -64,12 +68,24 @@ struct JitCode {
 };
 
 Result<JitCode> jit_code(NativeArch arch, const isa::Program& program) {
-  const vm::HelperRegistry helpers = vm::HelperRegistry::conformance();
+  // As the program would run: from an ELF object with the Linux helpers and its maps (created
+  // here, so the code holds real map addresses), else with the conformance suite's helpers.
+  vm::HelperRegistry helpers;
+  vm::MapSet maps;
+  vm::CompileOptions options;
+  if (program.section.empty()) {
+    helpers = vm::HelperRegistry::conformance();
+  } else {
+    if (Status s = vm::add_linux_helpers(helpers); !s) return s.error();
+    auto addresses = maps.bind(program);
+    if (!addresses) return addresses.error();
+    options.maps = std::move(addresses).value();
+  }
   JitCode out;
   out.arch = arch;
   if (arch == NativeArch::x86_64) {
 #ifdef BPFVM_JIT_X64
-    auto listing = jit::x64::listing(program, std::make_shared<vm::HelperRegistry>(helpers), {});
+    auto listing = jit::x64::listing(program, std::make_shared<vm::HelperRegistry>(helpers), options);
     if (!listing) return listing.error();
     out.code = std::move(listing->code);
     out.insn_offset = std::move(listing->insn_offset);
@@ -88,7 +104,7 @@ Result<JitCode> jit_code(NativeArch arch, const isa::Program& program) {
 #else
   const jit::a64::Target target;
 #endif
-  auto generated = jit::a64::generate(program, helpers, {}, jit::a64::RuntimeCalls::host(), target);
+  auto generated = jit::a64::generate(program, helpers, options, jit::a64::RuntimeCalls::host(), target);
   if (!generated) return generated.error();
   out.code = std::move(generated->code);
   out.insn_offset = std::move(generated->insn_offset);

@@ -143,11 +143,14 @@ void print_code(const JitCode& jit, const NativeDisassembler* native, std::size_
   }
 }
 
-// The disassembler of the CLI's LLVM, or none when LLVM is not built in.
+// LLVM's disassembler for `arch`, or none (after a note saying why: the listing is hex then).
 std::unique_ptr<NativeDisassembler> native_disassembler([[maybe_unused]] NativeArch arch) {
 #ifdef BPFVM_HAVE_LLVM
   auto native = std::make_unique<NativeDisassembler>(arch);
   if (native->ok()) return native;
+  fmt::print("# LLVM could not be loaded ({}): the machine code as hex bytes\n", native->error());
+#else
+  fmt::print("# LLVM is not built into this bpfvm: the machine code as hex bytes\n");
 #endif
   return nullptr;
 }
@@ -159,7 +162,6 @@ int print_jit(const isa::Program& program, const isa::DisasmOptions& options, Na
     return exit_rejected;
   }
   const auto native = native_disassembler(arch);
-  if (!native) fmt::print("# LLVM is not built into this bpfvm: the machine code as hex bytes\n");
   const auto& offsets = jit->insn_offset;
   fmt::print("{}\n", jit->head);
   print_code(*jit, native.get(), 0, offsets.empty() ? jit->body_end : offsets[0], options.show_bytes);

@@ -1,26 +1,62 @@
 #include "tools/native_disasm.hpp"
 
+#include <dlfcn.h>
 #include <llvm-c/Disassembler.h>
-#include <llvm-c/Target.h>
 
 #include <algorithm>
 #include <array>
-#include <mutex>
 #include <string_view>
 
 namespace bpfvm::cli {
 namespace {
 
-void initialize_llvm() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    LLVMInitializeX86TargetInfo();
-    LLVMInitializeX86TargetMC();
-    LLVMInitializeX86Disassembler();
-    LLVMInitializeAArch64TargetInfo();
-    LLVMInitializeAArch64TargetMC();
-    LLVMInitializeAArch64Disassembler();
-  });
+// The part of LLVM's C API the listing uses, from the library found at build time
+// (BPFVM_LIBLLVM). Loading it costs about 16 ms, which linking it would add to every command.
+struct Llvm {
+  decltype(&LLVMCreateDisasmCPUFeatures) create = nullptr;
+  decltype(&LLVMSetDisasmOptions) set_options = nullptr;
+  decltype(&LLVMDisasmInstruction) disassemble = nullptr;
+  decltype(&LLVMDisasmDispose) dispose = nullptr;
+  std::string error;  // why it could not be loaded
+};
+
+template <typename Fn>
+bool resolve(void* library, const char* name, Fn& fn) {
+  fn = reinterpret_cast<Fn>(dlsym(library, name));
+  return fn != nullptr;
+}
+
+Llvm load_llvm() {
+  Llvm llvm;
+  // Kept loaded until exit.
+  void* library = dlopen(BPFVM_LIBLLVM, RTLD_NOW | RTLD_LOCAL);
+  if (!library) {
+    llvm.error = dlerror();
+    return llvm;
+  }
+  for (const char* init : {"LLVMInitializeX86TargetInfo", "LLVMInitializeX86TargetMC",
+                           "LLVMInitializeX86Disassembler", "LLVMInitializeAArch64TargetInfo",
+                           "LLVMInitializeAArch64TargetMC", "LLVMInitializeAArch64Disassembler"}) {
+    void (*initialize)() = nullptr;
+    if (!resolve(library, init, initialize)) {
+      llvm.error = std::string(BPFVM_LIBLLVM) + " has no " + init;
+      return llvm;
+    }
+    initialize();
+  }
+  if (!resolve(library, "LLVMCreateDisasmCPUFeatures", llvm.create) ||
+      !resolve(library, "LLVMSetDisasmOptions", llvm.set_options) ||
+      !resolve(library, "LLVMDisasmInstruction", llvm.disassemble) ||
+      !resolve(library, "LLVMDisasmDispose", llvm.dispose)) {
+    llvm.error = std::string(BPFVM_LIBLLVM) + " lacks the disassembler's C API";
+    llvm.create = nullptr;
+  }
+  return llvm;
+}
+
+const Llvm& llvm() {
+  static const Llvm loaded = load_llvm();
+  return loaded;
 }
 
 // With a symbol lookup, LLVM prints a branch's target as an address (here: the offset into
@@ -38,18 +74,25 @@ const char* no_symbol(void*, std::uint64_t, std::uint64_t* reference_type, std::
 // with it: AT&T for x86-64 (LLVM's default variant 0), the one ARM syntax for AArch64; both with
 // hexadecimal immediates, objdump's default since LLVM 15.
 NativeDisassembler::NativeDisassembler(NativeArch arch) : arch_(arch) {
-  initialize_llvm();
+  const Llvm& api = llvm();
+  if (!api.create) {
+    error_ = api.error;
+    return;
+  }
   const char* triple = arch == NativeArch::x86_64 ? "x86_64-linux-gnu" : "aarch64-linux-gnu";
   // AArch64: every extension the JIT may use (LSE atomics) decodes.
   const char* features = arch == NativeArch::aarch64 ? "+lse" : "";
-  LLVMDisasmContextRef context =
-      LLVMCreateDisasmCPUFeatures(triple, "", features, nullptr, 0, nullptr, no_symbol);
-  if (context) LLVMSetDisasmOptions(context, LLVMDisassembler_Option_PrintImmHex);
+  LLVMDisasmContextRef context = api.create(triple, "", features, nullptr, 0, nullptr, no_symbol);
+  if (!context) {
+    error_ = std::string("LLVM has no disassembler for ") + triple;
+    return;
+  }
+  api.set_options(context, LLVMDisassembler_Option_PrintImmHex);
   context_ = context;
 }
 
 NativeDisassembler::~NativeDisassembler() {
-  if (context_) LLVMDisasmDispose(static_cast<LLVMDisasmContextRef>(context_));
+  if (context_) llvm().dispose(static_cast<LLVMDisasmContextRef>(context_));
 }
 
 NativeDisassembler::Insn NativeDisassembler::decode(std::span<const std::uint8_t> code,
@@ -57,8 +100,8 @@ NativeDisassembler::Insn NativeDisassembler::decode(std::span<const std::uint8_t
   std::array<char, 256> text{};
   // LLVM's API takes a non-const pointer but only reads the bytes.
   auto* bytes = const_cast<std::uint8_t*>(code.data() + at);
-  const std::size_t size = LLVMDisasmInstruction(static_cast<LLVMDisasmContextRef>(context_), bytes,
-                                                 code.size() - at, at, text.data(), text.size());
+  const std::size_t size = llvm().disassemble(static_cast<LLVMDisasmContextRef>(context_), bytes,
+                                              code.size() - at, at, text.data(), text.size());
   Insn insn;
   if (size == 0) {
     // AArch64 instructions are 4 bytes; on x86-64 skip one byte and try again there.

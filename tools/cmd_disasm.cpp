@@ -144,14 +144,10 @@ void print_code(const JitCode& jit, const NativeDisassembler* native, std::size_
 }
 
 // LLVM's disassembler for `arch`, or none (after a note saying why: the listing is hex then).
-std::unique_ptr<NativeDisassembler> native_disassembler([[maybe_unused]] NativeArch arch) {
-#ifdef BPFVM_HAVE_LLVM
+std::unique_ptr<NativeDisassembler> native_disassembler(NativeArch arch) {
   auto native = std::make_unique<NativeDisassembler>(arch);
   if (native->ok()) return native;
-  fmt::print("# LLVM could not be loaded ({}): the machine code as hex bytes\n", native->error());
-#else
-  fmt::print("# LLVM is not built into this bpfvm: the machine code as hex bytes\n");
-#endif
+  fmt::print("# {}: the machine code as hex bytes\n", native->error());
   return nullptr;
 }
 

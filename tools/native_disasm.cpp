@@ -1,13 +1,17 @@
 #include "tools/native_disasm.hpp"
 
+#ifdef BPFVM_HAVE_LLVM
 #include <dlfcn.h>
 #include <llvm-c/Disassembler.h>
 
 #include <algorithm>
 #include <array>
 #include <string_view>
+#endif
 
 namespace bpfvm::cli {
+
+#ifdef BPFVM_HAVE_LLVM
 namespace {
 
 // The part of LLVM's C API the listing uses, from the library found at build time
@@ -76,7 +80,7 @@ const char* no_symbol(void*, std::uint64_t, std::uint64_t* reference_type, std::
 NativeDisassembler::NativeDisassembler(NativeArch arch) : arch_(arch) {
   const Llvm& api = llvm();
   if (!api.create) {
-    error_ = api.error;
+    error_ = "LLVM could not be loaded (" + api.error + ")";
     return;
   }
   const char* triple = arch == NativeArch::x86_64 ? "x86_64-linux-gnu" : "aarch64-linux-gnu";
@@ -120,5 +124,16 @@ NativeDisassembler::Insn NativeDisassembler::decode(std::span<const std::uint8_t
   while (!insn.text.empty() && insn.text.back() == ' ') insn.text.pop_back();
   return insn;
 }
+
+#else
+
+NativeDisassembler::NativeDisassembler(NativeArch arch)
+    : arch_(arch), error_("LLVM is not built into this bpfvm") {}
+NativeDisassembler::~NativeDisassembler() = default;
+NativeDisassembler::Insn NativeDisassembler::decode(std::span<const std::uint8_t>, std::size_t) const {
+  return {};
+}
+
+#endif
 
 }  // namespace bpfvm::cli

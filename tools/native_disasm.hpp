@@ -1,6 +1,7 @@
-// Machine code as instruction text, through LLVM's MC disassembler (C API). Compiled only when
-// LLVM was found at build time (BPFVM_HAVE_LLVM); nothing links LLVM: the library is loaded when
-// the first disassembler is made (its load takes longer than most bpfvm commands).
+// Machine code as instruction text, through LLVM's MC disassembler (C API), when LLVM was found
+// at build time (BPFVM_HAVE_LLVM; else no disassembler is ever ok()). Nothing links LLVM: the
+// library is loaded when the first disassembler is made (its load takes longer than most bpfvm
+// commands).
 #pragma once
 
 #include <cstddef>

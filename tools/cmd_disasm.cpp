@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -83,8 +82,8 @@ Result<JitCode> jit_code(NativeArch arch, const isa::Program& program) {
   }
   JitCode out;
   out.arch = arch;
-  if (arch == NativeArch::x86_64) {
 #ifdef BPFVM_JIT_X64
+  if (arch == NativeArch::x86_64) {
     auto listing = jit::x64::listing(program, std::make_shared<vm::HelperRegistry>(helpers), options);
     if (!listing) return listing.error();
     out.code = std::move(listing->code);
@@ -93,10 +92,8 @@ Result<JitCode> jit_code(NativeArch arch, const isa::Program& program) {
     out.head = "prologue";
     out.tail = "out of line: slow copies of blocks, trap paths, slow-path thunks";
     return out;
-#else
-    return Error("the x86-64 JIT is not built in (it is on x86-64 hosts)");
-#endif
   }
+#endif
   // The AArch64 code generator runs on every host; its atomics are the host's kind on AArch64
   // and LL/SC loops (ARMv8.0) elsewhere.
 #ifdef BPFVM_JIT_A64
@@ -176,15 +173,21 @@ int print_jit(const isa::Program& program, const isa::DisasmOptions& options, Na
   return exit_ok;
 }
 
-// --engine for --jit: "jit" is the host's JIT.
-std::optional<NativeArch> jit_arch(const std::string& engine) {
-  if (engine == "jit-x64") return NativeArch::x86_64;
-  if (engine == "jit-a64") return NativeArch::aarch64;
-  if (engine != "jit") return std::nullopt;
-#if defined(__aarch64__)
-  return NativeArch::aarch64;
+// --engine for --jit: "jit" is the host's JIT (AArch64's where there is none: it runs anywhere).
+Result<NativeArch> jit_arch(const std::string& engine) {
+  if (engine == "jit-x64") {
+#ifdef BPFVM_JIT_X64
+    return NativeArch::x86_64;
 #else
+    return Error("jit-x64 is not in this build (x86-64 hosts only); jit-a64 is");
+#endif
+  }
+  if (engine == "jit-a64") return NativeArch::aarch64;
+  if (engine != "jit") return Error("--engine must be jit, jit-x64 or jit-a64, not '" + engine + "'");
+#ifdef BPFVM_JIT_X64
   return NativeArch::x86_64;
+#else
+  return NativeArch::aarch64;
 #endif
 }
 
@@ -226,7 +229,7 @@ int cmd_disasm(const std::vector<std::string>& argv) {
   const std::string engine = args->value("--engine").value_or("jit");
   const auto arch = jit_arch(engine);
   if (!arch) {
-    fmt::print(stderr, "bpfvm disasm: --engine must be jit, jit-x64 or jit-a64, not '{}'\n", engine);
+    fmt::print(stderr, "bpfvm disasm: {}\n", arch.error().message);
     return exit_usage;
   }
   auto selection = program_selection(*args);

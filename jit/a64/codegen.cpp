@@ -77,6 +77,7 @@ class Codegen {
   void entry_and_exit();
   void function(const lowering::Function& f);
   void instruction(std::size_t pc, std::int64_t adjust);
+  void folded(std::size_t from, std::size_t to);
   void alu(const lowering::Insn& s);
   void jump(const lowering::Insn& s);
   Cond compare(const lowering::Insn& s);
@@ -105,6 +106,7 @@ class Codegen {
   std::vector<Label> pc_label_;
   std::vector<Label> fn_label_;  // per pc: the callable entry of a function starting there
   std::vector<Stub> stubs_;
+  std::vector<std::uint32_t> insn_offset_;
   Label exit_done_, trap_exit_, budget_trap_, check_routine_, legacy_routine_;
   bool uses_check_ = false, uses_legacy_ = false;
 };
@@ -113,6 +115,7 @@ Result<GeneratedCode> Codegen::run() {
   const std::size_t n = an_.insns.size();
   pc_label_.resize(n);
   fn_label_.resize(n);
+  insn_offset_.resize(n);
   for (std::size_t pc = 0; pc < n; ++pc) {
     if (an_.block_start(static_cast<std::uint32_t>(pc))) pc_label_[pc] = a_.new_label();
   }
@@ -141,6 +144,8 @@ Result<GeneratedCode> Codegen::run() {
   GeneratedCode out;
   out.code = std::move(bytes).value();
   out.body_bytes = body_end - body_start;
+  out.insn_offset = std::move(insn_offset_);
+  out.body_end = body_end;
   for (std::size_t pc = 0; pc < n; pc += static_cast<std::size_t>(isa::slot_count(an_.insns[pc].op)))
     ++out.insn_count;
   return out;
@@ -198,10 +203,12 @@ void Codegen::entry_and_exit() {
 // A BPF function: x30 saved on entry (calls inside clobber it), blocks in order, each charging
 // its instruction count to the budget on entry.
 void Codegen::function(const lowering::Function& f) {
+  insn_offset_[f.start] = static_cast<std::uint32_t>(a_.size());
   a_.bind(fn_label_[f.start]);
   a_.str(X(30), Mem::pre(sp, -16));
   for (std::size_t pc = f.start; pc < f.end;) {
     const lowering::Insn& s = an_.insns[pc];
+    if (pc != f.start) insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
     if (an_.block_start(static_cast<std::uint32_t>(pc))) {
       a_.bind(pc_label_[pc]);
       a_.subs(kBudget, kBudget, an_.blocks[an_.block_of[pc]].count, X(kT0));
@@ -212,17 +219,26 @@ void Codegen::function(const lowering::Function& f) {
     const auto at = static_cast<std::uint32_t>(pc);
     if (const auto move = lowering::conditional_move(an_, at)) {
       conditional_move(*move);
+      folded(pc + 1, move->move + 1);
       pc = move->move + 1;
       continue;
     }
     if (const auto sum = lowering::address_sum(an_, at)) {
       address_sum(*sum);
+      folded(pc + 1, sum->add + 1);
       pc = sum->add + 1;
       continue;
     }
     instruction(pc, an_.left_after[pc]);
-    pc += static_cast<std::size_t>(isa::slot_count(s.op));
+    const auto slots = static_cast<std::size_t>(isa::slot_count(s.op));
+    folded(pc + 1, pc + slots);
+    pc += slots;
   }
+}
+
+// The instructions [from, to) were emitted with the one before them: they start at its end.
+void Codegen::folded(std::size_t from, std::size_t to) {
+  for (std::size_t pc = from; pc < to; ++pc) insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
 }
 
 // `if cond goto +1; rD = x` without the branch: the mov's one-instruction block pays the budget

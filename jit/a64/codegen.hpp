@@ -20,6 +20,11 @@ struct GeneratedCode {
   // Bytes of the in-line code of the program's instructions (function bodies); the rest is the
   // entry and exit, out-of-line check and trap stubs, and the budget-exhaustion paths.
   std::size_t body_bytes = 0;
+  // Per pc: where its in-line code starts (`bpfvm disasm --jit`). An instruction folded into the
+  // one before it (an lddw's second slot, a fused pattern's tail) gets that code's end, and the
+  // bodies end at body_end.
+  std::vector<std::uint32_t> insn_offset;
+  std::size_t body_end = 0;
   std::size_t insn_count = 0;  // BPF instructions (an lddw counts once)
   // CompileOptions::blind_constants: the code holds each constant xor this key, which the run
   // puts in State::blinding_key (0: constants as they are).

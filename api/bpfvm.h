@@ -30,6 +30,7 @@ typedef enum bpfvm_status {
   BPFVM_ERR_STATE = 4,    /* wrong order: run before compile, load twice, ... */
   BPFVM_ERR_TRAP = 5,     /* the run stopped on a trap: see bpfvm_result.trap */
   BPFVM_ERR_INTERNAL = 6, /* a bug in bpfvm (or out of memory) */
+  BPFVM_ERR_REJECTED = 7, /* the verifier rejected the program: bpfvm_last_error() says why */
 } bpfvm_status;
 
 /* A program and its settings. Opaque. */
@@ -80,7 +81,18 @@ bpfvm_status bpfvm_set_engine(bpfvm_program* program, const char* engine);
 /* Limits each run to `instructions` executed instructions (0: the default limit). */
 bpfvm_status bpfvm_set_budget(bpfvm_program* program, uint64_t instructions);
 
-/* Prepares the loaded program for runs on the chosen engine. */
+/* Verifies the loaded program for a program type: "raw" (r1 = memory of exactly `mem_size`
+ * bytes and r2 = mem_size; a negative mem_size: any size, r2 bounds it), "xdp",
+ * "socket_filter" or "sched_cls" (mem_size ignored). BPFVM_ERR_REJECTED when it is not proven
+ * safe, with the diagnostic (instruction, check, registers, source line) in bpfvm_last_error().
+ * Once it is accepted, bpfvm_compile() compiles the verified form: the accesses the verifier
+ * proved run without checks, and a run whose entry differs from what was verified (another
+ * memory size, a packet of another type) stops at once with an "entry mismatch" trap. Loading
+ * another program drops the verification. */
+bpfvm_status bpfvm_verify(bpfvm_program* program, const char* type, int64_t mem_size);
+
+/* Prepares the loaded program for runs on the chosen engine (the verified form after a
+ * successful bpfvm_verify()). */
 bpfvm_status bpfvm_compile(bpfvm_program* program);
 
 /* Runs the program with r1 = `memory` and r2 = `size` (memory may be NULL when size is 0); the

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <new>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -34,6 +35,7 @@ struct bpfvm_program {
   bpfvm::Engine engine = bpfvm::Engine::interpreter;
   std::uint64_t budget = bpfvm::vm::default_budget;
   std::shared_ptr<const bpfvm::vm::Executable> executable;
+  std::optional<bpfvm::verifier::VerifiedProgram> verified;  // set by bpfvm_verify()
   std::array<CHelper, max_c_helpers> slots{};
   std::map<std::uint32_t, std::size_t> slot_of_id;
   std::string error;
@@ -83,6 +85,7 @@ bpfvm_status load(bpfvm_program* p, bpfvm::Result<bpfvm::isa::Program> program) 
   if (auto s = p->vm.load(std::move(*program)); !s) return p->fail(BPFVM_ERR_LOAD, s.error().to_string());
   p->loaded = true;
   p->executable.reset();
+  p->verified.reset();
   return BPFVM_OK;
 }
 
@@ -138,6 +141,7 @@ bpfvm_status bpfvm_load_file(bpfvm_program* program, const char* path, const cha
       return program->fail(BPFVM_ERR_LOAD, s.error().to_string());
     program->loaded = true;
     program->executable.reset();
+    program->verified.reset();
     return BPFVM_OK;
   });
 }
@@ -179,10 +183,27 @@ bpfvm_status bpfvm_set_budget(bpfvm_program* program, uint64_t instructions) {
   });
 }
 
+bpfvm_status bpfvm_verify(bpfvm_program* program, const char* type, int64_t mem_size) {
+  return guarded(program, [&] {
+    if (!type) return program->fail(BPFVM_ERR_ARGUMENT, "type is NULL");
+    if (!program->loaded) return program->fail(BPFVM_ERR_STATE, "no program loaded");
+    std::optional<std::uint64_t> size;
+    if (mem_size >= 0) size = static_cast<std::uint64_t>(mem_size);
+    auto env = bpfvm::verifier::environment_by_name(type, size);
+    if (!env) return program->fail(BPFVM_ERR_ARGUMENT, env.error().to_string());
+    auto result = program->vm.verify(*env);
+    program->executable.reset();
+    program->verified = std::move(result.program);
+    if (!program->verified) return program->fail(BPFVM_ERR_REJECTED, result.diagnostic->to_string());
+    return BPFVM_OK;
+  });
+}
+
 bpfvm_status bpfvm_compile(bpfvm_program* program) {
   return guarded(program, [&] {
     if (!program->loaded) return program->fail(BPFVM_ERR_STATE, "no program loaded");
-    auto exe = program->vm.compile(program->engine);
+    auto exe = program->verified ? program->vm.compile(program->engine, *program->verified)
+                                 : program->vm.compile(program->engine);
     if (!exe) return program->fail(BPFVM_ERR_COMPILE, exe.error().to_string());
     program->executable = std::move(*exe);
     return BPFVM_OK;
@@ -304,6 +325,7 @@ const char* bpfvm_status_string(bpfvm_status status) {
     case BPFVM_ERR_STATE: return "wrong state";
     case BPFVM_ERR_TRAP: return "trap";
     case BPFVM_ERR_INTERNAL: return "internal error";
+    case BPFVM_ERR_REJECTED: return "rejected by the verifier";
   }
   return "unknown status";
 }

@@ -27,7 +27,8 @@ namespace {
 constexpr const char* run_usage =
     "usage: bpfvm run FILE [--section S | --program P] [--mem HEXFILE | --mem-hex '..'] [--engine E] "
     "[--budget N] [--trace]\n"
-    "       bpfvm run FILE --type T [--packet HEX | --pcap FILE] [--repeat N] [--dump-maps] ...\n"
+    "       bpfvm run FILE --type T [--packet HEX | --pcap FILE] [--repeat N] [--dump-maps] [--verified] "
+    "...\n"
     "\n"
     "Runs the program in FILE with r1 = the memory's address and r2 = its size, and prints r0.\n"
     "FILE is an ELF object, raw instructions, assembly text, or a conformance .data file (its\n"
@@ -47,6 +48,8 @@ constexpr const char* run_usage =
     "                 the time per packet\n"
     "  --repeat N     runs N times (raw, or one packet) and prints the time per run\n"
     "  --dump-maps    prints every map after the runs\n"
+    "  --verified     verifies the program for T first (raw: for exactly this memory) and runs it\n"
+    "                 with the accesses the verifier proved unchecked; refuses a rejected program\n"
     "trace_printk lines go to stderr.\n"
     "exit codes: 0 ran to exit, 1 rejected input or a trap, 2 internal error, 64 usage\n";
 
@@ -107,6 +110,7 @@ struct TypedRun {
   std::optional<std::string> pcap;
   std::uint64_t repeat = 1;
   bool dump_maps = false;
+  bool verified = false;
 };
 
 // --type: the program runs with the Linux helpers and its maps, on memory or on packets.
@@ -121,7 +125,21 @@ int run_typed(isa::Program program, std::vector<std::uint8_t> memory, const Type
   if (Status s = vm.load(std::move(program)); !s) return rejected(s.error());
   const std::optional<Engine> engine = engine_named(opts.engine);
   if (!engine) return rejected(Error{"unknown engine '" + opts.engine + "'"});
-  auto exe = vm.compile(*engine);
+  Result<std::shared_ptr<const vm::Executable>> exe = Error("not compiled");
+  if (opts.verified) {
+    // raw: verified for exactly this memory; the program types: for their contexts.
+    auto env = verifier::environment_by_name(opts.type, memory.size());
+    if (!env) return rejected(env.error());
+    auto verdict = vm.verify(*env);
+    if (!verdict.accepted()) {
+      fmt::print(stderr, "bpfvm run: not verified, so not run unchecked:\n{}\n",
+                 verdict.diagnostic->to_string());
+      return exit_rejected;
+    }
+    exe = vm.compile(*engine, *verdict.program);
+  } else {
+    exe = vm.compile(*engine);
+  }
   if (!exe) return rejected(exe.error());
 
   vm::RunContext ctx;
@@ -221,7 +239,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   spec.with_value = {"--mem",  "--mem-hex", "--engine", "--budget",
                      "--type", "--packet",  "--pcap",   "--repeat"};
   add_selection_options(spec);
-  spec.flags = {"--trace", "--help", "-h", "--dump-maps"};
+  spec.flags = {"--trace", "--help", "-h", "--dump-maps", "--verified"};
   auto args = Args::parse(argv, spec);
   auto usage_error = [](const std::string& message) {
     fmt::print(stderr, "bpfvm run: {}\n\n{}", message, usage_text());
@@ -251,8 +269,9 @@ int cmd_run(const std::vector<std::string>& argv) {
   if (type && *type != "raw" && !vm::context_kind(*type))
     return usage_error("unknown program type '" + *type + "' (raw, xdp, socket_filter, sched_cls)");
   const bool packet_type = type && *type != "raw";
-  if (!type && (args->value("--packet") || args->value("--pcap") || args->flag("--dump-maps") || *repeat))
-    return usage_error("--packet, --pcap, --repeat and --dump-maps need --type");
+  if (!type && (args->value("--packet") || args->value("--pcap") || args->flag("--dump-maps") || *repeat ||
+                args->flag("--verified")))
+    return usage_error("--packet, --pcap, --repeat, --dump-maps and --verified need --type");
   if (packet_type && !args->value("--packet") && !args->value("--pcap"))
     return usage_error("--type " + *type + " needs --packet HEX or --pcap FILE");
   if (args->value("--packet") && args->value("--pcap"))
@@ -300,6 +319,7 @@ int cmd_run(const std::vector<std::string>& argv) {
     typed.budget = settings.budget;
     typed.repeat = *repeat ? static_cast<std::uint64_t>(**repeat) : 1;
     typed.dump_maps = args->flag("--dump-maps");
+    typed.verified = args->flag("--verified");
     typed.pcap = args->value("--pcap");
     if (auto hex = args->value("--packet")) {
       auto bytes = conformance::hex_decode(*hex);

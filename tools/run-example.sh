@@ -21,5 +21,5 @@ grep -qE -- '--engine E .*[ ,]jit(,|$)' <<<"$help" && engine=jit
 
 echo "\$ bpfvm verify $object --type xdp"
 "$bpfvm" verify "$object" --type xdp
-echo "\$ bpfvm run $object --type xdp --pcap $capture --engine $engine --dump-maps"
-"$bpfvm" run "$object" --type xdp --pcap "$capture" --engine "$engine" --dump-maps
+echo "\$ bpfvm run $object --type xdp --pcap $capture --engine $engine --verified --dump-maps"
+"$bpfvm" run "$object" --type xdp --pcap "$capture" --engine "$engine" --verified --dump-maps

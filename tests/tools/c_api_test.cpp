@@ -100,3 +100,31 @@ TEST_CASE("C API: one compiled handle runs on several threads at once") {
   CHECK(wrong == std::vector<int>(4, 0));
   bpfvm_destroy(p);
 }
+
+TEST_CASE("C API: verify, then compile the verified form; a run of another size is refused") {
+  bpfvm_program* p = bpfvm_create();
+  REQUIRE(bpfvm_load_bytes(p, ldxw_exit, sizeof ldxw_exit, nullptr) == BPFVM_OK);
+  // Two bytes of input cannot hold the 4-byte load.
+  CHECK(bpfvm_verify(p, "raw", 2) == BPFVM_ERR_REJECTED);
+  CHECK(std::string(bpfvm_last_error(p)).find("instruction 0") != std::string::npos);
+  CHECK(bpfvm_verify(p, "nonsense", 4) == BPFVM_ERR_ARGUMENT);
+  CHECK(bpfvm_verify(p, nullptr, 4) == BPFVM_ERR_ARGUMENT);
+  REQUIRE(bpfvm_verify(p, "raw", 4) == BPFVM_OK);
+  REQUIRE(bpfvm_compile(p) == BPFVM_OK);
+  bpfvm_result r;
+  std::uint32_t word = 9;
+  CHECK(bpfvm_run(p, &word, sizeof word, &r) == BPFVM_OK);
+  CHECK(r.r0 == 9);
+  std::uint64_t wide = 9;
+  CHECK(bpfvm_run(p, &wide, sizeof wide, &r) == BPFVM_ERR_TRAP);
+  CHECK(std::string(r.trap.kind) == "entry mismatch");
+  CHECK(std::string(r.trap.message).find("verified for 4 bytes") != std::string::npos);
+  // A new program is unverified until verified again: checked, it traps on short input.
+  REQUIRE(bpfvm_load_bytes(p, ldxw_exit, sizeof ldxw_exit, nullptr) == BPFVM_OK);
+  REQUIRE(bpfvm_compile(p) == BPFVM_OK);
+  std::uint16_t half = 1;
+  CHECK(bpfvm_run(p, &half, sizeof half, &r) == BPFVM_ERR_TRAP);
+  CHECK(std::string(r.trap.kind) == "out of bounds");
+  CHECK(std::strcmp(bpfvm_status_string(BPFVM_ERR_REJECTED), "rejected by the verifier") == 0);
+  bpfvm_destroy(p);
+}

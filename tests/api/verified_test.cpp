@@ -322,6 +322,7 @@ TEST_CASE("verified: long loops the verifier accepts never leave the memory", "[
     REQUIRE_FALSE(r.trap.has_value());
   }
   WARN(accepted << " of " << count << " long loops accepted, " << rejected << " rejected");
-  CHECK(accepted >= count / 4);
-  CHECK(rejected >= count / 10);
+  // Both verdicts are common (about 1 in 4 accepted over 10,000 loops).
+  CHECK(accepted >= count / 8);
+  CHECK(rejected >= count / 8);
 }

@@ -52,7 +52,17 @@ RunOutcome run_program(const isa::Program& program, std::span<std::uint8_t> memo
     out.error = s.error().to_string();
     return out;
   }
-  auto exe = vm.compile(*engine);
+  Result<std::shared_ptr<const vm::Executable>> exe = Error("not compiled");
+  if (settings.verified) {
+    auto verdict = vm.verify(verifier::raw_environment(memory.size()));
+    if (!verdict.accepted()) {
+      out.error = "rejected by the verifier: " + verdict.diagnostic->to_string();
+      return out;
+    }
+    exe = vm.compile(*engine, *verdict.program);
+  } else {
+    exe = vm.compile(*engine);
+  }
   if (!exe) {
     out.error = exe.error().to_string();
     return out;
@@ -79,12 +89,9 @@ RunOutcome run_program(const isa::Program& program, std::span<std::uint8_t> memo
   return out;
 }
 
-Execution run_on_engine(std::string_view engine, const isa::Program& program,
-                        std::span<const std::uint8_t> memory, std::uint64_t budget) {
+Execution run_on_engine(const RunSettings& settings, const isa::Program& program,
+                        std::span<const std::uint8_t> memory) {
   std::vector<std::uint8_t> copy(memory.begin(), memory.end());
-  RunSettings settings;
-  settings.engine = std::string(engine);
-  settings.budget = budget;
   auto outcome = run_program(program, copy, settings);
   Execution e;
   if (!outcome.error.empty()) {
@@ -98,12 +105,12 @@ Execution run_on_engine(std::string_view engine, const isa::Program& program,
   return e;
 }
 
-Executor engine_executor(std::string engine, std::uint64_t budget) {
-  return [engine = std::move(engine), budget](const DataFile& data) {
+Executor engine_executor(RunSettings settings) {
+  return [settings = std::move(settings)](const DataFile& data) {
     isa::Program program;
     program.name = data.name;
     program.insns = data.insns;
-    return run_on_engine(engine, program, data.memory, budget);
+    return run_on_engine(settings, program, data.memory);
   };
 }
 

@@ -37,6 +37,9 @@ struct RunSettings {
   std::string engine = "interp";
   std::uint64_t budget = default_budget;
   TraceHook trace;  // empty: no trace
+  // Verify first (raw, the memory's exact size) and run the verified form, the proven accesses
+  // unchecked; a rejection is an error.
+  bool verified = false;
 };
 
 struct RunOutcome {
@@ -52,10 +55,10 @@ RunOutcome run_program(const isa::Program& program, std::span<std::uint8_t> memo
                        const RunSettings& settings);
 
 // run_program on a copy of `memory`, as an Execution: a refusal or a trap is ok = false.
-Execution run_on_engine(std::string_view engine, const isa::Program& program,
-                        std::span<const std::uint8_t> memory, std::uint64_t budget);
+Execution run_on_engine(const RunSettings& settings, const isa::Program& program,
+                        std::span<const std::uint8_t> memory);
 
-// An Executor for the runner that runs each test on `engine`.
-Executor engine_executor(std::string engine, std::uint64_t budget);
+// An Executor for the runner that runs each test as `settings` say.
+Executor engine_executor(RunSettings settings);
 
 }  // namespace bpfvm::conformance

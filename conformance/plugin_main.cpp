@@ -18,7 +18,8 @@
 namespace {
 
 constexpr const char* usage =
-    "usage: bpfvm_conformance_plugin [MEM-HEX] [--engine interp] [--budget N] [--elf] < PROGRAM-HEX\n"
+    "usage: bpfvm_conformance_plugin [MEM-HEX] [--engine interp] [--budget N] [--elf] [--verified] < "
+    "PROGRAM-HEX\n"
     "Runs one conformance test as the upstream runner's plugin and prints r0 in hex.\n";
 
 int fail(int code, const std::string& message) {
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   std::string engine = "interp";
   std::uint64_t budget = conformance::default_budget;
   bool elf = false;
+  bool verified = false;  // verify first, run the verified form
   std::vector<std::uint8_t> memory;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -50,6 +52,8 @@ int main(int argc, char** argv) {
         return fail(64, fmt::format("--budget: '{}' is not a positive number", argv[i]));
     } else if (a == "--elf") {
       elf = true;
+    } else if (a == "--verified") {
+      verified = true;
     } else if (a == "--help" || a == "-h") {
       fmt::print("{}", usage);
       return 0;
@@ -64,10 +68,15 @@ int main(int argc, char** argv) {
   // An object must hold one program (the loader's error lists them when it holds several).
   isa::LoadOptions elf_options;
   elf_options.format = isa::InputFormat::elf;
-  auto program = elf ? isa::load_bytes(*bytes, "<stdin>", elf_options) : isa::program_from_bytes(*bytes, "main");
+  auto program =
+      elf ? isa::load_bytes(*bytes, "<stdin>", elf_options) : isa::program_from_bytes(*bytes, "main");
   if (!program) return fail(1, program.error().to_string());
 
-  auto result = conformance::run_on_engine(engine, *program, memory, budget);
+  conformance::RunSettings settings;
+  settings.engine = engine;
+  settings.budget = budget;
+  settings.verified = verified;
+  auto result = conformance::run_on_engine(settings, *program, memory);
   if (!result.ok) return fail(1, result.error);
   fmt::print("{:x}\n", result.r0);
   return 0;

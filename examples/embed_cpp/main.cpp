@@ -1,5 +1,6 @@
 // Embedding bpfvm from C++: assemble a program, give it a helper, compile it once, run it on
-// input memory from several threads, and read r0 or the trap.
+// input memory from several threads, and read r0 or the trap; then verify it and run the
+// verified form, which leaves out the checks the verifier proved unnecessary.
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -72,6 +73,30 @@ int main() {
       return 1;
     }
   }
+
+  // Verified: described to the verifier (100-byte inputs, and what helper 1000 takes and
+  // returns), the program is proven to stay inside its input, so its verified form runs without
+  // the per-access checks. A run on another input size is refused before it starts.
+  bpfvm::verifier::Environment env = bpfvm::verifier::raw_environment(100);
+  bpfvm::isa::HelperPrototype multiply_prototype;
+  multiply_prototype.id = 1000;
+  multiply_prototype.name = "multiply";
+  multiply_prototype.args = {bpfvm::isa::ArgKind::scalar, bpfvm::isa::ArgKind::scalar};
+  if (auto s = env.helpers.add(multiply_prototype); !s) return 1;
+  bpfvm::verifier::VerifyResult verdict = vm.verify(env);
+  if (!verdict.accepted()) {
+    std::fprintf(stderr, "%s\n", verdict.diagnostic->to_string().c_str());
+    return 1;
+  }
+  auto verified = vm.compile(bpfvm::Engine::interpreter, *verdict.program);
+  if (!verified) return 1;
+  std::vector<std::uint8_t> hundred(100, 2), fifty(50, 2);
+  const bpfvm::vm::RunResult fast = bpfvm::run(*verified.value(), hundred);
+  if (fast.trap || fast.r0 != 600) return 1;
+  const bpfvm::vm::RunResult refused = bpfvm::run(*verified.value(), fifty);
+  if (!refused.trap || refused.trap->kind != bpfvm::vm::TrapKind::entry_mismatch) return 1;
+  std::printf("verified: r0 = %llu; on 50 bytes: %s\n", static_cast<unsigned long long>(fast.r0),
+              refused.trap->message().c_str());
 
   // A run that reads past its input stops with a trap, not a crash.
   std::array<std::uint8_t, 4> small{};

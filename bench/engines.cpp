@@ -1,6 +1,9 @@
 #include "bench/engines.hpp"
 
 #include <limits>
+#include <map>
+#include <string>
+#include <utility>
 
 #include "api/bpfvm.hpp"
 
@@ -28,6 +31,17 @@ class ApiLoaded final : public Loaded {
   std::shared_ptr<const vm::Executable> exe_;
 };
 
+// The verifier's verdict on a bench program for its input size, computed once for all the
+// verified engines (the driver runs one program at a time, from one thread).
+const verifier::VerifyResult& verdict_for(const isa::Program& program, std::size_t input_bytes) {
+  static std::map<std::pair<std::string, std::size_t>, verifier::VerifyResult> verdicts;
+  auto key = std::make_pair(program.name, input_bytes);
+  auto it = verdicts.find(key);
+  if (it == verdicts.end())
+    it = verdicts.emplace(key, verifier::verify(program, verifier::raw_environment(input_bytes))).first;
+  return it->second;
+}
+
 Engine api_engine(bpfvm::Engine which, bool verified) {
   const std::string name(to_string(which));
   auto load = [which, verified](const isa::Program& program,
@@ -36,7 +50,7 @@ Engine api_engine(bpfvm::Engine which, bool verified) {
     if (auto s = vm.load(program); !s) return s.error();
     Result<std::shared_ptr<const vm::Executable>> exe = Error("not compiled");
     if (verified) {
-      auto verdict = vm.verify(verifier::raw_environment(input_bytes));
+      const verifier::VerifyResult& verdict = verdict_for(program, input_bytes);
       if (!verdict.accepted()) return verdict.diagnostic->to_error();
       exe = vm.compile(which, *verdict.program);
     } else {
@@ -47,7 +61,7 @@ Engine api_engine(bpfvm::Engine which, bool verified) {
   };
   if (!verified) return Engine{name, load, "", nullptr};
   auto rejection = [](const isa::Program& program, std::size_t input_bytes) {
-    auto verdict = verifier::verify(program, verifier::raw_environment(input_bytes));
+    const verifier::VerifyResult& verdict = verdict_for(program, input_bytes);
     return verdict.accepted() ? std::string() : verdict.diagnostic->to_error().to_string();
   };
   return Engine{name + "/v", load, name, rejection};

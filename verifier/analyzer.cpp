@@ -744,9 +744,22 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
       continue;
     }
     // The check: the loop from the invariant, every check real (unless an outer loop is still
-    // guessing its own invariant).
+    // guessing its own invariant). It runs without this loop's progress tags, so that loops
+    // inside it can follow the registers this loop moves with progress of their own.
     speculative_ = outer_speculative;
-    back = iterate(loop, inv, tag);
+    back = iterate(loop, inv, 0);
+    if (!back) break;  // no path comes back: the loop ends
+    // The same iteration again, following progress, for the steps (links, termination). Its
+    // checks were made by the check above; here a failure only over-approximates.
+    speculative_ = true;
+    try {
+      back = iterate(loop, inv, tag);
+    } catch (const Speculation&) {
+      if (outer_speculative) throw;
+      speculative_ = false;
+      back = iterate(loop, inv, tag);
+    }
+    speculative_ = outer_speculative;
     bool links_hold = true;
     for (const Lockstep& l : links) links_hold = links_hold && back && lockstep_holds(l, *back, tag);
     if (links_hold) break;

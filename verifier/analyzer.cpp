@@ -756,6 +756,7 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
       back = iterate(loop, inv, tag);
     } catch (const Speculation&) {
       if (outer_speculative) throw;
+      clear_body();
       speculative_ = false;
       back = iterate(loop, inv, tag);
     }

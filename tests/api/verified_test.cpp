@@ -110,6 +110,23 @@ TEST_CASE("verified: raw memory of the verified size runs, any other entry is re
   }
 }
 
+TEST_CASE("verified: a checked compile after a verified one checks every access", "[verified]") {
+  // The JITs reuse per-thread compile buffers: nothing proven may leak into the next program.
+  const char* text = "r0 = *(u64 *)(r1 + 8)\nexit";
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    auto fast = verified(vmx, text, verifier::raw_environment(16), engine);
+    auto checked = vmx.compile(engine);
+    REQUIRE(checked.ok());
+    std::vector<std::uint8_t> small(8);
+    const vm::RunResult r = run(**checked, small);
+    REQUIRE(r.trap.has_value());
+    CHECK(r.trap->kind == vm::TrapKind::out_of_bounds);
+    CHECK(r.trap->pc == 0);
+  }
+}
+
 TEST_CASE("verified: raw memory of unknown size is bounded by r2", "[verified]") {
   const char* text =
       "r0 = 0\n"

@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <optional>
 #include <vector>
 
@@ -127,26 +129,37 @@ class Assembler {
   void jcc(Cond c, Label target);
 
   Label new_label();
+  // `count` labels with consecutive ids; returns the first (the i-th is Label{first.id + i}).
+  Label new_labels(std::uint32_t count);
   void bind(Label l);
   bool bound(Label l) const;
   std::size_t offset_of(Label l) const;  // only for bound labels
 
  private:
+  // One instruction's bytes (at most 15, plus room for an 8-byte store of an immediate),
+  // gathered here and appended with one copy: byte stores straight into code_ could alias the
+  // assembler's own fields, and the compiler would reload them after each byte.
+  struct Bytes {
+    std::uint8_t b[24] = {};
+    unsigned n = 0;
+    void put(std::uint8_t v) { b[n++] = v; }
+    void imm(std::uint64_t v, unsigned bytes) {  // little-endian, like the target
+      std::memcpy(b + n, &v, 8);
+      n += bytes;
+    }
+  };
+
   void fail(std::string message);
-  void byte(std::uint8_t b) {
-    if (end_ == code_.size()) grow(end_ + 1);
-    code_[end_++] = b;
-  }
   void grow(std::size_t at_least);  // code_ holds at least that many bytes
-  void imm(std::uint64_t v, unsigned bytes);
-  void prefixes(Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
-  void modrm_reg(unsigned reg, unsigned rm);
-  void modrm_mem(unsigned reg, const Mem& m);
+  void append(const Bytes& e);
+  void prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
+  void modrm_reg(Bytes& e, unsigned reg, unsigned rm);
+  void modrm_mem(Bytes& e, unsigned reg, const Mem& m);
   // opcode bytes (1-3) with operand-size prefix/REX, then ModRM for reg field and a register/memory.
-  void op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
-             bool byte_reg_field = false);
-  void op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
-             bool byte_reg_field = false);
+  Bytes op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
+              bool byte_reg_field = false);
+  Bytes op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
+              bool byte_reg_field = false);
   void rel_jump(std::initializer_list<std::uint8_t> short_op, std::initializer_list<std::uint8_t> near_op,
                 Label l);
 

@@ -120,8 +120,7 @@ class Emitter {
     // the bench suite).
     a_.reserve(24 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
     cold_.reserve(2 * std::size_t{n});
-    labels_.reserve(n);
-    for (std::uint32_t pc = 0; pc < n; ++pc) labels_.push_back(a_.new_label());
+    first_pc_label_ = a_.new_labels(n).id;
     exit_ = a_.new_label();
     check_thunk_ = a_.new_label();
     check_entry_ = a_.new_label();
@@ -165,13 +164,13 @@ class Emitter {
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
       const lowering::Function& fn = an_.functions[f];
       for (std::uint32_t pc = fn.start; pc < fn.end; ++pc) {
-        a_.bind(labels_[pc]);
+        a_.bind(at_pc(pc));
         out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
         if (an_.insns[pc].second_slot || fused_move(pc)) continue;
         fast_entry(pc);
         if (address_sum(pc)) {
           ++pc;
-          a_.bind(labels_[pc]);
+          a_.bind(at_pc(pc));
           out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
           continue;
         }
@@ -256,6 +255,7 @@ class Emitter {
   bool ends_segment(std::uint32_t pc) const {
     return checked(an_.insns[pc]) || an_.insns[pc].info().kind == Kind::legacy;
   }
+  Label at_pc(std::uint32_t pc) const { return Label{first_pc_label_ + pc}; }
   std::uint32_t pc_before(std::uint32_t pc) const { return an_.insns[pc - 1].second_slot ? pc - 2 : pc - 1; }
   static bool valid(Label l) { return l.id != Label{}.id; }
 
@@ -391,7 +391,7 @@ class Emitter {
     const isa::OpInfo& row = an_.insns[last].info();
     const bool falls_through =
         !(row.kind == Kind::exit || (row.kind == Kind::jump && row.operation == Operation::ja));
-    if (falls_through) a_.jmp(labels_[b.end]);
+    if (falls_through) a_.jmp(at_pc(b.end));
   }
 
   // A segment runs from `first` to the next instruction that may trap (included) or the next
@@ -769,7 +769,7 @@ class Emitter {
         return;
       }
       // A goto to the next instruction is nothing in line; a slow copy must still leave.
-      if (in.target != next || !fast_) a_.jmp(labels_[in.target]);
+      if (in.target != next || !fast_) a_.jmp(at_pc(in.target));
       return;
     }
     // The mov of a conditional move is the next slot (lowering::ConditionalMove).
@@ -796,7 +796,7 @@ class Emitter {
     } else {
       a_.alu(Alu::cmp, w, d, in.imm);
     }
-    if (!move) return a_.jcc(condition(row.operation), labels_[in.target]);
+    if (!move) return a_.jcc(condition(row.operation), at_pc(in.target));
     // The mov runs (and pays its one instruction) when the jump is not taken: cmov, and the
     // budget minus setcc's 0 or 1 (mov and setcc leave the flags alone).
     const Cond runs = invert(condition(row.operation));
@@ -875,7 +875,7 @@ class Emitter {
     const bool pad = saved.size() % 2 == 0;
     if (pad) a_.alu(Alu::sub, Size::b64, rsp, 8);
     a_.mov(Size::b64, rbp, tmp);
-    a_.call(labels_[in.target]);
+    a_.call(at_pc(in.target));
     a_.alu(Alu::add, Size::b64, rbp, isa::stack_frame_size);
     if (pad) a_.alu(Alu::add, Size::b64, rsp, 8);
     for (auto it = saved.rbegin(); it != saved.rend(); ++it) a_.pop(*it);
@@ -1021,7 +1021,7 @@ class Emitter {
     std::int32_t lo, hi;
     unsigned kinds;  // 1 read, 2 write, 3 both
   };
-  std::vector<Label> labels_;           // per pc: the fast copy
+  std::uint32_t first_pc_label_ = 0;    // labels first_pc_label_ + pc: the fast copy of pc
   std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)
   std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
   // per pc: the windows (jit/lowering/patterns.hpp) starting there, matched once for both copies

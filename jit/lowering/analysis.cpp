@@ -28,6 +28,7 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     if (!op) return at(pc, "unknown instruction");  // validate() refuses these first
     const isa::OpInfo& row = isa::info(*op);
     Insn& d = out[pc];
+    d = Insn{};  // the vector may hold a previous program's slots
     d.op = *op;
     d.dst = static_cast<std::uint8_t>(in.dst());
     d.src = static_cast<std::uint8_t>(in.src());
@@ -321,19 +322,27 @@ RegSet defs(const Insn& insn) {
   return 0;
 }
 
-Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
-                         const vm::CompileOptions& options) {
+Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
+               const vm::CompileOptions& options, Analysis& a) {
   isa::Program checked = program;
   isa::ValidateOptions vopts;
   vopts.cpu_version = options.cpu_version;
   if (Status s = isa::validate(checked, vopts); !s) return s.error();
-  Analysis a;
+  a.blocks.clear();
+  a.functions.clear();
   if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
   build_functions(checked, a);
   build_blocks(a);
   const std::vector<Effects> fx = effects_of(a);
   build_liveness(a, fx);
   build_frame_derived(a, fx);
+  return {};
+}
+
+Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
+                         const vm::CompileOptions& options) {
+  Analysis a;
+  if (Status s = analyze(program, helpers, options, a); !s) return s.error();
   return a;
 }
 

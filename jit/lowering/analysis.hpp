@@ -96,5 +96,9 @@ RegSet defs(const Insn& insn);
 // Validates the program (isa::validate at options.cpu_version) and analyses it.
 Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                          const vm::CompileOptions& options);
+// The same into `out`, whose vectors keep their capacity: a caller compiling many programs
+// reuses one Analysis and does not allocate (and fault in) that memory again each time.
+Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
+               const vm::CompileOptions& options, Analysis& out);
 
 }  // namespace bpfvm::jit::lowering

@@ -129,7 +129,21 @@ BPFVM_ENCODER Assembler::Bytes Assembler::op_rm(Size s, std::initializer_list<st
   return e;
 }
 
+void Assembler::reset() {
+  end_ = 0;
+  labels_.clear();
+  fixups_.clear();
+  status_ = Status{};
+}
+
 Result<std::vector<std::uint8_t>> Assembler::finish() {
+  if (Status s = link(); !s) return s.error();
+  code_.resize(end_);
+  end_ = 0;
+  return std::move(code_);
+}
+
+Status Assembler::link() {
   for (const Fixup& f : fixups_) {
     if (f.label.id >= labels_.size() || labels_[f.label.id] == kUnbound) {
       fail(fmt::format("jump at offset {} to a label that was never bound", f.at));
@@ -141,10 +155,7 @@ Result<std::vector<std::uint8_t>> Assembler::finish() {
     std::memcpy(code_.data() + f.at, &v, 4);  // little-endian like the target
   }
   fixups_.clear();
-  if (!status_.ok()) return status_.error();
-  code_.resize(end_);
-  end_ = 0;
-  return std::move(code_);
+  return status_;
 }
 
 // ---- data moves ----

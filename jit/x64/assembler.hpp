@@ -8,6 +8,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "isa/error.hpp"
@@ -59,17 +60,22 @@ struct Label {
 class Assembler {
  public:
   const std::vector<std::uint8_t>& code() const { return code_; }
-  // Room for `bytes` of code and `labels` labels without reallocating.
-  void reserve(std::size_t bytes, std::size_t labels) {
+  // Room for `bytes` of code, `labels` labels and `jumps` forward jumps without reallocating.
+  void reserve(std::size_t bytes, std::size_t labels, std::size_t jumps) {
     if (bytes > code_.size()) grow(bytes);
     labels_.reserve(labels);
-    fixups_.reserve(labels);
+    fixups_.reserve(jumps);
   }
+  // Empty again, keeping the buffers' capacity (an assembler reused for the next program).
+  void reset();
   std::size_t size() const { return end_; }
   const Status& status() const { return status_; }
   // Patches every pending fix-up and hands the code over (the assembler is spent); fails if a
   // label used was never bound or an error was recorded.
   Result<std::vector<std::uint8_t>> finish();
+  // Patches every pending fix-up, leaving the code in the assembler: bytes() until reset().
+  Status link();
+  std::span<const std::uint8_t> bytes() const { return {code_.data(), end_}; }
 
   // Data moves.
   void mov(Size s, Reg dst, Reg src);

@@ -120,11 +120,10 @@ bool host_has_bmi2() {
 
 class JitExecutable final : public vm::Executable {
  public:
-  JitExecutable(ExecutableMemory code, lowering::Analysis analysis, std::vector<std::uint32_t> left_after,
-                std::uint64_t blinding_key, isa::Program program,
-                std::shared_ptr<const vm::HelperRegistry> helpers, vm::CompileOptions options)
+  JitExecutable(ExecutableMemory code, std::vector<std::uint32_t> left_after, std::uint64_t blinding_key,
+                isa::Program program, std::shared_ptr<const vm::HelperRegistry> helpers,
+                vm::CompileOptions options)
       : code_(std::move(code)),
-        analysis_(std::move(analysis)),
         left_after_(std::move(left_after)),
         blinding_key_(blinding_key),
         program_(std::move(program)),
@@ -136,18 +135,15 @@ class JitExecutable final : public vm::Executable {
  private:
   // One program, up to its exit, a trap, or a tail call a helper requested.
   vm::RunResult run_once(vm::RunContext& ctx) const;
-  // The index of the `n`-th instruction (0-based, lddw counting once) from `first`.
+  // The index of the `n`-th instruction (0-based, lddw counting once) from `first` (the program
+  // was validated by the compile, so every slot stepped on decodes).
   std::size_t nth_of_block(std::uint32_t first, std::uint64_t n) const {
-    std::uint32_t pc = first;
-    for (;; ++pc) {
-      if (analysis_.insns[pc].second_slot) continue;
-      if (n == 0) return pc;
-      --n;
-    }
+    std::size_t pc = first;
+    for (; n > 0; --n) pc += static_cast<std::size_t>(isa::slot_count(*isa::decode(program_.insns[pc])));
+    return pc;
   }
 
   ExecutableMemory code_;
-  lowering::Analysis analysis_;
   std::vector<std::uint32_t> left_after_;
   std::uint64_t blinding_key_;
   // Tracing runs on the interpreter (the JIT has no per-instruction hook), built on first use.
@@ -252,23 +248,23 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
 }
 
 struct Compiled {
-  lowering::Analysis analysis;
   Emitted emitted;
   std::uint64_t key = 0;
 };
 
 Result<Compiled> build(const isa::Program& program, const vm::HelperRegistry& helpers,
                        const vm::CompileOptions& options) {
-  auto analysis = lowering::analyze(program, helpers, options);
-  if (!analysis) return analysis.error();
+  // The analysis is only needed while compiling: one per thread, refilled each time, so a
+  // large program's per-instruction tables are not allocated and faulted in again per compile.
+  thread_local lowering::Analysis analysis;
+  if (Status s = lowering::analyze(program, helpers, options, analysis); !s) return s.error();
   Compiled c;
-  c.analysis = std::move(analysis).value();
   if (options.blind_constants) {
     std::random_device rd;
     while (c.key == 0) c.key = (std::uint64_t{rd()} << 32) | rd();
   }
   static const bool bmi2 = host_has_bmi2();
-  auto emitted = emit(c.analysis, EmitOptions{bmi2, c.key});
+  auto emitted = emit(analysis, EmitOptions{bmi2, c.key});
   if (!emitted) return emitted.error();
   c.emitted = std::move(emitted).value();
   return c;
@@ -284,9 +280,9 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
   if (!c) return c.error();
   auto code = ExecutableMemory::create(c->emitted.code);
   if (!code) return code.error();
-  return std::unique_ptr<vm::Executable>(std::make_unique<JitExecutable>(
-      std::move(code).value(), std::move(c->analysis), std::move(c->emitted.left_after), c->key, program,
-      std::move(helpers), options));
+  return std::unique_ptr<vm::Executable>(
+      std::make_unique<JitExecutable>(std::move(code).value(), std::move(c->emitted.left_after), c->key,
+                                      program, std::move(helpers), options));
 }
 
 Result<Listing> listing(const isa::Program& program, std::shared_ptr<const vm::HelperRegistry> helpers,
@@ -294,7 +290,8 @@ Result<Listing> listing(const isa::Program& program, std::shared_ptr<const vm::H
   if (!helpers) helpers = std::make_shared<const vm::HelperRegistry>();
   auto c = build(program, *helpers, options);
   if (!c) return c.error();
-  return Listing{std::move(c->emitted.code), std::move(c->emitted.insn_offset), c->emitted.body_end};
+  const Emitted& e = c->emitted;
+  return Listing{{e.code.begin(), e.code.end()}, {e.insn_offset.begin(), e.insn_offset.end()}, e.body_end};
 }
 
 }  // namespace bpfvm::jit::x64

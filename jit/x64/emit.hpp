@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "isa/error.hpp"
@@ -15,9 +16,11 @@ struct EmitOptions {
   std::uint64_t blinding_key = 0;  // 0: constants are emitted as they are
 };
 
+// `code` and `insn_offset` live in the emitting thread's workspace: they stay valid until that
+// thread's next emit() (keeping the buffers saves allocating and faulting them in per compile).
 struct Emitted {
-  std::vector<std::uint8_t> code;  // entry at offset 0: std::uint64_t (*)(JitState*)
-  std::vector<std::uint32_t> insn_offset;
+  std::span<const std::uint8_t> code;  // entry at offset 0: std::uint64_t (*)(JitState*)
+  std::span<const std::uint32_t> insn_offset;
   // Per pc: instructions paid for with it but not executed when it traps (docs/JIT-x64.md,
   // budget segments), so RunResult::executed matches the interpreter's.
   std::vector<std::uint32_t> left_after;

@@ -63,11 +63,6 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
   return {};
 }
 
-bool ends_block(const Insn& insn) {
-  const Kind k = insn.info().kind;
-  return k == Kind::jump || k == Kind::call || k == Kind::exit;
-}
-
 // Successor pcs of the instruction at pc (at most two).
 int successors(const std::vector<Insn>& insns, std::uint32_t pc, std::uint32_t out[2]) {
   const Insn& insn = insns[pc];
@@ -88,17 +83,16 @@ void build_blocks(Analysis& a) {
   const auto n = static_cast<std::uint32_t>(a.insns.size());
   std::vector<bool> leader(n + 1, false);
   for (const Function& f : a.functions) leader[f.start] = true;
-  for (std::uint32_t pc = 0; pc < n; ++pc) {
-    const Insn& insn = a.insns[pc];
-    if (insn.second_slot) continue;
-    if (insn.info().kind == Kind::jump) leader[insn.target] = true;
-    if (ends_block(insn)) leader[pc + 1] = true;
-  }
   a.jumps_to.assign(n, 0);
   for (std::uint32_t pc = 0; pc < n; ++pc) {
     const Insn& insn = a.insns[pc];
-    if (!insn.second_slot && insn.info().kind == Kind::jump && a.jumps_to[insn.target] < 255)
-      ++a.jumps_to[insn.target];
+    if (insn.second_slot) continue;
+    const Kind k = insn.info().kind;
+    if (k == Kind::jump) {
+      leader[insn.target] = true;
+      if (a.jumps_to[insn.target] < 255) ++a.jumps_to[insn.target];
+    }
+    if (k == Kind::jump || k == Kind::call || k == Kind::exit) leader[pc + 1] = true;
   }
   a.block_of.assign(n, 0);
   a.left_after.assign(n, 0);
@@ -106,8 +100,13 @@ void build_blocks(Analysis& a) {
     if (leader[pc]) a.blocks.push_back(Block{pc, pc, 0, false});
     Block& b = a.blocks.back();
     b.end = pc + 1;
-    if (!a.insns[pc].second_slot) ++b.count;
+    const Insn& insn = a.insns[pc];
     a.block_of[pc] = static_cast<std::uint32_t>(a.blocks.size() - 1);
+    if (insn.second_slot) continue;
+    ++b.count;
+    // A backward jump's target is in a block made already.
+    if (insn.info().kind == Kind::jump && insn.target <= pc)
+      a.blocks[a.block_of[insn.target]].loop_head = true;
   }
   for (const Block& b : a.blocks) {
     std::uint32_t left = 0;
@@ -116,22 +115,25 @@ void build_blocks(Analysis& a) {
       if (!a.insns[pc].second_slot) ++left;
     }
   }
-  for (std::uint32_t pc = 0; pc < n; ++pc) {
-    const Insn& insn = a.insns[pc];
-    if (!insn.second_slot && insn.info().kind == Kind::jump && insn.target <= pc)
-      a.blocks[a.block_of[insn.target]].loop_head = true;
-  }
 }
 
+// Functions, and what each slot reads and writes (computed once: the passes below visit
+// slots many times).
 void build_functions(const isa::Program& program, Analysis& a) {
-  a.function_of.assign(a.insns.size(), 0);
+  const std::size_t n = a.insns.size();
+  a.function_of.assign(n, 0);
+  a.reads.assign(n, 0);
+  a.writes.assign(n, 0);
   for (const isa::Function& f : program.functions) {
+    const auto index = static_cast<std::uint32_t>(a.functions.size());
     Function fn{f.start, f.end, 0, false, false};
     for (std::uint32_t pc = f.start; pc < f.end; ++pc) {
-      a.function_of[pc] = static_cast<std::uint32_t>(a.functions.size());
+      a.function_of[pc] = index;
       const Insn& insn = a.insns[pc];
       if (insn.second_slot) continue;
-      fn.written |= defs(insn);
+      a.reads[pc] = uses(insn, index == 0);
+      a.writes[pc] = defs(insn);
+      fn.written |= a.writes[pc];
       const isa::OpInfo& row = insn.info();
       if (row.kind == Kind::call) {
         if (row.operation == Operation::local)
@@ -144,23 +146,8 @@ void build_functions(const isa::Program& program, Analysis& a) {
   }
 }
 
-// What each slot reads and writes, computed once: the passes below visit slots many times.
-struct Effects {
-  RegSet use = 0;
-  RegSet def = 0;
-};
-std::vector<Effects> effects_of(const Analysis& a) {
-  std::vector<Effects> fx(a.insns.size());
-  for (std::size_t pc = 0; pc < a.insns.size(); ++pc) {
-    const Insn& insn = a.insns[pc];
-    if (insn.second_slot) continue;
-    fx[pc] = Effects{uses(insn, a.function_of[pc] == 0), defs(insn)};
-  }
-  return fx;
-}
-
 // Backward liveness: per block (use before def, def), a fixpoint over blocks, then per pc.
-void build_liveness(Analysis& a, const std::vector<Effects>& fx) {
+void build_liveness(Analysis& a) {
   const std::size_t nb = a.blocks.size();
   std::vector<RegSet> gen(nb, 0), kill(nb, 0), live_in(nb, 0), live_out(nb, 0);
   for (std::size_t i = 0; i < nb; ++i) {
@@ -168,8 +155,8 @@ void build_liveness(Analysis& a, const std::vector<Effects>& fx) {
     RegSet g = 0, k = 0;
     for (std::uint32_t pc = b.end; pc-- > b.first;) {
       if (a.insns[pc].second_slot) continue;
-      g = static_cast<RegSet>((g & ~fx[pc].def) | fx[pc].use);
-      k |= fx[pc].def;
+      g = static_cast<RegSet>((g & ~a.writes[pc]) | a.reads[pc]);
+      k |= a.writes[pc];
     }
     gen[i] = g;
     kill[i] = k;
@@ -200,7 +187,7 @@ void build_liveness(Analysis& a, const std::vector<Effects>& fx) {
     for (std::uint32_t pc = b.end; pc-- > b.first;) {
       a.live_out[pc] = live;
       if (a.insns[pc].second_slot) continue;
-      live = static_cast<RegSet>((live & ~fx[pc].def) | fx[pc].use);
+      live = static_cast<RegSet>((live & ~a.writes[pc]) | a.reads[pc]);
     }
   }
 }
@@ -228,7 +215,7 @@ RegSet frame_transfer(const Insn& in, RegSet d, RegSet in_set) {
   return out;
 }
 
-void build_frame_derived(Analysis& a, const std::vector<Effects>& fx) {
+void build_frame_derived(Analysis& a) {
   const std::size_t nb = a.blocks.size();
   constexpr RegSet unknown = 0xffff;  // not reached yet: the identity of the meet
   std::vector<RegSet> in(nb, unknown);
@@ -245,7 +232,7 @@ void build_frame_derived(Analysis& a, const std::vector<Effects>& fx) {
         if (a.insns[pc].second_slot) continue;
         last = pc;
         if (pc + 1 < b.end || a.insns[pc].info().kind != Kind::call)
-          cur = frame_transfer(a.insns[pc], fx[pc].def, cur);
+          cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
       }
       // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
       if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
@@ -267,7 +254,7 @@ void build_frame_derived(Analysis& a, const std::vector<Effects>& fx) {
     RegSet cur = in[i] == unknown ? RegSet{0} : in[i];
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
       a.frame_derived[pc] = cur;
-      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], fx[pc].def, cur);
+      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
     }
   }
 }
@@ -333,9 +320,8 @@ Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
   if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
   build_functions(checked, a);
   build_blocks(a);
-  const std::vector<Effects> fx = effects_of(a);
-  build_liveness(a, fx);
-  build_frame_derived(a, fx);
+  build_liveness(a);
+  build_frame_derived(a);
   return {};
 }
 

@@ -174,7 +174,10 @@ class Emitter {
     for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
     window_.assign(n, 0);
     for (std::uint32_t pc = 0; pc < n; ++pc) {
-      if (lowering::address_sum(an_, pc)) window_[pc] |= address_sum_window;
+      // Each window starts with an alu (address sum) or a jump (conditional move).
+      const Kind first = an_.insns[pc].info().kind;
+      if (first == Kind::alu && lowering::address_sum(an_, pc)) window_[pc] |= address_sum_window;
+      if (first != Kind::jump) continue;
       const auto cmove = lowering::conditional_move(an_, pc);
       if (!cmove) continue;
       window_[pc] |= conditional_move_window;
@@ -325,7 +328,7 @@ class Emitter {
           g.kinds |= kind;
         }
       }
-      for (unsigned written = lowering::defs(in); written != 0; written &= written - 1)
+      for (unsigned written = an_.writes[pc]; written != 0; written &= written - 1)
         open[static_cast<std::size_t>(std::countr_zero(written))] = -1;
     }
     if (!slow) return;

@@ -47,12 +47,6 @@ void Assembler::grow(std::size_t at_least) {
   code_.resize(std::max({at_least, 2 * code_.size(), std::size_t{256}}));
 }
 
-void Assembler::append(const Bytes& e) {
-  if (end_ + sizeof e.b > code_.size()) grow(end_ + sizeof e.b);
-  std::memcpy(code_.data() + end_, e.b, sizeof e.b);
-  end_ += e.n;
-}
-
 // Operand-size prefix and REX (W for 64-bit, R/X/B extending reg, index and base/rm).
 BPFVM_ENCODER void Assembler::prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm,
                                        bool byte_regs) {
@@ -454,14 +448,22 @@ BPFVM_ENCODER void Assembler::rel_jump(std::initializer_list<std::uint8_t> short
     l = Label{};
   }
   Bytes e;
-  if (short_op.size() != 0 && bound(l)) {
-    const auto rel =
-        static_cast<std::int64_t>(labels_[l.id]) - static_cast<std::int64_t>(end_ + short_op.size() + 1);
-    if (fits_i8(rel)) {
-      for (auto b : short_op) e.put(b);
-      e.imm(static_cast<std::uint64_t>(rel), 1);
-      return append(e);
+  if (bound(l)) {
+    // Backward: rel8 when it reaches and the jump has that form, else rel32 written now.
+    const auto target = static_cast<std::int64_t>(labels_[l.id]);
+    if (short_op.size() != 0) {
+      const auto rel = target - static_cast<std::int64_t>(end_ + short_op.size() + 1);
+      if (fits_i8(rel)) {
+        for (auto b : short_op) e.put(b);
+        e.imm(static_cast<std::uint64_t>(rel), 1);
+        return append(e);
+      }
     }
+    for (auto b : near_op) e.put(b);
+    const auto rel = target - static_cast<std::int64_t>(end_ + e.n + 4);
+    if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", end_ + e.n));
+    e.imm(static_cast<std::uint32_t>(rel), 4);
+    return append(e);
   }
   for (auto b : near_op) e.put(b);
   const std::size_t at = end_ + e.n;

@@ -157,7 +157,11 @@ class Assembler {
 
   void fail(std::string message);
   void grow(std::size_t at_least);  // code_ holds at least that many bytes
-  void append(const Bytes& e);
+  void append(const Bytes& e) {
+    if (end_ + sizeof e.b > code_.size()) grow(end_ + sizeof e.b);
+    std::memcpy(code_.data() + end_, e.b, sizeof e.b);
+    end_ += e.n;
+  }
   void prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
   void modrm_reg(Bytes& e, unsigned reg, unsigned rm);
   void modrm_mem(Bytes& e, unsigned reg, const Mem& m);

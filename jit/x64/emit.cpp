@@ -204,13 +204,13 @@ class Emitter {
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
       const lowering::Function& fn = an_.functions[f];
       for (std::uint32_t pc = fn.start; pc < fn.end; ++pc) {
-        a_.bind(at_pc(pc));
+        // Jumps, calls and fall-throughs out of slow copies only ever enter at a block start.
+        if (an_.block_start(pc)) a_.bind(at_pc(pc));
         insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
         if (an_.insns[pc].second_slot || fused_move(pc)) continue;
         fast_entry(pc);
         if (address_sum(pc)) {
           ++pc;
-          a_.bind(at_pc(pc));
           insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
           continue;
         }
@@ -219,11 +219,13 @@ class Emitter {
       if (f == 0) epilogue();
     }
     out.body_end = static_cast<std::uint32_t>(a_.size());
+    // The thunks first: the slow copies and stubs after them call and jump back to them, which
+    // needs no fix-up.
+    thunks();
     fast_ = false;
     for (std::size_t b = 0; b < an_.blocks.size(); ++b)
       if (has_slow_[b]) slow_copy(an_.blocks[b]);
     for (std::size_t i = 0; i < cold_.size(); ++i) emit_cold(cold_[i]);
-    thunks();
     if (Status s = a_.link(); !s) return s.error();
     out.code = a_.bytes();
     out.insn_offset = insn_offset_;
@@ -265,7 +267,8 @@ class Emitter {
 
   Label defer(Cold c) {
     c.at = a_.new_label();
-    c.back = a_.new_label();
+    // Only these come back to a label of their own (division comes back after its result).
+    if (c.what == Cold::What::group_retry || c.what == Cold::What::memory) c.back = a_.new_label();
     cold_.push_back(c);
     return c.at;
   }

@@ -1,5 +1,6 @@
 #include "jit/x64/backend.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -120,11 +121,12 @@ bool host_has_bmi2() {
 
 class JitExecutable final : public vm::Executable {
  public:
-  JitExecutable(ExecutableMemory code, std::vector<std::uint32_t> left_after, std::uint64_t blinding_key,
-                isa::Program program, std::shared_ptr<const vm::HelperRegistry> helpers,
-                vm::CompileOptions options)
+  JitExecutable(ExecutableMemory code, std::vector<std::uint32_t> left_after,
+                std::vector<BudgetSite> budget_sites, std::uint64_t blinding_key, isa::Program program,
+                std::shared_ptr<const vm::HelperRegistry> helpers, vm::CompileOptions options)
       : code_(std::move(code)),
         left_after_(std::move(left_after)),
+        budget_sites_(std::move(budget_sites)),
         blinding_key_(blinding_key),
         program_(std::move(program)),
         helpers_(std::move(helpers)),
@@ -145,6 +147,7 @@ class JitExecutable final : public vm::Executable {
 
   ExecutableMemory code_;
   std::vector<std::uint32_t> left_after_;
+  std::vector<BudgetSite> budget_sites_;
   std::uint64_t blinding_key_;
   // Tracing runs on the interpreter (the JIT has no per-instruction hook), built on first use.
   isa::Program program_;
@@ -208,7 +211,17 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
   vm::RunResult result;
   std::copy(std::begin(s.regs), std::end(s.regs), result.regs.begin());
   const std::uint64_t budget = ctx.budget();
-  const auto kind = static_cast<Exit>(s.trap_kind);
+  auto kind = static_cast<Exit>(s.trap_kind);
+  if (kind == Exit::budget_site) {
+    // The check that failed had subtracted its count: give it back, as its stub used to.
+    const auto ret =
+        static_cast<std::uint32_t>(s.trap_address - reinterpret_cast<std::uint64_t>(code_.entry()));
+    const auto site = std::lower_bound(budget_sites_.begin(), budget_sites_.end(), ret,
+                                       [](const BudgetSite& b, std::uint32_t r) { return b.ret < r; });
+    s.budget += site->count;
+    s.trap_pc = site->pc;
+    kind = Exit::budget;
+  }
   if (kind == Exit::normal) {
     result.r0 = s.regs[0];
     result.executed = budget - s.budget;
@@ -280,9 +293,9 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
   if (!c) return c.error();
   auto code = ExecutableMemory::create(c->emitted.code);
   if (!code) return code.error();
-  return std::unique_ptr<vm::Executable>(
-      std::make_unique<JitExecutable>(std::move(code).value(), std::move(c->emitted.left_after), c->key,
-                                      program, std::move(helpers), options));
+  return std::unique_ptr<vm::Executable>(std::make_unique<JitExecutable>(
+      std::move(code).value(), std::move(c->emitted.left_after), std::move(c->emitted.budget_sites), c->key,
+      program, std::move(helpers), options));
 }
 
 Result<Listing> listing(const isa::Program& program, std::shared_ptr<const vm::HelperRegistry> helpers,

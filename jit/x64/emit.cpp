@@ -163,10 +163,12 @@ class Emitter {
     check_entry_ = a_.new_label();
     trap_tail_ = a_.new_label();
     legacy_thunk_ = a_.new_label();
+    budget_thunk_ = a_.new_label();
     Emitted out;
     insn_offset_.assign(n, 0);
     out.left_after.assign(n, 0);
     left_after_ = &out.left_after;
+    budget_sites_ = &out.budget_sites;
     group_at_.assign(n, -1);
     slow_.assign(n, Label{});
     has_slow_.assign(an_.blocks.size(), false);
@@ -930,8 +932,9 @@ class Emitter {
     a_.bind(c.at);
     switch (c.what) {
       case Cold::What::budget:
-        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
-        trap_exit(Exit::budget, c.pc);
+        // One call per check (the most common stub): the thunk and run() do the rest.
+        a_.call(budget_thunk_);
+        budget_sites_->push_back(BudgetSite{static_cast<std::uint32_t>(a_.size()), c.pc, c.value});
         break;
       case Cold::What::budget_after_goto: {
         // Nothing left: the goto itself traps. Else the goto is paid and the target block runs
@@ -1033,6 +1036,12 @@ class Emitter {
     a_.mov(Size::b64, field(BPFVM_FIELD(trap_kind)), addr_reg);
     a_.mov(Size::b64, field(BPFVM_FIELD(trap_pc)), tmp);
     a_.jmp(exit_);
+    // A failed budget check: its stub's return address names it (run() refunds and reports).
+    a_.bind(budget_thunk_);
+    a_.pop(addr_reg);
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_address)), addr_reg);
+    a_.mov_imm32(addr_reg, static_cast<std::uint32_t>(Exit::budget_site));
+    a_.jmp(trap_tail_);
     // Accesses inside the live stack frames ([r10 - 512, end of frame 0), the size in r10's low
     // bits) return at once; legacy packet loads never look at the stack, as in the interpreter.
     const Label not_stack = a_.new_label();
@@ -1073,7 +1082,8 @@ class Emitter {
   bool fast_ = true;
   std::vector<Cold>& cold_;
   std::vector<std::uint32_t>& insn_offset_;
-  Label exit_, legacy_thunk_, trap_tail_;
+  Label exit_, legacy_thunk_, trap_tail_, budget_thunk_;
+  std::vector<BudgetSite>* budget_sites_ = nullptr;
   Label check_entry_;  // the stack, then check_thunk_
   Label check_thunk_;
 };

@@ -16,6 +16,14 @@ struct EmitOptions {
   std::uint64_t blinding_key = 0;  // 0: constants are emitted as they are
 };
 
+// A budget check whose stub is `call` to the shared budget thunk: the stub's return address
+// (code offset `ret`) says which check failed.
+struct BudgetSite {
+  std::uint32_t ret;    // code offset after the stub's call
+  std::uint32_t pc;     // the pc the trap reports (the first of what could not be paid)
+  std::uint32_t count;  // what the check subtracted, given back before the trap
+};
+
 // `code` and `insn_offset` live in the emitting thread's workspace: they stay valid until that
 // thread's next emit() (keeping the buffers saves allocating and faulting them in per compile).
 struct Emitted {
@@ -24,6 +32,7 @@ struct Emitted {
   // Per pc: instructions paid for with it but not executed when it traps (docs/JIT-x64.md,
   // budget segments), so RunResult::executed matches the interpreter's.
   std::vector<std::uint32_t> left_after;
+  std::vector<BudgetSite> budget_sites;  // in increasing `ret` order
   std::uint32_t body_end = 0;
 };
 

@@ -11,6 +11,55 @@ using isa::Kind;
 using isa::Operation;
 using isa::Source;
 
+// The bodies of uses() and defs(), inlined into the passes that call them per slot.
+[[gnu::always_inline]] inline RegSet reads_of(const Insn& insn, bool in_entry) {
+  const isa::OpInfo& row = insn.info();
+  const RegSet dst = reg_bit(insn.dst), src = row.source == Source::reg ? reg_bit(insn.src) : RegSet{0};
+  switch (row.kind) {
+    case Kind::alu:
+      if (row.operation == Operation::mov || row.operation == Operation::movsx) return src;
+      return static_cast<RegSet>(dst | src);
+    case Kind::load: return reg_bit(insn.src);
+    case Kind::store: return static_cast<RegSet>(dst | src);
+    case Kind::atomic:
+      return static_cast<RegSet>(dst | src | (row.operation == Operation::cmpxchg ? reg_bit(0) : 0));
+    case Kind::lddw: return 0;
+    case Kind::legacy: return row.operation == Operation::ind ? reg_bit(insn.src) : RegSet{0};
+    case Kind::jump: return row.operation == Operation::ja ? RegSet{0} : static_cast<RegSet>(dst | src);
+    case Kind::call:
+      if (row.operation == Operation::local) return all_regs;
+      if (row.operation == Operation::callx) return static_cast<RegSet>(args_regs | dst);
+      return args_regs;
+    case Kind::exit: return in_entry ? reg_bit(0) : caller_regs;
+  }
+  return all_regs;
+}
+
+[[gnu::always_inline]] inline RegSet writes_of(const Insn& insn) {
+  const isa::OpInfo& row = insn.info();
+  switch (row.kind) {
+    case Kind::alu:
+    case Kind::load:
+    case Kind::lddw: return reg_bit(insn.dst);
+    case Kind::legacy: return reg_bit(0);
+    case Kind::atomic:
+      switch (row.operation) {
+        case Operation::cmpxchg: return reg_bit(0);
+        case Operation::fetch_add:
+        case Operation::fetch_bor:
+        case Operation::fetch_band:
+        case Operation::fetch_bxor:
+        case Operation::xchg: return reg_bit(insn.src);
+        default: return 0;
+      }
+    case Kind::call: return row.operation == Operation::local ? RegSet{0} : reg_bit(0);
+    case Kind::store:
+    case Kind::jump:
+    case Kind::exit: return 0;
+  }
+  return 0;
+}
+
 Error at(std::size_t pc, std::string message) {
   Error e(std::move(message));
   e.insn = pc;
@@ -131,8 +180,8 @@ void build_functions(const isa::Program& program, Analysis& a) {
       a.function_of[pc] = index;
       const Insn& insn = a.insns[pc];
       if (insn.second_slot) continue;
-      a.reads[pc] = uses(insn, index == 0);
-      a.writes[pc] = defs(insn);
+      a.reads[pc] = reads_of(insn, index == 0);
+      a.writes[pc] = writes_of(insn);
       fn.written |= a.writes[pc];
       const isa::OpInfo& row = insn.info();
       if (row.kind == Kind::call) {
@@ -261,53 +310,8 @@ void build_frame_derived(Analysis& a) {
 
 }  // namespace
 
-RegSet uses(const Insn& insn, bool in_entry) {
-  const isa::OpInfo& row = insn.info();
-  const RegSet dst = reg_bit(insn.dst), src = row.source == Source::reg ? reg_bit(insn.src) : RegSet{0};
-  switch (row.kind) {
-    case Kind::alu:
-      if (row.operation == Operation::mov || row.operation == Operation::movsx) return src;
-      return static_cast<RegSet>(dst | src);
-    case Kind::load: return reg_bit(insn.src);
-    case Kind::store: return static_cast<RegSet>(dst | src);
-    case Kind::atomic:
-      return static_cast<RegSet>(dst | src | (row.operation == Operation::cmpxchg ? reg_bit(0) : 0));
-    case Kind::lddw: return 0;
-    case Kind::legacy: return row.operation == Operation::ind ? reg_bit(insn.src) : RegSet{0};
-    case Kind::jump: return row.operation == Operation::ja ? RegSet{0} : static_cast<RegSet>(dst | src);
-    case Kind::call:
-      if (row.operation == Operation::local) return all_regs;
-      if (row.operation == Operation::callx) return static_cast<RegSet>(args_regs | dst);
-      return args_regs;
-    case Kind::exit: return in_entry ? reg_bit(0) : caller_regs;
-  }
-  return all_regs;
-}
-
-RegSet defs(const Insn& insn) {
-  const isa::OpInfo& row = insn.info();
-  switch (row.kind) {
-    case Kind::alu:
-    case Kind::load:
-    case Kind::lddw: return reg_bit(insn.dst);
-    case Kind::legacy: return reg_bit(0);
-    case Kind::atomic:
-      switch (row.operation) {
-        case Operation::cmpxchg: return reg_bit(0);
-        case Operation::fetch_add:
-        case Operation::fetch_bor:
-        case Operation::fetch_band:
-        case Operation::fetch_bxor:
-        case Operation::xchg: return reg_bit(insn.src);
-        default: return 0;
-      }
-    case Kind::call: return row.operation == Operation::local ? RegSet{0} : reg_bit(0);
-    case Kind::store:
-    case Kind::jump:
-    case Kind::exit: return 0;
-  }
-  return 0;
-}
+RegSet uses(const Insn& insn, bool in_entry) { return reads_of(insn, in_entry); }
+RegSet defs(const Insn& insn) { return writes_of(insn); }
 
 Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                const vm::CompileOptions& options, Analysis& a) {

@@ -265,11 +265,29 @@ struct Compiled {
   std::uint64_t key = 0;
 };
 
+// The analysis is only needed while compiling: one per thread, refilled each time, so its
+// per-instruction tables are not allocated and faulted in again per compile.
+lowering::Analysis& thread_analysis() {
+  thread_local lowering::Analysis analysis;
+  return analysis;
+}
+
+// The per-thread buffers (the analysis, the emitter's workspace: about 100 bytes per
+// instruction) are kept after programs up to this size; a larger program's are given back when
+// its compile ends, so a thread does not hold on to them.
+constexpr std::size_t kept_buffers_max_insns = std::size_t{1} << 16;
+struct ReleaseLargeBuffers {
+  const isa::Program& program;
+  ~ReleaseLargeBuffers() {
+    if (program.insns.size() <= kept_buffers_max_insns) return;
+    thread_analysis() = lowering::Analysis{};
+    release_workspace();
+  }
+};
+
 Result<Compiled> build(const isa::Program& program, const vm::HelperRegistry& helpers,
                        const vm::CompileOptions& options) {
-  // The analysis is only needed while compiling: one per thread, refilled each time, so a
-  // large program's per-instruction tables are not allocated and faulted in again per compile.
-  thread_local lowering::Analysis analysis;
+  lowering::Analysis& analysis = thread_analysis();
   if (Status s = lowering::analyze(program, helpers, options, analysis); !s) return s.error();
   Compiled c;
   if (options.blind_constants) {
@@ -289,6 +307,7 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
                                                 std::shared_ptr<const vm::HelperRegistry> helpers,
                                                 const vm::CompileOptions& options) {
   if (!helpers) helpers = std::make_shared<const vm::HelperRegistry>();
+  const ReleaseLargeBuffers release{program};
   auto c = build(program, *helpers, options);
   if (!c) return c.error();
   auto code = ExecutableMemory::create(c->emitted.code);
@@ -301,6 +320,7 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
 Result<Listing> listing(const isa::Program& program, std::shared_ptr<const vm::HelperRegistry> helpers,
                         const vm::CompileOptions& options) {
   if (!helpers) helpers = std::make_shared<const vm::HelperRegistry>();
+  const ReleaseLargeBuffers release{program};
   auto c = build(program, *helpers, options);
   if (!c) return c.error();
   const Emitted& e = c->emitted;

@@ -1088,11 +1088,17 @@ class Emitter {
   Label check_thunk_;
 };
 
+Workspace& workspace() {
+  thread_local Workspace w;
+  return w;
+}
+
 }  // namespace
 
+void release_workspace() { workspace() = Workspace{}; }
+
 Result<Emitted> emit(const lowering::Analysis& analysis, const EmitOptions& options) {
-  thread_local Workspace workspace;
-  return Emitter(analysis, options, workspace).run();
+  return Emitter(analysis, options, workspace()).run();
 }
 
 }  // namespace bpfvm::jit::x64

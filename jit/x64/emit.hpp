@@ -37,5 +37,7 @@ struct Emitted {
 };
 
 Result<Emitted> emit(const lowering::Analysis& analysis, const EmitOptions& options);
+// Gives the calling thread's emit buffers back (the next emit() allocates them again).
+void release_workspace();
 
 }  // namespace bpfvm::jit::x64

@@ -15,8 +15,6 @@
 namespace bpfvm::jit::x64 {
 namespace {
 
-constexpr std::uint32_t kUnbound = std::numeric_limits<std::uint32_t>::max();
-
 bool fits_i8(std::int64_t v) { return v >= -128 && v <= 127; }
 bool fits_i32(std::int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
 // spl, bpl, sil, dil exist only with a REX prefix (without one, 4-7 mean ah, ch, dh, bh).
@@ -473,25 +471,18 @@ BPFVM_ENCODER void Assembler::rel_jump(std::initializer_list<std::uint8_t> short
   append(e);
 }
 
-Label Assembler::new_label() {
-  labels_.push_back(kUnbound);
-  return Label{static_cast<std::uint32_t>(labels_.size() - 1)};
-}
-
 Label Assembler::new_labels(std::uint32_t count) {
   const auto first = static_cast<std::uint32_t>(labels_.size());
   labels_.resize(labels_.size() + count, kUnbound);
   return Label{first};
 }
 
-void Assembler::bind(Label l) {
+void Assembler::bind_error(Label l) {
   if (l.id >= labels_.size()) return fail("bind of a label this assembler did not create");
   if (labels_[l.id] != kUnbound) return fail(fmt::format("label {} bound twice", l.id));
-  if (end_ >= kUnbound) return fail("code larger than 4 GiB");
-  labels_[l.id] = static_cast<std::uint32_t>(end_);
+  fail("code larger than 4 GiB");
 }
 
-bool Assembler::bound(Label l) const { return l.id < labels_.size() && labels_[l.id] != kUnbound; }
 std::size_t Assembler::offset_of(Label l) const {
   return bound(l) ? labels_[l.id] : std::numeric_limits<std::size_t>::max();
 }

@@ -134,11 +134,19 @@ class Assembler {
   void jmp(Label target);
   void jcc(Cond c, Label target);
 
-  Label new_label();
+  Label new_label() {
+    labels_.push_back(kUnbound);
+    return Label{static_cast<std::uint32_t>(labels_.size() - 1)};
+  }
   // `count` labels with consecutive ids; returns the first (the i-th is Label{first.id + i}).
   Label new_labels(std::uint32_t count);
-  void bind(Label l);
-  bool bound(Label l) const;
+  void bind(Label l) {
+    if (l.id < labels_.size() && labels_[l.id] == kUnbound && end_ < kUnbound)
+      labels_[l.id] = static_cast<std::uint32_t>(end_);
+    else
+      bind_error(l);
+  }
+  bool bound(Label l) const { return l.id < labels_.size() && labels_[l.id] != kUnbound; }
   std::size_t offset_of(Label l) const;  // only for bound labels
 
  private:
@@ -155,7 +163,10 @@ class Assembler {
     }
   };
 
+  static constexpr std::uint32_t kUnbound = UINT32_MAX;  // a label's offset while unbound
+
   void fail(std::string message);
+  void bind_error(Label l);         // records why bind(l) cannot bind
   void grow(std::size_t at_least);  // code_ holds at least that many bytes
   void append(const Bytes& e) {
     if (end_ + sizeof e.b > code_.size()) grow(end_ + sizeof e.b);

@@ -195,8 +195,29 @@ void build_functions(const isa::Program& program, Analysis& a) {
   }
 }
 
+// The blocks each block continues into (at most two), found once for both fixpoints.
+struct Edges {
+  std::uint32_t to[2];
+  std::uint32_t count;
+  std::uint32_t last;  // the block's last instruction (not an lddw's second slot)
+};
+std::vector<Edges> block_edges(const Analysis& a) {
+  std::vector<Edges> edges(a.blocks.size(), Edges{{0, 0}, 0, 0});
+  std::uint32_t succ[2];
+  for (std::size_t i = 0; i < a.blocks.size(); ++i) {
+    const Block& b = a.blocks[i];
+    Edges& e = edges[i];
+    e.last = b.end - 1;
+    if (a.insns[e.last].second_slot) --e.last;
+    const int ns = successors(a.insns, e.last, succ);
+    for (int s = 0; s < ns; ++s)
+      if (succ[s] < a.insns.size()) e.to[e.count++] = a.block_of[succ[s]];
+  }
+  return edges;
+}
+
 // Backward liveness: per block (use before def, def), a fixpoint over blocks, then per pc.
-void build_liveness(Analysis& a) {
+void build_liveness(Analysis& a, const std::vector<Edges>& edges) {
   const std::size_t nb = a.blocks.size();
   std::vector<RegSet> gen(nb, 0), kill(nb, 0), live_in(nb, 0), live_out(nb, 0);
   for (std::size_t i = 0; i < nb; ++i) {
@@ -210,17 +231,11 @@ void build_liveness(Analysis& a) {
     gen[i] = g;
     kill[i] = k;
   }
-  std::uint32_t succ[2];
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t i = nb; i-- > 0;) {
-      const Block& b = a.blocks[i];
-      std::uint32_t last = b.end - 1;
-      if (a.insns[last].second_slot) --last;
       RegSet out = 0;
-      const int ns = successors(a.insns, last, succ);
-      for (int s = 0; s < ns; ++s)
-        if (succ[s] < a.insns.size()) out |= live_in[a.block_of[succ[s]]];
+      for (std::uint32_t s = 0; s < edges[i].count; ++s) out |= live_in[edges[i].to[s]];
       const auto in = static_cast<RegSet>(gen[i] | (out & ~kill[i]));
       if (out != live_out[i] || in != live_in[i]) {
         live_out[i] = out;
@@ -264,31 +279,34 @@ RegSet frame_transfer(const Insn& in, RegSet d, RegSet in_set) {
   return out;
 }
 
-void build_frame_derived(Analysis& a) {
+void build_frame_derived(Analysis& a, const std::vector<Edges>& edges) {
   const std::size_t nb = a.blocks.size();
   constexpr RegSet unknown = 0xffff;  // not reached yet: the identity of the meet
   std::vector<RegSet> in(nb, unknown);
+  // A block's walk is redone only when what enters it changed since the last walk.
+  std::vector<RegSet> walked_in(nb, unknown), out(nb, 0);
   for (const Function& f : a.functions) in[a.block_of[f.start]] = reg_bit(isa::frame_pointer);
-  std::uint32_t succ[2];
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t i = 0; i < nb; ++i) {
       if (in[i] == unknown) continue;
-      const Block& b = a.blocks[i];
-      RegSet cur = in[i];
-      std::uint32_t last = b.first;
-      for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
-        if (a.insns[pc].second_slot) continue;
-        last = pc;
-        if (pc + 1 < b.end || a.insns[pc].info().kind != Kind::call)
-          cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
+      if (in[i] != walked_in[i]) {
+        const Block& b = a.blocks[i];
+        RegSet cur = in[i];
+        const std::uint32_t last = edges[i].last;
+        for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+          if (a.insns[pc].second_slot) continue;
+          if (pc != last || a.insns[pc].info().kind != Kind::call)
+            cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
+        }
+        // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
+        if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
+        walked_in[i] = in[i];
+        out[i] = cur;
       }
-      // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
-      if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
-      const int ns = successors(a.insns, last, succ);
-      for (int s = 0; s < ns; ++s) {
-        if (succ[s] >= a.insns.size()) continue;
-        const std::uint32_t t = a.block_of[succ[s]];
+      const RegSet cur = out[i];
+      for (std::uint32_t s = 0; s < edges[i].count; ++s) {
+        const std::uint32_t t = edges[i].to[s];
         const auto met = static_cast<RegSet>(in[t] & cur);
         if (met != in[t]) {
           in[t] = met;
@@ -315,7 +333,12 @@ RegSet defs(const Insn& insn) { return writes_of(insn); }
 
 Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                const vm::CompileOptions& options, Analysis& a) {
-  isa::Program checked = program;
+  // isa::validate reads the name, instructions and functions (and completes the functions):
+  // the maps and line info (a string pair per line) need no copy.
+  isa::Program checked;
+  checked.name = program.name;
+  checked.insns = program.insns;
+  checked.functions = program.functions;
   isa::ValidateOptions vopts;
   vopts.cpu_version = options.cpu_version;
   if (Status s = isa::validate(checked, vopts); !s) return s.error();
@@ -324,8 +347,9 @@ Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
   if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
   build_functions(checked, a);
   build_blocks(a);
-  build_liveness(a);
-  build_frame_derived(a);
+  const std::vector<Edges> edges = block_edges(a);
+  build_liveness(a, edges);
+  build_frame_derived(a, edges);
   return {};
 }
 

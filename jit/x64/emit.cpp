@@ -176,10 +176,10 @@ class Emitter {
     for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
     window_.assign(n, 0);
     for (std::uint32_t pc = 0; pc < n; ++pc) {
-      // Each window starts with an alu (address sum) or a jump (conditional move).
-      const Kind first = an_.insns[pc].info().kind;
-      if (first == Kind::alu && lowering::address_sum(an_, pc)) window_[pc] |= address_sum_window;
-      if (first != Kind::jump) continue;
+      // Each window starts with a 64-bit register mov (address sum) or a jump (conditional move).
+      const Insn& first = an_.insns[pc];
+      if (first.op == isa::Op::mov64_reg && lowering::address_sum(an_, pc)) window_[pc] |= address_sum_window;
+      if (first.info().kind != Kind::jump) continue;
       const auto cmove = lowering::conditional_move(an_, pc);
       if (!cmove) continue;
       window_[pc] |= conditional_move_window;

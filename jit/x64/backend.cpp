@@ -213,7 +213,7 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
   const std::uint64_t budget = ctx.budget();
   auto kind = static_cast<Exit>(s.trap_kind);
   if (kind == Exit::budget_site) {
-    // The check that failed had subtracted its count: give it back, as its stub used to.
+    // The check that failed had subtracted its count and its stub does not give it back.
     const auto ret =
         static_cast<std::uint32_t>(s.trap_address - reinterpret_cast<std::uint64_t>(code_.entry()));
     const auto site = std::lower_bound(budget_sites_.begin(), budget_sites_.end(), ret,

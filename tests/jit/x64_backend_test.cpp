@@ -246,6 +246,16 @@ TEST_CASE("jit-x64: helpers get r1-r5 and the context; r1-r5 survive the call") 
     CHECK(jit.error().insn == 0u);
     CHECK(jit.error().message == "call to unknown helper 77");
   }
+  SECTION("a compile refused half way leaves nothing behind for the next one on the thread") {
+    // The refusal comes after the per-thread analysis was partly refilled (a long program
+    // first, so the next one is shorter than what the buffers hold).
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "r1 = 1\nif r1 > 2 goto +1\nr0 += r1\n";
+    REQUIRE_FALSE(jit::x64::compile(assemble(text + "call 77\nexit\n"), nullptr, {}).ok());
+    const Both b = run_both("r0 = 5\nr1 = r0\nr1 += 3\nif r1 == 8 goto +1\nr0 = 0\nexit\n", {0});
+    CHECK(b.interp.r0 == 5);
+    CHECK(b.jit.r0 == 5);
+  }
 }
 
 TEST_CASE("jit-x64: division, modulo and shifts at the edges") {

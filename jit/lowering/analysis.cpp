@@ -11,6 +11,55 @@ using isa::Kind;
 using isa::Operation;
 using isa::Source;
 
+// The bodies of uses() and defs(), inlined into the passes that call them per slot.
+[[gnu::always_inline]] inline RegSet reads_of(const Insn& insn, bool in_entry) {
+  const isa::OpInfo& row = insn.info();
+  const RegSet dst = reg_bit(insn.dst), src = row.source == Source::reg ? reg_bit(insn.src) : RegSet{0};
+  switch (row.kind) {
+    case Kind::alu:
+      if (row.operation == Operation::mov || row.operation == Operation::movsx) return src;
+      return static_cast<RegSet>(dst | src);
+    case Kind::load: return reg_bit(insn.src);
+    case Kind::store: return static_cast<RegSet>(dst | src);
+    case Kind::atomic:
+      return static_cast<RegSet>(dst | src | (row.operation == Operation::cmpxchg ? reg_bit(0) : 0));
+    case Kind::lddw: return 0;
+    case Kind::legacy: return row.operation == Operation::ind ? reg_bit(insn.src) : RegSet{0};
+    case Kind::jump: return row.operation == Operation::ja ? RegSet{0} : static_cast<RegSet>(dst | src);
+    case Kind::call:
+      if (row.operation == Operation::local) return all_regs;
+      if (row.operation == Operation::callx) return static_cast<RegSet>(args_regs | dst);
+      return args_regs;
+    case Kind::exit: return in_entry ? reg_bit(0) : caller_regs;
+  }
+  return all_regs;
+}
+
+[[gnu::always_inline]] inline RegSet writes_of(const Insn& insn) {
+  const isa::OpInfo& row = insn.info();
+  switch (row.kind) {
+    case Kind::alu:
+    case Kind::load:
+    case Kind::lddw: return reg_bit(insn.dst);
+    case Kind::legacy: return reg_bit(0);
+    case Kind::atomic:
+      switch (row.operation) {
+        case Operation::cmpxchg: return reg_bit(0);
+        case Operation::fetch_add:
+        case Operation::fetch_bor:
+        case Operation::fetch_band:
+        case Operation::fetch_bxor:
+        case Operation::xchg: return reg_bit(insn.src);
+        default: return 0;
+      }
+    case Kind::call: return row.operation == Operation::local ? RegSet{0} : reg_bit(0);
+    case Kind::store:
+    case Kind::jump:
+    case Kind::exit: return 0;
+  }
+  return 0;
+}
+
 Error at(std::size_t pc, std::string message) {
   Error e(std::move(message));
   e.insn = pc;
@@ -28,6 +77,7 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     if (!op) return at(pc, "unknown instruction");  // validate() refuses these first
     const isa::OpInfo& row = isa::info(*op);
     Insn& d = out[pc];
+    d = Insn{};  // the vector may hold a previous program's slots
     d.op = *op;
     d.dst = static_cast<std::uint8_t>(in.dst());
     d.src = static_cast<std::uint8_t>(in.src());
@@ -63,11 +113,6 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
   return {};
 }
 
-bool ends_block(const Insn& insn) {
-  const Kind k = insn.info().kind;
-  return k == Kind::jump || k == Kind::call || k == Kind::exit;
-}
-
 // Successor pcs of the instruction at pc (at most two).
 int successors(const std::vector<Insn>& insns, std::uint32_t pc, std::uint32_t out[2]) {
   const Insn& insn = insns[pc];
@@ -88,17 +133,16 @@ void build_blocks(Analysis& a) {
   const auto n = static_cast<std::uint32_t>(a.insns.size());
   std::vector<bool> leader(n + 1, false);
   for (const Function& f : a.functions) leader[f.start] = true;
-  for (std::uint32_t pc = 0; pc < n; ++pc) {
-    const Insn& insn = a.insns[pc];
-    if (insn.second_slot) continue;
-    if (insn.info().kind == Kind::jump) leader[insn.target] = true;
-    if (ends_block(insn)) leader[pc + 1] = true;
-  }
   a.jumps_to.assign(n, 0);
   for (std::uint32_t pc = 0; pc < n; ++pc) {
     const Insn& insn = a.insns[pc];
-    if (!insn.second_slot && insn.info().kind == Kind::jump && a.jumps_to[insn.target] < 255)
-      ++a.jumps_to[insn.target];
+    if (insn.second_slot) continue;
+    const Kind k = insn.info().kind;
+    if (k == Kind::jump) {
+      leader[insn.target] = true;
+      if (a.jumps_to[insn.target] < 255) ++a.jumps_to[insn.target];
+    }
+    if (k == Kind::jump || k == Kind::call || k == Kind::exit) leader[pc + 1] = true;
   }
   a.block_of.assign(n, 0);
   a.left_after.assign(n, 0);
@@ -106,8 +150,13 @@ void build_blocks(Analysis& a) {
     if (leader[pc]) a.blocks.push_back(Block{pc, pc, 0, false});
     Block& b = a.blocks.back();
     b.end = pc + 1;
-    if (!a.insns[pc].second_slot) ++b.count;
+    const Insn& insn = a.insns[pc];
     a.block_of[pc] = static_cast<std::uint32_t>(a.blocks.size() - 1);
+    if (insn.second_slot) continue;
+    ++b.count;
+    // A backward jump's target is in a block made already.
+    if (insn.info().kind == Kind::jump && insn.target <= pc)
+      a.blocks[a.block_of[insn.target]].loop_head = true;
   }
   for (const Block& b : a.blocks) {
     std::uint32_t left = 0;
@@ -116,22 +165,25 @@ void build_blocks(Analysis& a) {
       if (!a.insns[pc].second_slot) ++left;
     }
   }
-  for (std::uint32_t pc = 0; pc < n; ++pc) {
-    const Insn& insn = a.insns[pc];
-    if (!insn.second_slot && insn.info().kind == Kind::jump && insn.target <= pc)
-      a.blocks[a.block_of[insn.target]].loop_head = true;
-  }
 }
 
+// Functions, and what each slot reads and writes (computed once: the passes below visit
+// slots many times).
 void build_functions(const isa::Program& program, Analysis& a) {
-  a.function_of.assign(a.insns.size(), 0);
+  const std::size_t n = a.insns.size();
+  a.function_of.assign(n, 0);
+  a.reads.assign(n, 0);
+  a.writes.assign(n, 0);
   for (const isa::Function& f : program.functions) {
+    const auto index = static_cast<std::uint32_t>(a.functions.size());
     Function fn{f.start, f.end, 0, false, false};
     for (std::uint32_t pc = f.start; pc < f.end; ++pc) {
-      a.function_of[pc] = static_cast<std::uint32_t>(a.functions.size());
+      a.function_of[pc] = index;
       const Insn& insn = a.insns[pc];
       if (insn.second_slot) continue;
-      fn.written |= defs(insn);
+      a.reads[pc] = reads_of(insn, index == 0);
+      a.writes[pc] = writes_of(insn);
+      fn.written |= a.writes[pc];
       const isa::OpInfo& row = insn.info();
       if (row.kind == Kind::call) {
         if (row.operation == Operation::local)
@@ -144,23 +196,29 @@ void build_functions(const isa::Program& program, Analysis& a) {
   }
 }
 
-// What each slot reads and writes, computed once: the passes below visit slots many times.
-struct Effects {
-  RegSet use = 0;
-  RegSet def = 0;
+// The blocks each block continues into (at most two), found once for both fixpoints.
+struct Edges {
+  std::uint32_t to[2];
+  std::uint32_t count;
+  std::uint32_t last;  // the block's last instruction (not an lddw's second slot)
 };
-std::vector<Effects> effects_of(const Analysis& a) {
-  std::vector<Effects> fx(a.insns.size());
-  for (std::size_t pc = 0; pc < a.insns.size(); ++pc) {
-    const Insn& insn = a.insns[pc];
-    if (insn.second_slot) continue;
-    fx[pc] = Effects{uses(insn, a.function_of[pc] == 0), defs(insn)};
+std::vector<Edges> block_edges(const Analysis& a) {
+  std::vector<Edges> edges(a.blocks.size(), Edges{{0, 0}, 0, 0});
+  std::uint32_t succ[2];
+  for (std::size_t i = 0; i < a.blocks.size(); ++i) {
+    const Block& b = a.blocks[i];
+    Edges& e = edges[i];
+    e.last = b.end - 1;
+    if (a.insns[e.last].second_slot) --e.last;
+    const int ns = successors(a.insns, e.last, succ);
+    for (int s = 0; s < ns; ++s)
+      if (succ[s] < a.insns.size()) e.to[e.count++] = a.block_of[succ[s]];
   }
-  return fx;
+  return edges;
 }
 
 // Backward liveness: per block (use before def, def), a fixpoint over blocks, then per pc.
-void build_liveness(Analysis& a, const std::vector<Effects>& fx) {
+void build_liveness(Analysis& a, const std::vector<Edges>& edges) {
   const std::size_t nb = a.blocks.size();
   std::vector<RegSet> gen(nb, 0), kill(nb, 0), live_in(nb, 0), live_out(nb, 0);
   for (std::size_t i = 0; i < nb; ++i) {
@@ -168,23 +226,17 @@ void build_liveness(Analysis& a, const std::vector<Effects>& fx) {
     RegSet g = 0, k = 0;
     for (std::uint32_t pc = b.end; pc-- > b.first;) {
       if (a.insns[pc].second_slot) continue;
-      g = static_cast<RegSet>((g & ~fx[pc].def) | fx[pc].use);
-      k |= fx[pc].def;
+      g = static_cast<RegSet>((g & ~a.writes[pc]) | a.reads[pc]);
+      k |= a.writes[pc];
     }
     gen[i] = g;
     kill[i] = k;
   }
-  std::uint32_t succ[2];
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t i = nb; i-- > 0;) {
-      const Block& b = a.blocks[i];
-      std::uint32_t last = b.end - 1;
-      if (a.insns[last].second_slot) --last;
       RegSet out = 0;
-      const int ns = successors(a.insns, last, succ);
-      for (int s = 0; s < ns; ++s)
-        if (succ[s] < a.insns.size()) out |= live_in[a.block_of[succ[s]]];
+      for (std::uint32_t s = 0; s < edges[i].count; ++s) out |= live_in[edges[i].to[s]];
       const auto in = static_cast<RegSet>(gen[i] | (out & ~kill[i]));
       if (out != live_out[i] || in != live_in[i]) {
         live_out[i] = out;
@@ -200,7 +252,7 @@ void build_liveness(Analysis& a, const std::vector<Effects>& fx) {
     for (std::uint32_t pc = b.end; pc-- > b.first;) {
       a.live_out[pc] = live;
       if (a.insns[pc].second_slot) continue;
-      live = static_cast<RegSet>((live & ~fx[pc].def) | fx[pc].use);
+      live = static_cast<RegSet>((live & ~a.writes[pc]) | a.reads[pc]);
     }
   }
 }
@@ -228,31 +280,34 @@ RegSet frame_transfer(const Insn& in, RegSet d, RegSet in_set) {
   return out;
 }
 
-void build_frame_derived(Analysis& a, const std::vector<Effects>& fx) {
+void build_frame_derived(Analysis& a, const std::vector<Edges>& edges) {
   const std::size_t nb = a.blocks.size();
   constexpr RegSet unknown = 0xffff;  // not reached yet: the identity of the meet
   std::vector<RegSet> in(nb, unknown);
+  // A block's walk is redone only when what enters it changed since the last walk.
+  std::vector<RegSet> walked_in(nb, unknown), out(nb, 0);
   for (const Function& f : a.functions) in[a.block_of[f.start]] = reg_bit(isa::frame_pointer);
-  std::uint32_t succ[2];
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t i = 0; i < nb; ++i) {
       if (in[i] == unknown) continue;
-      const Block& b = a.blocks[i];
-      RegSet cur = in[i];
-      std::uint32_t last = b.first;
-      for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
-        if (a.insns[pc].second_slot) continue;
-        last = pc;
-        if (pc + 1 < b.end || a.insns[pc].info().kind != Kind::call)
-          cur = frame_transfer(a.insns[pc], fx[pc].def, cur);
+      if (in[i] != walked_in[i]) {
+        const Block& b = a.blocks[i];
+        RegSet cur = in[i];
+        const std::uint32_t last = edges[i].last;
+        for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+          if (a.insns[pc].second_slot) continue;
+          if (pc != last || a.insns[pc].info().kind != Kind::call)
+            cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
+        }
+        // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
+        if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
+        walked_in[i] = in[i];
+        out[i] = cur;
       }
-      // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
-      if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
-      const int ns = successors(a.insns, last, succ);
-      for (int s = 0; s < ns; ++s) {
-        if (succ[s] >= a.insns.size()) continue;
-        const std::uint32_t t = a.block_of[succ[s]];
+      const RegSet cur = out[i];
+      for (std::uint32_t s = 0; s < edges[i].count; ++s) {
+        const std::uint32_t t = edges[i].to[s];
         const auto met = static_cast<RegSet>(in[t] & cur);
         if (met != in[t]) {
           in[t] = met;
@@ -267,74 +322,42 @@ void build_frame_derived(Analysis& a, const std::vector<Effects>& fx) {
     RegSet cur = in[i] == unknown ? RegSet{0} : in[i];
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
       a.frame_derived[pc] = cur;
-      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], fx[pc].def, cur);
+      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
     }
   }
 }
 
 }  // namespace
 
-RegSet uses(const Insn& insn, bool in_entry) {
-  const isa::OpInfo& row = insn.info();
-  const RegSet dst = reg_bit(insn.dst), src = row.source == Source::reg ? reg_bit(insn.src) : RegSet{0};
-  switch (row.kind) {
-    case Kind::alu:
-      if (row.operation == Operation::mov || row.operation == Operation::movsx) return src;
-      return static_cast<RegSet>(dst | src);
-    case Kind::load: return reg_bit(insn.src);
-    case Kind::store: return static_cast<RegSet>(dst | src);
-    case Kind::atomic:
-      return static_cast<RegSet>(dst | src | (row.operation == Operation::cmpxchg ? reg_bit(0) : 0));
-    case Kind::lddw: return 0;
-    case Kind::legacy: return row.operation == Operation::ind ? reg_bit(insn.src) : RegSet{0};
-    case Kind::jump: return row.operation == Operation::ja ? RegSet{0} : static_cast<RegSet>(dst | src);
-    case Kind::call:
-      if (row.operation == Operation::local) return all_regs;
-      if (row.operation == Operation::callx) return static_cast<RegSet>(args_regs | dst);
-      return args_regs;
-    case Kind::exit: return in_entry ? reg_bit(0) : caller_regs;
-  }
-  return all_regs;
-}
+RegSet uses(const Insn& insn, bool in_entry) { return reads_of(insn, in_entry); }
+RegSet defs(const Insn& insn) { return writes_of(insn); }
 
-RegSet defs(const Insn& insn) {
-  const isa::OpInfo& row = insn.info();
-  switch (row.kind) {
-    case Kind::alu:
-    case Kind::load:
-    case Kind::lddw: return reg_bit(insn.dst);
-    case Kind::legacy: return reg_bit(0);
-    case Kind::atomic:
-      switch (row.operation) {
-        case Operation::cmpxchg: return reg_bit(0);
-        case Operation::fetch_add:
-        case Operation::fetch_bor:
-        case Operation::fetch_band:
-        case Operation::fetch_bxor:
-        case Operation::xchg: return reg_bit(insn.src);
-        default: return 0;
-      }
-    case Kind::call: return row.operation == Operation::local ? RegSet{0} : reg_bit(0);
-    case Kind::store:
-    case Kind::jump:
-    case Kind::exit: return 0;
-  }
-  return 0;
+Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
+               const vm::CompileOptions& options, Analysis& a) {
+  // isa::validate reads the name, instructions and functions (and completes the functions):
+  // the maps and line info (a string pair per line) need no copy.
+  isa::Program checked;
+  checked.name = program.name;
+  checked.insns = program.insns;
+  checked.functions = program.functions;
+  isa::ValidateOptions vopts;
+  vopts.cpu_version = options.cpu_version;
+  if (Status s = isa::validate(checked, vopts); !s) return s.error();
+  a.blocks.clear();
+  a.functions.clear();
+  if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
+  build_functions(checked, a);
+  build_blocks(a);
+  const std::vector<Edges> edges = block_edges(a);
+  build_liveness(a, edges);
+  build_frame_derived(a, edges);
+  return {};
 }
 
 Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                          const vm::CompileOptions& options) {
-  isa::Program checked = program;
-  isa::ValidateOptions vopts;
-  vopts.cpu_version = options.cpu_version;
-  if (Status s = isa::validate(checked, vopts); !s) return s.error();
   Analysis a;
-  if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
-  build_functions(checked, a);
-  build_blocks(a);
-  const std::vector<Effects> fx = effects_of(a);
-  build_liveness(a, fx);
-  build_frame_derived(a, fx);
+  if (Status s = analyze(program, helpers, options, a); !s) return s.error();
   return a;
 }
 

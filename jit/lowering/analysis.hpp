@@ -11,6 +11,7 @@
 //   come after pc, so a trap at pc can report `executed` exactly as the interpreter does.
 // - `functions`: bpf-to-bpf functions with the BPF registers they write and whether they make
 //   calls (a backend saves only the host registers a function uses).
+// - `reads[pc]`, `writes[pc]`: the registers the slot reads and writes (uses() and defs()).
 // - `live_out[pc]`: BPF registers whose value may still be read after pc (liveness, over each
 //   function's control-flow graph). Calls are conservative: a bpf-to-bpf call reads r0-r9;
 //   helper calls read r1-r5 and keep them (the interpreter does not clobber them); exit from
@@ -81,6 +82,8 @@ struct Analysis {
   std::vector<std::uint32_t> left_after;   // per pc: instructions of its block after it
   std::vector<Function> functions;         // functions[0] is the entry
   std::vector<std::uint32_t> function_of;  // per pc
+  std::vector<RegSet> reads;               // per pc: uses() (0 for an lddw's second slot)
+  std::vector<RegSet> writes;              // per pc: defs() (0 for an lddw's second slot)
   std::vector<RegSet> live_out;            // per pc
   std::vector<RegSet> frame_derived;       // per pc, before it runs
   std::vector<std::uint8_t> jumps_to;      // per pc: how many jumps target it (saturates at 255)
@@ -97,5 +100,9 @@ RegSet defs(const Insn& insn);
 // Validates the program (isa::validate at options.cpu_version) and analyses it.
 Result<Analysis> analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                          const vm::CompileOptions& options);
+// The same into `out`, whose vectors keep their capacity: a caller compiling many programs
+// reuses one Analysis and does not allocate (and fault in) that memory again each time.
+Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
+               const vm::CompileOptions& options, Analysis& out);
 
 }  // namespace bpfvm::jit::lowering

@@ -8,10 +8,12 @@
 #include <limits>
 #include <utility>
 
+// The encoding helpers are inlined into each instruction: one instruction's bytes then live in a
+// local buffer until the single copy into the code.
+#define BPFVM_ENCODER [[gnu::always_inline]] inline
+
 namespace bpfvm::jit::x64 {
 namespace {
-
-constexpr std::uint32_t kUnbound = std::numeric_limits<std::uint32_t>::max();
 
 bool fits_i8(std::int64_t v) { return v >= -128 && v <= 127; }
 bool fits_i32(std::int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
@@ -43,18 +45,10 @@ void Assembler::grow(std::size_t at_least) {
   code_.resize(std::max({at_least, 2 * code_.size(), std::size_t{256}}));
 }
 
-void Assembler::imm(std::uint64_t v, unsigned bytes) {
-  // All eight bytes in one store (the host is little-endian like the target); `bytes` of them
-  // count.
-  static_assert(std::endian::native == std::endian::little);
-  if (end_ + 8 > code_.size()) grow(end_ + 8);
-  std::memcpy(code_.data() + end_, &v, 8);
-  end_ += bytes;
-}
-
 // Operand-size prefix and REX (W for 64-bit, R/X/B extending reg, index and base/rm).
-void Assembler::prefixes(Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs) {
-  if (s == Size::b16) byte(0x66);
+BPFVM_ENCODER void Assembler::prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm,
+                                       bool byte_regs) {
+  if (s == Size::b16) e.put(0x66);
   unsigned rex = 0;
   if (s == Size::b64) rex |= 8;
   if (reg >= 8) rex |= 4;
@@ -64,31 +58,31 @@ void Assembler::prefixes(Size s, unsigned reg, const Mem* m, unsigned rm, bool b
   } else if (rm >= 8) {
     rex |= 1;
   }
-  if (rex || byte_regs) byte(static_cast<std::uint8_t>(0x40 | rex));
+  if (rex || byte_regs) e.put(static_cast<std::uint8_t>(0x40 | rex));
 }
 
-void Assembler::modrm_reg(unsigned reg, unsigned rm) {
-  byte(static_cast<std::uint8_t>(0xC0 | (reg & 7) << 3 | (rm & 7)));
+BPFVM_ENCODER void Assembler::modrm_reg(Bytes& e, unsigned reg, unsigned rm) {
+  e.put(static_cast<std::uint8_t>(0xC0 | (reg & 7) << 3 | (rm & 7)));
 }
 
-void Assembler::modrm_mem(unsigned reg, const Mem& m) {
+BPFVM_ENCODER void Assembler::modrm_mem(Bytes& e, unsigned reg, const Mem& m) {
   const unsigned r = (reg & 7) << 3;
   const unsigned scale = scale_bits(m.scale);
   if (scale > 3) fail(fmt::format("scale {} is not 1, 2, 4 or 8", m.scale));
   if (m.index && *m.index == rsp) fail("rsp cannot be an index register");
   if (m.rip) {
     if (m.base || m.index) fail("rip-relative operand with a base or index");
-    byte(static_cast<std::uint8_t>(r | 5));
-    imm(static_cast<std::uint32_t>(m.disp), 4);
+    e.put(static_cast<std::uint8_t>(r | 5));
+    e.imm(static_cast<std::uint32_t>(m.disp), 4);
     return;
   }
   const unsigned index = m.index ? m.index->low3() : 4u;  // 4: no index
   const std::uint8_t sib_scale = static_cast<std::uint8_t>((scale & 3) << 6);
   if (!m.base) {
     // [index*scale + disp32] or [disp32]: SIB with base 101 and mod 00.
-    byte(static_cast<std::uint8_t>(r | 4));
-    byte(static_cast<std::uint8_t>(sib_scale | index << 3 | 5));
-    imm(static_cast<std::uint32_t>(m.disp), 4);
+    e.put(static_cast<std::uint8_t>(r | 4));
+    e.put(static_cast<std::uint8_t>(sib_scale | index << 3 | 5));
+    e.imm(static_cast<std::uint32_t>(m.disp), 4);
     return;
   }
   const unsigned base = m.base->low3();
@@ -100,30 +94,48 @@ void Assembler::modrm_mem(unsigned reg, const Mem& m) {
     mod = 1;
   // rm 100 (rsp, r12) selects a SIB byte, so these bases always need one.
   const bool sib = m.index || base == 4;
-  byte(static_cast<std::uint8_t>(mod << 6 | r | (sib ? 4u : base)));
-  if (sib) byte(static_cast<std::uint8_t>(sib_scale | index << 3 | base));
-  if (mod == 1) imm(static_cast<std::uint32_t>(m.disp), 1);
-  if (mod == 2) imm(static_cast<std::uint32_t>(m.disp), 4);
+  e.put(static_cast<std::uint8_t>(mod << 6 | r | (sib ? 4u : base)));
+  if (sib) e.put(static_cast<std::uint8_t>(sib_scale | index << 3 | base));
+  if (mod == 1) e.imm(static_cast<std::uint32_t>(m.disp), 1);
+  if (mod == 2) e.imm(static_cast<std::uint32_t>(m.disp), 4);
 }
 
-void Assembler::op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
-                      bool byte_reg_field) {
+BPFVM_ENCODER Assembler::Bytes Assembler::op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg,
+                                                Reg rm, bool byte_reg_field) {
+  Bytes e;
   const bool byte_regs =
       s == Size::b8 && (needs_rex_for_byte(rm.id) || (byte_reg_field && needs_rex_for_byte(reg)));
-  prefixes(s, reg, nullptr, rm.id, byte_regs);
-  for (auto b : op) byte(b);
-  modrm_reg(reg, rm.id);
+  prefixes(e, s, reg, nullptr, rm.id, byte_regs);
+  for (auto b : op) e.put(b);
+  modrm_reg(e, reg, rm.id);
+  return e;
 }
 
-void Assembler::op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
-                      bool byte_reg_field) {
+BPFVM_ENCODER Assembler::Bytes Assembler::op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg,
+                                                const Mem& m, bool byte_reg_field) {
+  Bytes e;
   const bool byte_regs = s == Size::b8 && byte_reg_field && needs_rex_for_byte(reg);
-  prefixes(s, reg, &m, 0, byte_regs);
-  for (auto b : op) byte(b);
-  modrm_mem(reg, m);
+  prefixes(e, s, reg, &m, 0, byte_regs);
+  for (auto b : op) e.put(b);
+  modrm_mem(e, reg, m);
+  return e;
+}
+
+void Assembler::reset() {
+  end_ = 0;
+  labels_.clear();
+  fixups_.clear();
+  status_ = Status{};
 }
 
 Result<std::vector<std::uint8_t>> Assembler::finish() {
+  if (Status s = link(); !s) return s.error();
+  code_.resize(end_);
+  end_ = 0;
+  return std::move(code_);
+}
+
+Status Assembler::link() {
   for (const Fixup& f : fixups_) {
     if (f.label.id >= labels_.size() || labels_[f.label.id] == kUnbound) {
       fail(fmt::format("jump at offset {} to a label that was never bound", f.at));
@@ -132,39 +144,39 @@ Result<std::vector<std::uint8_t>> Assembler::finish() {
     const auto rel = static_cast<std::int64_t>(labels_[f.label.id]) - static_cast<std::int64_t>(f.at + 4);
     if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", f.at));
     const auto v = static_cast<std::uint32_t>(rel);
-    for (unsigned i = 0; i < 4; ++i) code_[f.at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+    std::memcpy(code_.data() + f.at, &v, 4);  // little-endian like the target
   }
   fixups_.clear();
-  if (!status_.ok()) return status_.error();
-  code_.resize(end_);
-  end_ = 0;
-  return std::move(code_);
+  return status_;
 }
 
 // ---- data moves ----
 
 void Assembler::mov(Size s, Reg dst, Reg src) {
-  op_rr(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true);
+  append(op_rr(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true));
 }
 
 void Assembler::mov(Size s, Reg dst, const Mem& src) {
-  op_rm(s, {s == Size::b8 ? std::uint8_t{0x8A} : std::uint8_t{0x8B}}, dst.id, src, true);
+  append(op_rm(s, {s == Size::b8 ? std::uint8_t{0x8A} : std::uint8_t{0x8B}}, dst.id, src, true));
 }
 
 void Assembler::mov(Size s, const Mem& dst, Reg src) {
-  op_rm(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true);
+  append(op_rm(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true));
 }
 
 void Assembler::mov(Size s, const Mem& dst, std::int32_t value) {
-  op_rm(s, {s == Size::b8 ? std::uint8_t{0xC6} : std::uint8_t{0xC7}}, 0, dst);
+  Bytes e = op_rm(s, {s == Size::b8 ? std::uint8_t{0xC6} : std::uint8_t{0xC7}}, 0, dst);
   const unsigned bytes = s == Size::b8 ? 1 : s == Size::b16 ? 2 : 4;
-  imm(static_cast<std::uint32_t>(value), bytes);
+  e.imm(static_cast<std::uint32_t>(value), bytes);
+  append(e);
 }
 
 void Assembler::mov_imm32(Reg dst, std::uint32_t value) {
-  if (dst.high()) byte(0x41);
-  byte(static_cast<std::uint8_t>(0xB8 + dst.low3()));
-  imm(value, 4);
+  Bytes e;
+  if (dst.high()) e.put(0x41);
+  e.put(static_cast<std::uint8_t>(0xB8 + dst.low3()));
+  e.imm(value, 4);
+  append(e);
 }
 
 void Assembler::mov_imm(Reg dst, std::uint64_t value) {
@@ -172,146 +184,150 @@ void Assembler::mov_imm(Reg dst, std::uint64_t value) {
   if (value <= UINT32_MAX) {
     mov_imm32(dst, static_cast<std::uint32_t>(value));
   } else if (fits_i32(as_signed)) {
-    op_rr(Size::b64, {0xC7}, 0, dst);
-    imm(static_cast<std::uint32_t>(as_signed), 4);
+    Bytes e = op_rr(Size::b64, {0xC7}, 0, dst);
+    e.imm(static_cast<std::uint32_t>(as_signed), 4);
+    append(e);
   } else {
-    byte(static_cast<std::uint8_t>(0x48 | (dst.high() ? 1 : 0)));
-    byte(static_cast<std::uint8_t>(0xB8 + dst.low3()));
-    imm(value, 8);
+    Bytes e;
+    e.put(static_cast<std::uint8_t>(0x48 | (dst.high() ? 1 : 0)));
+    e.put(static_cast<std::uint8_t>(0xB8 + dst.low3()));
+    e.imm(value, 8);
+    append(e);
   }
 }
 
 void Assembler::movzx(Size dst_size, Reg dst, Size src_size, Reg src) {
   if (src_size != Size::b8 && src_size != Size::b16) fail("movzx source must be 8 or 16 bits");
   const bool rex8 = src_size == Size::b8 && needs_rex_for_byte(src.id);
-  prefixes(dst_size, dst.id, nullptr, src.id, rex8);
-  byte(0x0F);
-  byte(src_size == Size::b8 ? 0xB6 : 0xB7);
-  modrm_reg(dst.id, src.id);
+  Bytes e;
+  prefixes(e, dst_size, dst.id, nullptr, src.id, rex8);
+  e.put(0x0F);
+  e.put(src_size == Size::b8 ? 0xB6 : 0xB7);
+  modrm_reg(e, dst.id, src.id);
+  append(e);
 }
 
 void Assembler::movzx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
   if (src_size != Size::b8 && src_size != Size::b16) fail("movzx source must be 8 or 16 bits");
-  op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xB6} : std::uint8_t{0xB7}}, dst.id, src);
+  append(
+      op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xB6} : std::uint8_t{0xB7}}, dst.id, src));
 }
 
 void Assembler::movsx(Size dst_size, Reg dst, Size src_size, Reg src) {
   if (src_size == Size::b32) {
     if (dst_size != Size::b64) fail("movsxd needs a 64-bit destination");
-    op_rr(Size::b64, {0x63}, dst.id, src);
+    append(op_rr(Size::b64, {0x63}, dst.id, src));
     return;
   }
   if (src_size != Size::b8 && src_size != Size::b16) fail("movsx source must be 8, 16 or 32 bits");
   const bool rex8 = src_size == Size::b8 && needs_rex_for_byte(src.id);
-  prefixes(dst_size, dst.id, nullptr, src.id, rex8);
-  byte(0x0F);
-  byte(src_size == Size::b8 ? 0xBE : 0xBF);
-  modrm_reg(dst.id, src.id);
+  Bytes e;
+  prefixes(e, dst_size, dst.id, nullptr, src.id, rex8);
+  e.put(0x0F);
+  e.put(src_size == Size::b8 ? 0xBE : 0xBF);
+  modrm_reg(e, dst.id, src.id);
+  append(e);
 }
 
 void Assembler::movsx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
   if (src_size == Size::b32) {
     if (dst_size != Size::b64) fail("movsxd needs a 64-bit destination");
-    op_rm(Size::b64, {0x63}, dst.id, src);
+    append(op_rm(Size::b64, {0x63}, dst.id, src));
     return;
   }
   if (src_size != Size::b8 && src_size != Size::b16) fail("movsx source must be 8, 16 or 32 bits");
-  op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xBE} : std::uint8_t{0xBF}}, dst.id, src);
+  append(
+      op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xBE} : std::uint8_t{0xBF}}, dst.id, src));
 }
 
 void Assembler::lea(Size s, Reg dst, const Mem& src) {
   if (s != Size::b32 && s != Size::b64) fail("lea needs a 32- or 64-bit destination");
-  op_rm(s, {0x8D}, dst.id, src);
+  append(op_rm(s, {0x8D}, dst.id, src));
 }
 
 // ---- arithmetic ----
 
 void Assembler::alu(Alu op, Size s, Reg dst, Reg src) {
-  op_rr(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true);
+  append(op_rr(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true));
 }
 
 void Assembler::alu(Alu op, Size s, Reg dst, const Mem& src) {
-  op_rm(s, {alu_opcode(op, s == Size::b8 ? 2 : 3)}, dst.id, src, true);
+  append(op_rm(s, {alu_opcode(op, s == Size::b8 ? 2 : 3)}, dst.id, src, true));
 }
 
 void Assembler::alu(Alu op, Size s, const Mem& dst, Reg src) {
-  op_rm(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true);
+  append(op_rm(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true));
 }
 
 void Assembler::alu(Alu op, Size s, Reg dst, std::int32_t value) {
   const auto ext = static_cast<unsigned>(op);
-  if (s == Size::b8) {
-    op_rr(s, {0x80}, ext, dst);
-    imm(static_cast<std::uint32_t>(value), 1);
-  } else if (fits_i8(value)) {
-    op_rr(s, {0x83}, ext, dst);
-    imm(static_cast<std::uint32_t>(value), 1);
-  } else {
-    op_rr(s, {0x81}, ext, dst);
-    imm(static_cast<std::uint32_t>(value), s == Size::b16 ? 2 : 4);
-  }
+  // 0x80: 8-bit operand; 0x83: a sign-extended imm8; 0x81: imm16/imm32.
+  const bool short_imm = s == Size::b8 || fits_i8(value);
+  Bytes e = op_rr(s,
+                  {s == Size::b8 ? std::uint8_t{0x80}
+                   : short_imm   ? std::uint8_t{0x83}
+                                 : std::uint8_t{0x81}},
+                  ext, dst);
+  e.imm(static_cast<std::uint32_t>(value), short_imm ? 1 : s == Size::b16 ? 2 : 4);
+  append(e);
 }
 
 void Assembler::alu(Alu op, Size s, const Mem& dst, std::int32_t value) {
   const auto ext = static_cast<unsigned>(op);
-  if (s == Size::b8) {
-    op_rm(s, {0x80}, ext, dst);
-    imm(static_cast<std::uint32_t>(value), 1);
-  } else if (fits_i8(value)) {
-    op_rm(s, {0x83}, ext, dst);
-    imm(static_cast<std::uint32_t>(value), 1);
-  } else {
-    op_rm(s, {0x81}, ext, dst);
-    imm(static_cast<std::uint32_t>(value), s == Size::b16 ? 2 : 4);
-  }
+  const bool short_imm = s == Size::b8 || fits_i8(value);
+  Bytes e = op_rm(s,
+                  {s == Size::b8 ? std::uint8_t{0x80}
+                   : short_imm   ? std::uint8_t{0x83}
+                                 : std::uint8_t{0x81}},
+                  ext, dst);
+  e.imm(static_cast<std::uint32_t>(value), short_imm ? 1 : s == Size::b16 ? 2 : 4);
+  append(e);
 }
 
 void Assembler::test(Size s, Reg a, Reg b) {
-  op_rr(s, {s == Size::b8 ? std::uint8_t{0x84} : std::uint8_t{0x85}}, b.id, a, true);
+  append(op_rr(s, {s == Size::b8 ? std::uint8_t{0x84} : std::uint8_t{0x85}}, b.id, a, true));
 }
 
 void Assembler::test(Size s, Reg a, std::int32_t value) {
-  op_rr(s, {s == Size::b8 ? std::uint8_t{0xF6} : std::uint8_t{0xF7}}, 0, a);
-  imm(static_cast<std::uint32_t>(value), s == Size::b8 ? 1 : s == Size::b16 ? 2 : 4);
+  Bytes e = op_rr(s, {s == Size::b8 ? std::uint8_t{0xF6} : std::uint8_t{0xF7}}, 0, a);
+  e.imm(static_cast<std::uint32_t>(value), s == Size::b8 ? 1 : s == Size::b16 ? 2 : 4);
+  append(e);
 }
 
-void Assembler::imul(Size s, Reg dst, Reg src) { op_rr(s, {0x0F, 0xAF}, dst.id, src); }
-void Assembler::imul(Size s, Reg dst, const Mem& src) { op_rm(s, {0x0F, 0xAF}, dst.id, src); }
+void Assembler::imul(Size s, Reg dst, Reg src) { append(op_rr(s, {0x0F, 0xAF}, dst.id, src)); }
+void Assembler::imul(Size s, Reg dst, const Mem& src) { append(op_rm(s, {0x0F, 0xAF}, dst.id, src)); }
 
 void Assembler::imul(Size s, Reg dst, Reg src, std::int32_t value) {
-  if (fits_i8(value)) {
-    op_rr(s, {0x6B}, dst.id, src);
-    imm(static_cast<std::uint32_t>(value), 1);
-  } else {
-    op_rr(s, {0x69}, dst.id, src);
-    imm(static_cast<std::uint32_t>(value), s == Size::b16 ? 2 : 4);
-  }
+  const bool short_imm = fits_i8(value);
+  Bytes e = op_rr(s, {short_imm ? std::uint8_t{0x6B} : std::uint8_t{0x69}}, dst.id, src);
+  e.imm(static_cast<std::uint32_t>(value), short_imm ? 1 : s == Size::b16 ? 2 : 4);
+  append(e);
 }
 
 void Assembler::unary(Unary op, Size s, Reg r) {
-  op_rr(s, {s == Size::b8 ? std::uint8_t{0xF6} : std::uint8_t{0xF7}}, static_cast<unsigned>(op), r);
+  append(op_rr(s, {s == Size::b8 ? std::uint8_t{0xF6} : std::uint8_t{0xF7}}, static_cast<unsigned>(op), r));
 }
 
-void Assembler::cdq() { byte(0x99); }
-void Assembler::cqo() {
-  byte(0x48);
-  byte(0x99);
-}
+void Assembler::cdq() { append(Bytes{{0x99}, 1}); }
+void Assembler::cqo() { append(Bytes{{0x48, 0x99}, 2}); }
 
 void Assembler::shift(Shift op, Size s, Reg r) {
-  op_rr(s, {s == Size::b8 ? std::uint8_t{0xD2} : std::uint8_t{0xD3}}, static_cast<unsigned>(op), r);
+  append(op_rr(s, {s == Size::b8 ? std::uint8_t{0xD2} : std::uint8_t{0xD3}}, static_cast<unsigned>(op), r));
 }
 
 void Assembler::shift(Shift op, Size s, Reg r, std::uint8_t n) {
-  op_rr(s, {s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, static_cast<unsigned>(op), r);
-  byte(n);
+  Bytes e = op_rr(s, {s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, static_cast<unsigned>(op), r);
+  e.put(n);
+  append(e);
 }
 
 void Assembler::bswap(Size s, Reg r) {
   if (s != Size::b32 && s != Size::b64) fail("bswap needs a 32- or 64-bit register");
-  prefixes(s, 0, nullptr, r.id, false);
-  byte(0x0F);
-  byte(static_cast<std::uint8_t>(0xC8 + r.low3()));
+  Bytes e;
+  prefixes(e, s, 0, nullptr, r.id, false);
+  e.put(0x0F);
+  e.put(static_cast<std::uint8_t>(0xC8 + r.low3()));
+  append(e);
 }
 
 void Assembler::shift_bmi2(Shift op, Size s, Reg dst, Reg src, Reg count) {
@@ -324,25 +340,27 @@ void Assembler::shift_bmi2(Shift op, Size s, Reg dst, Reg src, Reg count) {
     pp = 2;
   else if (op != Shift::shl)
     fail("shift_bmi2 supports shl, shr and sar");
-  byte(0xC4);
-  byte(static_cast<std::uint8_t>((dst.high() ? 0 : 0x80) | 0x40 | (src.high() ? 0 : 0x20) | 0x02));
-  byte(static_cast<std::uint8_t>((s == Size::b64 ? 0x80 : 0) | (~count.id & 15u) << 3 | pp));
-  byte(0xF7);
-  modrm_reg(dst.id, src.id);
+  Bytes e;
+  e.put(0xC4);
+  e.put(static_cast<std::uint8_t>((dst.high() ? 0 : 0x80) | 0x40 | (src.high() ? 0 : 0x20) | 0x02));
+  e.put(static_cast<std::uint8_t>((s == Size::b64 ? 0x80 : 0) | (~count.id & 15u) << 3 | pp));
+  e.put(0xF7);
+  modrm_reg(e, dst.id, src.id);
+  append(e);
 }
 
 void Assembler::cmov(Cond c, Size s, Reg dst, Reg src) {
   if (s == Size::b8) fail("cmov has no 8-bit form");
-  op_rr(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src);
+  append(op_rr(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src));
 }
 
 void Assembler::cmov(Cond c, Size s, Reg dst, const Mem& src) {
   if (s == Size::b8) fail("cmov has no 8-bit form");
-  op_rm(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src);
+  append(op_rm(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src));
 }
 
 void Assembler::setcc(Cond c, Reg dst) {
-  op_rr(Size::b8, {0x0F, static_cast<std::uint8_t>(0x90 + static_cast<unsigned>(c))}, 0, dst);
+  append(op_rr(Size::b8, {0x0F, static_cast<std::uint8_t>(0x90 + static_cast<unsigned>(c))}, 0, dst));
 }
 
 // ---- atomics ----
@@ -350,42 +368,43 @@ void Assembler::setcc(Cond c, Reg dst) {
 void Assembler::lock_alu(Alu op, Size s, const Mem& dst, Reg src) {
   if (op != Alu::add && op != Alu::or_ && op != Alu::and_ && op != Alu::xor_)
     fail("lock_alu supports add, or, and, xor");
-  byte(0xF0);
+  append(Bytes{{0xF0}, 1});
   alu(op, s, dst, src);
 }
 
 void Assembler::lock_xadd(Size s, const Mem& dst, Reg src) {
-  byte(0xF0);
-  op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, src.id, dst, true);
+  append(Bytes{{0xF0}, 1});
+  append(op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, src.id, dst, true));
 }
 
 void Assembler::xchg(Size s, const Mem& dst, Reg src) {
-  op_rm(s, {s == Size::b8 ? std::uint8_t{0x86} : std::uint8_t{0x87}}, src.id, dst, true);
+  append(op_rm(s, {s == Size::b8 ? std::uint8_t{0x86} : std::uint8_t{0x87}}, src.id, dst, true));
 }
 
 void Assembler::lock_cmpxchg(Size s, const Mem& dst, Reg src) {
-  byte(0xF0);
-  op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xB0} : std::uint8_t{0xB1}}, src.id, dst, true);
+  append(Bytes{{0xF0}, 1});
+  append(op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xB0} : std::uint8_t{0xB1}}, src.id, dst, true));
 }
 
 // ---- stack and control flow ----
 
 void Assembler::push(Reg r) {
-  if (r.high()) byte(0x41);
-  byte(static_cast<std::uint8_t>(0x50 + r.low3()));
+  Bytes e;
+  if (r.high()) e.put(0x41);
+  e.put(static_cast<std::uint8_t>(0x50 + r.low3()));
+  append(e);
 }
 
 void Assembler::pop(Reg r) {
-  if (r.high()) byte(0x41);
-  byte(static_cast<std::uint8_t>(0x58 + r.low3()));
+  Bytes e;
+  if (r.high()) e.put(0x41);
+  e.put(static_cast<std::uint8_t>(0x58 + r.low3()));
+  append(e);
 }
 
-void Assembler::ret() { byte(0xC3); }
-void Assembler::int3() { byte(0xCC); }
-void Assembler::ud2() {
-  byte(0x0F);
-  byte(0x0B);
-}
+void Assembler::ret() { append(Bytes{{0xC3}, 1}); }
+void Assembler::int3() { append(Bytes{{0xCC}, 1}); }
+void Assembler::ud2() { append(Bytes{{0x0F, 0x0B}, 2}); }
 
 void Assembler::nop(std::size_t bytes) {
   // The multi-byte NOP forms (0F 1F /0 with growing addressing modes), longest 9 bytes.
@@ -402,13 +421,15 @@ void Assembler::nop(std::size_t bytes) {
   };
   while (bytes > 0) {
     const std::size_t n = bytes < 9 ? bytes : 9;
-    for (std::size_t i = 0; i < n; ++i) byte(kNops[n - 1][i]);
+    Bytes e;
+    for (std::size_t i = 0; i < n; ++i) e.put(kNops[n - 1][i]);
+    append(e);
     bytes -= n;
   }
 }
 
-void Assembler::call(Reg target) { op_rr(Size::b32, {0xFF}, 2, target); }
-void Assembler::jmp(Reg target) { op_rr(Size::b32, {0xFF}, 4, target); }
+void Assembler::call(Reg target) { append(op_rr(Size::b32, {0xFF}, 2, target)); }
+void Assembler::jmp(Reg target) { append(op_rr(Size::b32, {0xFF}, 4, target)); }
 
 void Assembler::call(Label target) { rel_jump({}, {0xE8}, target); }
 void Assembler::jmp(Label target) { rel_jump({0xEB}, {0xE9}, target); }
@@ -418,40 +439,50 @@ void Assembler::jcc(Cond c, Label target) {
   rel_jump({static_cast<std::uint8_t>(0x70 + cc)}, {0x0F, static_cast<std::uint8_t>(0x80 + cc)}, target);
 }
 
-void Assembler::rel_jump(std::initializer_list<std::uint8_t> short_op,
-                         std::initializer_list<std::uint8_t> near_op, Label l) {
+BPFVM_ENCODER void Assembler::rel_jump(std::initializer_list<std::uint8_t> short_op,
+                                       std::initializer_list<std::uint8_t> near_op, Label l) {
   if (l.id >= labels_.size()) {
     fail("jump to a label this assembler did not create");
     l = Label{};
   }
-  if (bound(l) && short_op.size() != 0) {
-    const auto rel =
-        static_cast<std::int64_t>(labels_[l.id]) - static_cast<std::int64_t>(end_ + short_op.size() + 1);
-    if (fits_i8(rel)) {
-      for (auto b : short_op) byte(b);
-      imm(static_cast<std::uint64_t>(rel), 1);
-      return;
+  Bytes e;
+  if (bound(l)) {
+    // Backward: rel8 when it reaches and the jump has that form, else rel32 written now.
+    const auto target = static_cast<std::int64_t>(labels_[l.id]);
+    if (short_op.size() != 0) {
+      const auto rel = target - static_cast<std::int64_t>(end_ + short_op.size() + 1);
+      if (fits_i8(rel)) {
+        for (auto b : short_op) e.put(b);
+        e.imm(static_cast<std::uint64_t>(rel), 1);
+        return append(e);
+      }
     }
+    for (auto b : near_op) e.put(b);
+    const auto rel = target - static_cast<std::int64_t>(end_ + e.n + 4);
+    if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", end_ + e.n));
+    e.imm(static_cast<std::uint32_t>(rel), 4);
+    return append(e);
   }
-  for (auto b : near_op) byte(b);
-  if (end_ >= kUnbound) fail("code larger than 4 GiB");
-  fixups_.push_back({static_cast<std::uint32_t>(end_), l});
-  imm(0, 4);
+  for (auto b : near_op) e.put(b);
+  const std::size_t at = end_ + e.n;
+  if (at >= kUnbound) fail("code larger than 4 GiB");
+  fixups_.push_back({static_cast<std::uint32_t>(at), l});
+  e.imm(0, 4);
+  append(e);
 }
 
-Label Assembler::new_label() {
-  labels_.push_back(kUnbound);
-  return Label{static_cast<std::uint32_t>(labels_.size() - 1)};
+Label Assembler::new_labels(std::uint32_t count) {
+  const auto first = static_cast<std::uint32_t>(labels_.size());
+  labels_.resize(labels_.size() + count, kUnbound);
+  return Label{first};
 }
 
-void Assembler::bind(Label l) {
+void Assembler::bind_error(Label l) {
   if (l.id >= labels_.size()) return fail("bind of a label this assembler did not create");
   if (labels_[l.id] != kUnbound) return fail(fmt::format("label {} bound twice", l.id));
-  if (end_ >= kUnbound) return fail("code larger than 4 GiB");
-  labels_[l.id] = static_cast<std::uint32_t>(end_);
+  fail("code larger than 4 GiB");
 }
 
-bool Assembler::bound(Label l) const { return l.id < labels_.size() && labels_[l.id] != kUnbound; }
 std::size_t Assembler::offset_of(Label l) const {
   return bound(l) ? labels_[l.id] : std::numeric_limits<std::size_t>::max();
 }

@@ -5,7 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "isa/error.hpp"
@@ -57,17 +60,22 @@ struct Label {
 class Assembler {
  public:
   const std::vector<std::uint8_t>& code() const { return code_; }
-  // Room for `bytes` of code and `labels` labels without reallocating.
-  void reserve(std::size_t bytes, std::size_t labels) {
+  // Room for `bytes` of code, `labels` labels and `jumps` forward jumps without reallocating.
+  void reserve(std::size_t bytes, std::size_t labels, std::size_t jumps) {
     if (bytes > code_.size()) grow(bytes);
     labels_.reserve(labels);
-    fixups_.reserve(labels);
+    fixups_.reserve(jumps);
   }
+  // Empty again, keeping the buffers' capacity (an assembler reused for the next program).
+  void reset();
   std::size_t size() const { return end_; }
   const Status& status() const { return status_; }
   // Patches every pending fix-up and hands the code over (the assembler is spent); fails if a
   // label used was never bound or an error was recorded.
   Result<std::vector<std::uint8_t>> finish();
+  // Patches every pending fix-up, leaving the code in the assembler: bytes() until reset().
+  Status link();
+  std::span<const std::uint8_t> bytes() const { return {code_.data(), end_}; }
 
   // Data moves.
   void mov(Size s, Reg dst, Reg src);
@@ -126,27 +134,53 @@ class Assembler {
   void jmp(Label target);
   void jcc(Cond c, Label target);
 
-  Label new_label();
-  void bind(Label l);
-  bool bound(Label l) const;
+  Label new_label() {
+    labels_.push_back(kUnbound);
+    return Label{static_cast<std::uint32_t>(labels_.size() - 1)};
+  }
+  // `count` labels with consecutive ids; returns the first (the i-th is Label{first.id + i}).
+  Label new_labels(std::uint32_t count);
+  void bind(Label l) {
+    if (l.id < labels_.size() && labels_[l.id] == kUnbound && end_ < kUnbound)
+      labels_[l.id] = static_cast<std::uint32_t>(end_);
+    else
+      bind_error(l);
+  }
+  bool bound(Label l) const { return l.id < labels_.size() && labels_[l.id] != kUnbound; }
   std::size_t offset_of(Label l) const;  // only for bound labels
 
  private:
+  // One instruction's bytes (at most 15, plus room for an 8-byte store of an immediate),
+  // gathered here and appended with one copy: byte stores straight into code_ could alias the
+  // assembler's own fields, and the compiler would reload them after each byte.
+  struct Bytes {
+    std::uint8_t b[24] = {};
+    unsigned n = 0;
+    void put(std::uint8_t v) { b[n++] = v; }
+    void imm(std::uint64_t v, unsigned bytes) {  // little-endian, like the target
+      std::memcpy(b + n, &v, 8);
+      n += bytes;
+    }
+  };
+
+  static constexpr std::uint32_t kUnbound = UINT32_MAX;  // a label's offset while unbound
+
   void fail(std::string message);
-  void byte(std::uint8_t b) {
-    if (end_ == code_.size()) grow(end_ + 1);
-    code_[end_++] = b;
-  }
+  void bind_error(Label l);         // records why bind(l) cannot bind
   void grow(std::size_t at_least);  // code_ holds at least that many bytes
-  void imm(std::uint64_t v, unsigned bytes);
-  void prefixes(Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
-  void modrm_reg(unsigned reg, unsigned rm);
-  void modrm_mem(unsigned reg, const Mem& m);
+  void append(const Bytes& e) {
+    if (end_ + sizeof e.b > code_.size()) grow(end_ + sizeof e.b);
+    std::memcpy(code_.data() + end_, e.b, sizeof e.b);
+    end_ += e.n;
+  }
+  void prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
+  void modrm_reg(Bytes& e, unsigned reg, unsigned rm);
+  void modrm_mem(Bytes& e, unsigned reg, const Mem& m);
   // opcode bytes (1-3) with operand-size prefix/REX, then ModRM for reg field and a register/memory.
-  void op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
-             bool byte_reg_field = false);
-  void op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
-             bool byte_reg_field = false);
+  Bytes op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
+              bool byte_reg_field = false);
+  Bytes op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
+              bool byte_reg_field = false);
   void rel_jump(std::initializer_list<std::uint8_t> short_op, std::initializer_list<std::uint8_t> near_op,
                 Label l);
 

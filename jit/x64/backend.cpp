@@ -1,5 +1,6 @@
 #include "jit/x64/backend.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -120,12 +121,12 @@ bool host_has_bmi2() {
 
 class JitExecutable final : public vm::Executable {
  public:
-  JitExecutable(ExecutableMemory code, lowering::Analysis analysis, std::vector<std::uint32_t> left_after,
-                std::uint64_t blinding_key, isa::Program program,
+  JitExecutable(ExecutableMemory code, std::vector<std::uint32_t> left_after,
+                std::vector<BudgetSite> budget_sites, std::uint64_t blinding_key, isa::Program program,
                 std::shared_ptr<const vm::HelperRegistry> helpers, vm::CompileOptions options)
       : code_(std::move(code)),
-        analysis_(std::move(analysis)),
         left_after_(std::move(left_after)),
+        budget_sites_(std::move(budget_sites)),
         blinding_key_(blinding_key),
         program_(std::move(program)),
         helpers_(std::move(helpers)),
@@ -136,19 +137,17 @@ class JitExecutable final : public vm::Executable {
  private:
   // One program, up to its exit, a trap, or a tail call a helper requested.
   vm::RunResult run_once(vm::RunContext& ctx) const;
-  // The index of the `n`-th instruction (0-based, lddw counting once) from `first`.
+  // The index of the `n`-th instruction (0-based, lddw counting once) from `first` (the program
+  // was validated by the compile, so every slot stepped on decodes).
   std::size_t nth_of_block(std::uint32_t first, std::uint64_t n) const {
-    std::uint32_t pc = first;
-    for (;; ++pc) {
-      if (analysis_.insns[pc].second_slot) continue;
-      if (n == 0) return pc;
-      --n;
-    }
+    std::size_t pc = first;
+    for (; n > 0; --n) pc += static_cast<std::size_t>(isa::slot_count(*isa::decode(program_.insns[pc])));
+    return pc;
   }
 
   ExecutableMemory code_;
-  lowering::Analysis analysis_;
   std::vector<std::uint32_t> left_after_;
+  std::vector<BudgetSite> budget_sites_;
   std::uint64_t blinding_key_;
   // Tracing runs on the interpreter (the JIT has no per-instruction hook), built on first use.
   isa::Program program_;
@@ -212,7 +211,17 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
   vm::RunResult result;
   std::copy(std::begin(s.regs), std::end(s.regs), result.regs.begin());
   const std::uint64_t budget = ctx.budget();
-  const auto kind = static_cast<Exit>(s.trap_kind);
+  auto kind = static_cast<Exit>(s.trap_kind);
+  if (kind == Exit::budget_site) {
+    // The check that failed had subtracted its count and its stub does not give it back.
+    const auto ret =
+        static_cast<std::uint32_t>(s.trap_address - reinterpret_cast<std::uint64_t>(code_.entry()));
+    const auto site = std::lower_bound(budget_sites_.begin(), budget_sites_.end(), ret,
+                                       [](const BudgetSite& b, std::uint32_t r) { return b.ret < r; });
+    s.budget += site->count;
+    s.trap_pc = site->pc;
+    kind = Exit::budget;
+  }
   if (kind == Exit::normal) {
     result.r0 = s.regs[0];
     result.executed = budget - s.budget;
@@ -252,23 +261,41 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
 }
 
 struct Compiled {
-  lowering::Analysis analysis;
   Emitted emitted;
   std::uint64_t key = 0;
 };
 
+// The analysis is only needed while compiling: one per thread, refilled each time, so its
+// per-instruction tables are not allocated and faulted in again per compile.
+lowering::Analysis& thread_analysis() {
+  thread_local lowering::Analysis analysis;
+  return analysis;
+}
+
+// The per-thread buffers (the analysis, the emitter's workspace: about 100 bytes per
+// instruction) are kept after programs up to this size; a larger program's are given back when
+// its compile ends, so a thread does not hold on to them.
+constexpr std::size_t kept_buffers_max_insns = std::size_t{1} << 16;
+struct ReleaseLargeBuffers {
+  const isa::Program& program;
+  ~ReleaseLargeBuffers() {
+    if (program.insns.size() <= kept_buffers_max_insns) return;
+    thread_analysis() = lowering::Analysis{};
+    release_workspace();
+  }
+};
+
 Result<Compiled> build(const isa::Program& program, const vm::HelperRegistry& helpers,
                        const vm::CompileOptions& options) {
-  auto analysis = lowering::analyze(program, helpers, options);
-  if (!analysis) return analysis.error();
+  lowering::Analysis& analysis = thread_analysis();
+  if (Status s = lowering::analyze(program, helpers, options, analysis); !s) return s.error();
   Compiled c;
-  c.analysis = std::move(analysis).value();
   if (options.blind_constants) {
     std::random_device rd;
     while (c.key == 0) c.key = (std::uint64_t{rd()} << 32) | rd();
   }
   static const bool bmi2 = host_has_bmi2();
-  auto emitted = emit(c.analysis, EmitOptions{bmi2, c.key});
+  auto emitted = emit(analysis, EmitOptions{bmi2, c.key});
   if (!emitted) return emitted.error();
   c.emitted = std::move(emitted).value();
   return c;
@@ -280,21 +307,24 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
                                                 std::shared_ptr<const vm::HelperRegistry> helpers,
                                                 const vm::CompileOptions& options) {
   if (!helpers) helpers = std::make_shared<const vm::HelperRegistry>();
+  const ReleaseLargeBuffers release{program};
   auto c = build(program, *helpers, options);
   if (!c) return c.error();
   auto code = ExecutableMemory::create(c->emitted.code);
   if (!code) return code.error();
   return std::unique_ptr<vm::Executable>(std::make_unique<JitExecutable>(
-      std::move(code).value(), std::move(c->analysis), std::move(c->emitted.left_after), c->key, program,
-      std::move(helpers), options));
+      std::move(code).value(), std::move(c->emitted.left_after), std::move(c->emitted.budget_sites), c->key,
+      program, std::move(helpers), options));
 }
 
 Result<Listing> listing(const isa::Program& program, std::shared_ptr<const vm::HelperRegistry> helpers,
                         const vm::CompileOptions& options) {
   if (!helpers) helpers = std::make_shared<const vm::HelperRegistry>();
+  const ReleaseLargeBuffers release{program};
   auto c = build(program, *helpers, options);
   if (!c) return c.error();
-  return Listing{std::move(c->emitted.code), std::move(c->emitted.insn_offset), c->emitted.body_end};
+  const Emitted& e = c->emitted;
+  return Listing{{e.code.begin(), e.code.end()}, {e.insn_offset.begin(), e.insn_offset.end()}, e.body_end};
 }
 
 }  // namespace bpfvm::jit::x64

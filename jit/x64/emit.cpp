@@ -110,27 +110,65 @@ struct Cold {
   bool stack_first = false;  // group_retry: the in-line check was the stack's
 };
 
+// A group of accesses through one base register: [base + lo, base + hi) is checked once.
+struct Group {
+  int base;
+  std::int32_t lo, hi;
+  unsigned kinds;  // 1 read, 2 write, 3 both
+};
+
+// What an Emitter allocates, kept per thread between compiles (emit.hpp): the vectors keep
+// their capacity, so a compile neither allocates them again nor faults their pages in.
+struct Workspace {
+  Assembler a;
+  std::vector<Label> slow;
+  std::vector<std::int32_t> group_at;
+  std::vector<std::uint8_t> window;
+  std::vector<Group> groups;
+  std::vector<bool> has_slow, prepaid, merged_goto;
+  std::vector<Label> body;
+  std::vector<Cold> cold;
+  std::vector<std::uint32_t> insn_offset;
+};
+
 class Emitter {
  public:
-  Emitter(const Analysis& analysis, const EmitOptions& options) : an_(analysis), opt_(options) {}
+  Emitter(const Analysis& analysis, const EmitOptions& options, Workspace& w)
+      : an_(analysis),
+        opt_(options),
+        a_(w.a),
+        slow_(w.slow),
+        group_at_(w.group_at),
+        window_(w.window),
+        groups_(w.groups),
+        has_slow_(w.has_slow),
+        prepaid_(w.prepaid),
+        merged_goto_(w.merged_goto),
+        body_(w.body),
+        cold_(w.cold),
+        insn_offset_(w.insn_offset) {}
 
   Result<Emitted> run() {
     const auto n = static_cast<std::uint32_t>(an_.insns.size());
-    // About 20 bytes and 3 labels per instruction with the slow copies and stubs (measured on
-    // the bench suite).
-    a_.reserve(24 * std::size_t{n} + 4096, 4 * std::size_t{n} + 16);
-    cold_.reserve(2 * std::size_t{n});
-    labels_.reserve(n);
-    for (std::uint32_t pc = 0; pc < n; ++pc) labels_.push_back(a_.new_label());
+    a_.reset();
+    groups_.clear();
+    cold_.clear();
+    // At most (measured on the bench suite) about 18 bytes, 2 labels and 1.4 forward jumps per
+    // instruction with the slow copies and stubs, and 0.45 out-of-line stubs.
+    a_.reserve(24 * std::size_t{n} + 4096, 3 * std::size_t{n} + 16, 2 * std::size_t{n} + 16);
+    cold_.reserve(std::size_t{n} / 2 + 16);
+    first_pc_label_ = a_.new_labels(n).id;
     exit_ = a_.new_label();
     check_thunk_ = a_.new_label();
     check_entry_ = a_.new_label();
     trap_tail_ = a_.new_label();
     legacy_thunk_ = a_.new_label();
+    budget_thunk_ = a_.new_label();
     Emitted out;
-    out.insn_offset.assign(n, 0);
+    insn_offset_.assign(n, 0);
     out.left_after.assign(n, 0);
     left_after_ = &out.left_after;
+    budget_sites_ = &out.budget_sites;
     group_at_.assign(n, -1);
     slow_.assign(n, Label{});
     has_slow_.assign(an_.blocks.size(), false);
@@ -138,7 +176,10 @@ class Emitter {
     for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
     window_.assign(n, 0);
     for (std::uint32_t pc = 0; pc < n; ++pc) {
-      if (lowering::address_sum(an_, pc)) window_[pc] |= address_sum_window;
+      // Each window starts with a 64-bit register mov (address sum) or a jump (conditional move).
+      const Insn& first = an_.insns[pc];
+      if (first.op == isa::Op::mov64_reg && lowering::address_sum(an_, pc)) window_[pc] |= address_sum_window;
+      if (first.info().kind != Kind::jump) continue;
       const auto cmove = lowering::conditional_move(an_, pc);
       if (!cmove) continue;
       window_[pc] |= conditional_move_window;
@@ -165,14 +206,14 @@ class Emitter {
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
       const lowering::Function& fn = an_.functions[f];
       for (std::uint32_t pc = fn.start; pc < fn.end; ++pc) {
-        a_.bind(labels_[pc]);
-        out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
+        // Jumps, calls and fall-throughs out of slow copies only ever enter at a block start.
+        if (an_.block_start(pc)) a_.bind(at_pc(pc));
+        insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
         if (an_.insns[pc].second_slot || fused_move(pc)) continue;
         fast_entry(pc);
         if (address_sum(pc)) {
           ++pc;
-          a_.bind(labels_[pc]);
-          out.insn_offset[pc] = static_cast<std::uint32_t>(a_.size());
+          insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
           continue;
         }
         instruction(pc);
@@ -180,14 +221,16 @@ class Emitter {
       if (f == 0) epilogue();
     }
     out.body_end = static_cast<std::uint32_t>(a_.size());
+    // The thunks first: the slow copies and stubs after them call and jump back to them, which
+    // needs no fix-up.
+    thunks();
     fast_ = false;
     for (std::size_t b = 0; b < an_.blocks.size(); ++b)
       if (has_slow_[b]) slow_copy(an_.blocks[b]);
     for (std::size_t i = 0; i < cold_.size(); ++i) emit_cold(cold_[i]);
-    thunks();
-    auto code = a_.finish();
-    if (!code) return code.error();
-    out.code = std::move(code).value();
+    if (Status s = a_.link(); !s) return s.error();
+    out.code = a_.bytes();
+    out.insn_offset = insn_offset_;
     return out;
   }
 
@@ -226,7 +269,8 @@ class Emitter {
 
   Label defer(Cold c) {
     c.at = a_.new_label();
-    c.back = a_.new_label();
+    // Only these come back to a label of their own (division comes back after its result).
+    if (c.what == Cold::What::group_retry || c.what == Cold::What::memory) c.back = a_.new_label();
     cold_.push_back(c);
     return c.at;
   }
@@ -257,6 +301,7 @@ class Emitter {
   bool ends_segment(std::uint32_t pc) const {
     return checked(an_.insns[pc]) || an_.insns[pc].info().kind == Kind::legacy;
   }
+  Label at_pc(std::uint32_t pc) const { return Label{first_pc_label_ + pc}; }
   std::uint32_t pc_before(std::uint32_t pc) const { return an_.insns[pc - 1].second_slot ? pc - 2 : pc - 1; }
   static bool valid(Label l) { return l.id != Label{}.id; }
 
@@ -289,7 +334,7 @@ class Emitter {
           g.kinds |= kind;
         }
       }
-      for (unsigned written = lowering::defs(in); written != 0; written &= written - 1)
+      for (unsigned written = an_.writes[pc]; written != 0; written &= written - 1)
         open[static_cast<std::size_t>(std::countr_zero(written))] = -1;
     }
     if (!slow) return;
@@ -392,7 +437,7 @@ class Emitter {
     const isa::OpInfo& row = an_.insns[last].info();
     const bool falls_through =
         !(row.kind == Kind::exit || (row.kind == Kind::jump && row.operation == Operation::ja));
-    if (falls_through) a_.jmp(labels_[b.end]);
+    if (falls_through) a_.jmp(at_pc(b.end));
   }
 
   // A segment runs from `first` to the next instruction that may trap (included) or the next
@@ -771,7 +816,7 @@ class Emitter {
         return;
       }
       // A goto to the next instruction is nothing in line; a slow copy must still leave.
-      if (in.target != next || !fast_) a_.jmp(labels_[in.target]);
+      if (in.target != next || !fast_) a_.jmp(at_pc(in.target));
       return;
     }
     // The mov of a conditional move is the next slot (lowering::ConditionalMove).
@@ -798,7 +843,7 @@ class Emitter {
     } else {
       a_.alu(Alu::cmp, w, d, in.imm);
     }
-    if (!move) return a_.jcc(condition(row.operation), labels_[in.target]);
+    if (!move) return a_.jcc(condition(row.operation), at_pc(in.target));
     // The mov runs (and pays its one instruction) when the jump is not taken: cmov, and the
     // budget minus setcc's 0 or 1 (mov and setcc leave the flags alone).
     const Cond runs = invert(condition(row.operation));
@@ -877,7 +922,7 @@ class Emitter {
     const bool pad = saved.size() % 2 == 0;
     if (pad) a_.alu(Alu::sub, Size::b64, rsp, 8);
     a_.mov(Size::b64, rbp, tmp);
-    a_.call(labels_[in.target]);
+    a_.call(at_pc(in.target));
     a_.alu(Alu::add, Size::b64, rbp, isa::stack_frame_size);
     if (pad) a_.alu(Alu::add, Size::b64, rsp, 8);
     for (auto it = saved.rbegin(); it != saved.rend(); ++it) a_.pop(*it);
@@ -889,8 +934,9 @@ class Emitter {
     a_.bind(c.at);
     switch (c.what) {
       case Cold::What::budget:
-        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
-        trap_exit(Exit::budget, c.pc);
+        // One call per check (the most common stub): the thunk and run() do the rest.
+        a_.call(budget_thunk_);
+        budget_sites_->push_back(BudgetSite{static_cast<std::uint32_t>(a_.size()), c.pc, c.value});
         break;
       case Cold::What::budget_after_goto: {
         // Nothing left: the goto itself traps. Else the goto is paid and the target block runs
@@ -992,6 +1038,12 @@ class Emitter {
     a_.mov(Size::b64, field(BPFVM_FIELD(trap_kind)), addr_reg);
     a_.mov(Size::b64, field(BPFVM_FIELD(trap_pc)), tmp);
     a_.jmp(exit_);
+    // A failed budget check: its stub's return address names it (run() refunds and reports).
+    a_.bind(budget_thunk_);
+    a_.pop(addr_reg);
+    a_.mov(Size::b64, field(BPFVM_FIELD(trap_address)), addr_reg);
+    a_.mov_imm32(addr_reg, static_cast<std::uint32_t>(Exit::budget_site));
+    a_.jmp(trap_tail_);
     // Accesses inside the live stack frames ([r10 - 512, end of frame 0), the size in r10's low
     // bits) return at once; legacy packet loads never look at the stack, as in the interpreter.
     const Label not_stack = a_.new_label();
@@ -1016,36 +1068,39 @@ class Emitter {
 
   const Analysis& an_;
   EmitOptions opt_;
-  Assembler a_;
-  // A group of accesses through one base register: [base + lo, base + hi) is checked once.
-  struct Group {
-    int base;
-    std::int32_t lo, hi;
-    unsigned kinds;  // 1 read, 2 write, 3 both
-  };
-  std::vector<Label> labels_;           // per pc: the fast copy
-  std::vector<Label> slow_;             // per pc: where the slow copy is entered (block starts, group checks)
-  std::vector<std::int32_t> group_at_;  // per pc: the group whose check goes before it, or -1
+  Assembler& a_;
+  std::uint32_t first_pc_label_ = 0;  // labels first_pc_label_ + pc: the fast copy of pc
+  std::vector<Label>& slow_;          // per pc: where the slow copy is entered (block starts, group checks)
+  std::vector<std::int32_t>& group_at_;  // per pc: the group whose check goes before it, or -1
   // per pc: the windows (jit/lowering/patterns.hpp) starting there, matched once for both copies
   static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2;
-  std::vector<std::uint8_t> window_;
-  std::vector<Group> groups_;
-  std::vector<bool> has_slow_;     // per block
-  std::vector<bool> prepaid_;      // per block: paid by the conditional move before it
-  std::vector<bool> merged_goto_;  // per block: only a goto, paid with its target
-  std::vector<Label> body_;        // per block: after its payment (entry from a merged goto)
+  std::vector<std::uint8_t>& window_;
+  std::vector<Group>& groups_;
+  std::vector<bool>& has_slow_;     // per block
+  std::vector<bool>& prepaid_;      // per block: paid by the conditional move before it
+  std::vector<bool>& merged_goto_;  // per block: only a goto, paid with its target
+  std::vector<Label>& body_;        // per block: after its payment (entry from a merged goto)
   std::vector<std::uint32_t>* left_after_ = nullptr;
   bool fast_ = true;
-  std::vector<Cold> cold_;
-  Label exit_, legacy_thunk_, trap_tail_;
+  std::vector<Cold>& cold_;
+  std::vector<std::uint32_t>& insn_offset_;
+  Label exit_, legacy_thunk_, trap_tail_, budget_thunk_;
+  std::vector<BudgetSite>* budget_sites_ = nullptr;
   Label check_entry_;  // the stack, then check_thunk_
   Label check_thunk_;
 };
 
+Workspace& workspace() {
+  thread_local Workspace w;
+  return w;
+}
+
 }  // namespace
 
+void release_workspace() { workspace() = Workspace{}; }
+
 Result<Emitted> emit(const lowering::Analysis& analysis, const EmitOptions& options) {
-  return Emitter(analysis, options).run();
+  return Emitter(analysis, options, workspace()).run();
 }
 
 }  // namespace bpfvm::jit::x64

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "isa/error.hpp"
@@ -15,15 +16,28 @@ struct EmitOptions {
   std::uint64_t blinding_key = 0;  // 0: constants are emitted as they are
 };
 
+// A budget check whose stub is `call` to the shared budget thunk: the stub's return address
+// (code offset `ret`) says which check failed.
+struct BudgetSite {
+  std::uint32_t ret;    // code offset after the stub's call
+  std::uint32_t pc;     // the pc the trap reports (the first of what could not be paid)
+  std::uint32_t count;  // what the check subtracted, given back before the trap
+};
+
+// `code` and `insn_offset` live in the emitting thread's workspace: they stay valid until that
+// thread's next emit() (keeping the buffers saves allocating and faulting them in per compile).
 struct Emitted {
-  std::vector<std::uint8_t> code;  // entry at offset 0: std::uint64_t (*)(JitState*)
-  std::vector<std::uint32_t> insn_offset;
+  std::span<const std::uint8_t> code;  // entry at offset 0: std::uint64_t (*)(JitState*)
+  std::span<const std::uint32_t> insn_offset;
   // Per pc: instructions paid for with it but not executed when it traps (docs/JIT-x64.md,
   // budget segments), so RunResult::executed matches the interpreter's.
   std::vector<std::uint32_t> left_after;
+  std::vector<BudgetSite> budget_sites;  // in increasing `ret` order
   std::uint32_t body_end = 0;
 };
 
 Result<Emitted> emit(const lowering::Analysis& analysis, const EmitOptions& options);
+// Gives the calling thread's emit buffers back (the next emit() allocates them again).
+void release_workspace();
 
 }  // namespace bpfvm::jit::x64

@@ -16,6 +16,9 @@ enum class Exit : std::uint64_t {
   normal = 0,
   memory,  // the slow path filled Run::trap (out_of_bounds / permission)
   budget,  // trap_pc holds the first pc of the block that could not pay
+  // A budget check's stub called the shared thunk: trap_address holds the stub's return
+  // address, which Emitted::budget_sites maps to the pc and the count to refund.
+  budget_site,
   call_depth,
   bad_call_target,  // trap_address holds the register's value
   helper_error,

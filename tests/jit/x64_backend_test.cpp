@@ -137,6 +137,26 @@ TEST_CASE("jit-x64: memory traps match the interpreter's") {
   }
 }
 
+TEST_CASE("jit-x64: a program larger than the buffers a thread keeps compiles again and after") {
+  // 70,000 additions and a store: past the size whose compile buffers are kept per thread
+  // (jit/x64/backend.cpp), so every compile here starts from given-back buffers.
+  std::string big = "r0 = 0\n";
+  for (int i = 0; i < 70000; ++i) big += "r0 += 1\n";
+  big += "*(u64 *)(r1 + 0) = r0\nexit\n";
+  for (int round = 0; round < 2; ++round) {
+    const Both b = run_both(big, std::vector<std::uint8_t>(8));
+    CHECK(b.interp.r0 == 70000);
+    CHECK(b.jit.r0 == 70000);
+  }
+  RunOptions few;
+  few.budget = 100;
+  const Both t = run_both(big, std::vector<std::uint8_t>(8), few);
+  same_trap(t);
+  CHECK(t.jit.trap->pc == 100);
+  const Both small = run_both("r0 = 7\nexit\n", std::vector<std::uint8_t>(8));
+  CHECK(small.jit.r0 == 7);
+}
+
 TEST_CASE("jit-x64: the budget traps at the same instruction with the same count") {
   // A loop of 3 instructions after 2 set-up ones; a store in the loop body.
   const char* loop = R"(
@@ -225,6 +245,16 @@ TEST_CASE("jit-x64: helpers get r1-r5 and the context; r1-r5 survive the call") 
     REQUIRE_FALSE(jit.ok());
     CHECK(jit.error().insn == 0u);
     CHECK(jit.error().message == "call to unknown helper 77");
+  }
+  SECTION("a compile refused half way leaves nothing behind for the next one on the thread") {
+    // The refusal comes after the per-thread analysis was partly refilled (a long program
+    // first, so the next one is shorter than what the buffers hold).
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "r1 = 1\nif r1 > 2 goto +1\nr0 += r1\n";
+    REQUIRE_FALSE(jit::x64::compile(assemble(text + "call 77\nexit\n"), nullptr, {}).ok());
+    const Both b = run_both("r0 = 5\nr1 = r0\nr1 += 3\nif r1 == 8 goto +1\nr0 = 0\nexit\n", {0});
+    CHECK(b.interp.r0 == 5);
+    CHECK(b.jit.r0 == 5);
   }
 }
 

@@ -259,28 +259,27 @@ void Assembler::alu(Alu op, Size s, const Mem& dst, Reg src) {
   append(op_rm(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true));
 }
 
+namespace {
+// The group-1 ALU opcode for an immediate and the immediate's size in bytes: 0x80 for an 8-bit
+// operand, 0x83 for a sign-extended imm8, 0x81 for imm16/imm32.
+std::pair<std::uint8_t, int> alu_imm_form(Size s, std::int32_t value) {
+  if (s == Size::b8) return {0x80, 1};
+  if (fits_i8(value)) return {0x83, 1};
+  return {0x81, s == Size::b16 ? 2 : 4};
+}
+}  // namespace
+
 void Assembler::alu(Alu op, Size s, Reg dst, std::int32_t value) {
-  const auto ext = static_cast<unsigned>(op);
-  // 0x80: 8-bit operand; 0x83: a sign-extended imm8; 0x81: imm16/imm32.
-  const bool short_imm = s == Size::b8 || fits_i8(value);
-  Bytes e = op_rr(s,
-                  {s == Size::b8 ? std::uint8_t{0x80}
-                   : short_imm   ? std::uint8_t{0x83}
-                                 : std::uint8_t{0x81}},
-                  ext, dst);
-  e.imm(static_cast<std::uint32_t>(value), short_imm ? 1 : s == Size::b16 ? 2 : 4);
+  const auto [opcode, imm_size] = alu_imm_form(s, value);
+  Bytes e = op_rr(s, {opcode}, static_cast<unsigned>(op), dst);
+  e.imm(static_cast<std::uint32_t>(value), imm_size);
   append(e);
 }
 
 void Assembler::alu(Alu op, Size s, const Mem& dst, std::int32_t value) {
-  const auto ext = static_cast<unsigned>(op);
-  const bool short_imm = s == Size::b8 || fits_i8(value);
-  Bytes e = op_rm(s,
-                  {s == Size::b8 ? std::uint8_t{0x80}
-                   : short_imm   ? std::uint8_t{0x83}
-                                 : std::uint8_t{0x81}},
-                  ext, dst);
-  e.imm(static_cast<std::uint32_t>(value), short_imm ? 1 : s == Size::b16 ? 2 : 4);
+  const auto [opcode, imm_size] = alu_imm_form(s, value);
+  Bytes e = op_rm(s, {opcode}, static_cast<unsigned>(op), dst);
+  e.imm(static_cast<std::uint32_t>(value), imm_size);
   append(e);
 }
 

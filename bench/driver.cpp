@@ -183,6 +183,9 @@ struct Options {
   std::string program_dir = BPFVM_BENCH_PROGRAM_DIR;
   std::vector<std::string> engines;  // empty: all
   std::chrono::nanoseconds min_sample{std::chrono::milliseconds(2)};
+  // --expect-rejected: the programs the verifier is known to reject; any other rejection, or
+  // one of these verifying, fails the run (so the list stays true).
+  std::optional<std::vector<std::string>> expect_rejected;
 };
 
 // Something timed: a closure doing one run on its own copy of the input.
@@ -243,7 +246,8 @@ struct EngineResult {
   std::optional<double> ns;  // absent when the engine failed or disagreed
   std::uint64_t executed = 0;
   std::string problem;
-  std::string rejected;  // a verified engine the verifier refused the program to (no run)
+  std::string rejected;   // a verified engine the verifier refused the program to (no run)
+  bool verified = false;  // a verified engine (NAME/v)
 };
 
 struct ProgramResult {
@@ -308,6 +312,7 @@ Result<ProgramResult> run_program(const ProgramSpec& p, const Options& o) {
     if (!selected(e, o)) continue;
     EngineResult er;
     er.name = std::string(e.name);
+    er.verified = !e.checked_name.empty();
     if (e.rejection) er.rejected = e.rejection(*program, input.size());
     if (!er.rejected.empty()) {
       res.engines.push_back(std::move(er));
@@ -518,13 +523,16 @@ void print_json(const std::vector<ProgramResult>& results, const Options& o) {
 
 constexpr std::string_view usage_text =
     "usage: bpfvm_bench [--only NAME[,NAME...]] [--reps N] [--rounds N] [--engine NAME]...\n"
-    "                   [--json] [--quick] [--programs DIR] [--write-inputs DIR] [--list]\n"
+    "                   [--json] [--quick] [--expect-rejected NAME[,NAME...]] [--programs DIR]\n"
+    "                   [--write-inputs DIR] [--list]\n"
     "Runs each benchmark program natively (clang -O2, scalar and vectorised) and on every engine,\n"
     "checks that every engine's r0 and memory equal the native run's, and prints ns per run, the\n"
     "ratio to native-scalar and ns per executed BPF instruction, then the geometric mean of ratios.\n"
     "Each engine runs checked (NAME) and verified (NAME/v: verified as raw with the input's size,\n"
     "the accesses the verifier proved left unchecked); the last line is verified over checked.\n"
     "  --quick            check agreement only (one run each, no timing): the CI test\n"
+    "  --expect-rejected NAME[,NAME]  the programs the verifier rejects: any other rejection, or\n"
+    "                     one of these verifying, fails the run\n"
     "  --reps N           timed samples per variant and round, interleaved (default 11)\n"
     "  --rounds N         repeat the sampling N times and report the lowest round median\n"
     "                     (default 1: the median of the reps)\n"
@@ -552,7 +560,8 @@ int write_inputs(const std::string& dir, const Options& o) {
 
 int run(const std::vector<std::string>& argv) {
   cli::OptionSpec spec;
-  spec.with_value = {"--only", "--reps", "--rounds", "--engine", "--programs", "--write-inputs"};
+  spec.with_value = {"--only",     "--reps",         "--rounds",         "--engine",
+                     "--programs", "--write-inputs", "--expect-rejected"};
   spec.flags = {"--json", "--quick", "--list", "--help"};
   spec.repeatable = {"--engine"};
   auto args = cli::Args::parse(argv, spec);
@@ -569,18 +578,31 @@ int run(const std::vector<std::string>& argv) {
     return cli::exit_usage;
   }
   Options o;
-  if (auto names = args->value("--only")) {
-    for (std::size_t start = 0; start <= names->size();) {
-      auto comma = names->find(',', start);
-      if (comma == std::string::npos) comma = names->size();
-      auto name = names->substr(start, comma - start);
+  // A comma-separated list of program names.
+  auto names_of = [&](const char* flag) -> std::optional<std::vector<std::string>> {
+    std::vector<std::string> out;
+    const std::string names = *args->value(flag);
+    for (std::size_t start = 0; start <= names.size();) {
+      auto comma = names.find(',', start);
+      if (comma == std::string::npos) comma = names.size();
+      auto name = names.substr(start, comma - start);
       if (std::none_of(std::begin(programs), std::end(programs), [&](auto& p) { return p.name == name; })) {
-        fmt::print(stderr, "bpfvm_bench: --only: unknown program '{}'\n", name);
-        return cli::exit_usage;
+        fmt::print(stderr, "bpfvm_bench: {}: unknown program '{}'\n", flag, name);
+        return std::nullopt;
       }
-      o.only.push_back(name);
+      out.push_back(name);
       start = comma + 1;
     }
+    return out;
+  };
+  if (args->value("--only")) {
+    auto only = names_of("--only");
+    if (!only) return cli::exit_usage;
+    o.only = std::move(*only);
+  }
+  if (args->value("--expect-rejected")) {
+    o.expect_rejected = names_of("--expect-rejected");
+    if (!o.expect_rejected) return cli::exit_usage;
   }
   auto reps = args->number("--reps", 1, 1001);
   if (!reps) {
@@ -625,6 +647,16 @@ int run(const std::vector<std::string>& argv) {
     for (auto& e : r->engines) {
       if (!e.rejected.empty())
         fmt::print(stderr, "bpfvm_bench: NOT VERIFIED: {} on {}: {}\n", p.name, e.name, e.rejected);
+      if (o.expect_rejected && e.verified) {
+        const bool expected = std::find(o.expect_rejected->begin(), o.expect_rejected->end(), p.name) !=
+                              o.expect_rejected->end();
+        if (expected != !e.rejected.empty()) {
+          fmt::print(stderr, "bpfvm_bench: {} on {}: {}\n", p.name, e.name,
+                     expected ? "verified, but --expect-rejected lists it"
+                              : "rejected, and --expect-rejected does not list it");
+          failed = true;
+        }
+      }
       if (!e.problem.empty()) {
         fmt::print(stderr, "bpfvm_bench: MISMATCH: {} on {}: {}\n", p.name, e.name, e.problem);
         failed = true;
@@ -637,7 +669,7 @@ int run(const std::vector<std::string>& argv) {
     for (auto& r : results)
       for (auto& e : r.engines) checks += e.rejected.empty();
     fmt::print("{} programs, {} engine runs checked against native: {}\n", results.size(), checks,
-               failed ? "MISMATCHES (see above)" : "all agree");
+               failed ? "FAILED (see above)" : "all agree");
   } else if (o.json) {
     print_json(results, o);
   } else {

@@ -57,11 +57,10 @@ Result<EntryContract> EntryContract::of(const verifier::Environment& env) {
       auto builtin = verifier::environment_by_name(env.name);
       const verifier::CtxField* same = builtin ? builtin->field_at(f.offset, f.size) : nullptr;
       if (!kind || !same || same->kind != f.kind || same->offset != f.offset || same->size != f.size)
-        return Error(
-            fmt::format("environment '{}': packet field '{}' at offset {} is not where a {} packet context "
-                        "keeps it, so no "
-                        "run can match what was verified",
-                        env.name, f.name, f.offset, kind ? env.name : "built-in"));
+        return Error(fmt::format(
+            "environment '{}': packet field '{}' at offset {} is not where a {} packet context keeps it, "
+            "so no run can match what was verified",
+            env.name, f.name, f.offset, kind ? env.name : "built-in"));
       c.packet_ = kind;
       c.packet_type_ = env.name;
     }

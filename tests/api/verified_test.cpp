@@ -110,6 +110,19 @@ TEST_CASE("verified: raw memory of the verified size runs, any other entry is re
   }
 }
 
+TEST_CASE("verified: a program verified with no input memory runs only without memory", "[verified]") {
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    auto exe = verified(vmx, "r0 = r2\nr0 += 5\nexit", verifier::raw_environment(0), engine);
+    const vm::RunResult ok = run(*exe, {});
+    REQUIRE_FALSE(ok.trap.has_value());
+    CHECK(ok.r0 == 5);
+    std::vector<std::uint8_t> mem(8);
+    require_mismatch(run(*exe, mem), "verified with no input memory (r1 = 0, r2 = 0)");
+  }
+}
+
 TEST_CASE("verified: a checked compile after a verified one checks every access", "[verified]") {
   // The JITs reuse per-thread compile buffers: nothing proven may leak into the next program.
   const char* text = "r0 = *(u64 *)(r1 + 8)\nexit";

@@ -89,6 +89,7 @@ struct Cold {
     budget,
     budget_after_move,
     budget_after_goto,
+    goto_paid_early,
     to_slow,
     group_retry,
     memory,
@@ -125,7 +126,7 @@ struct Workspace {
   std::vector<std::int32_t> group_at;
   std::vector<std::uint8_t> window;
   std::vector<Group> groups;
-  std::vector<bool> has_slow, prepaid, merged_goto;
+  std::vector<bool> has_slow, prepaid, merged_goto, outlined;
   std::vector<Label> body;
   std::vector<Cold> cold;
   std::vector<std::uint32_t> insn_offset;
@@ -144,6 +145,7 @@ class Emitter {
         has_slow_(w.has_slow),
         prepaid_(w.prepaid),
         merged_goto_(w.merged_goto),
+        outlined_(w.outlined),
         body_(w.body),
         cold_(w.cold),
         insn_offset_(w.insn_offset) {}
@@ -201,14 +203,17 @@ class Emitter {
       merged_goto_[i] = true;
       if (!valid(body_[target])) body_[target] = a_.new_label();
     }
+    outlined_.assign(n, false);
+    for (std::uint32_t pc = 0; pc + 1 < n; ++pc) mark_goto_after_jump(pc);
 
     prologue();
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
       const lowering::Function& fn = an_.functions[f];
       for (std::uint32_t pc = fn.start; pc < fn.end; ++pc) {
+        insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
+        if (outlined_[pc]) continue;
         // Jumps, calls and fall-throughs out of slow copies only ever enter at a block start.
         if (an_.block_start(pc)) a_.bind(at_pc(pc));
-        insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
         if (an_.insns[pc].second_slot || fused_move(pc)) continue;
         fast_entry(pc);
         if (address_sum(pc)) {
@@ -221,6 +226,12 @@ class Emitter {
       if (f == 0) epilogue();
     }
     out.body_end = static_cast<std::uint32_t>(a_.size());
+    for (std::uint32_t pc = 0; pc < n; ++pc) {
+      if (!outlined_[pc]) continue;
+      a_.bind(at_pc(pc));
+      fast_entry(pc);
+      instruction(pc);
+    }
     // The thunks first: the slow copies and stubs after them call and jump back to them, which
     // needs no fix-up.
     thunks();
@@ -819,30 +830,18 @@ class Emitter {
       if (in.target != next || !fast_) a_.jmp(at_pc(in.target));
       return;
     }
+    if (fast_ && (window_[pc] & goto_paid_early_window) != 0) return goto_paid_early(pc, in, row);
+    if (fast_ && (window_[pc] & jump_over_goto_window) != 0) {
+      // The goto (out of line) is taken when this jump is not.
+      compare(in, row);
+      return a_.jcc(invert(condition(row.operation)), at_pc(pc + 1));
+    }
     // The mov of a conditional move is the next slot (lowering::ConditionalMove).
     const std::uint32_t move_pc = pc + 1;
     const Insn* move = (window_[pc] & conditional_move_window) != 0 ? &an_.insns[move_pc] : nullptr;
     // A moved constant goes to r11 before the compare (blinding's xor would clobber the flags).
     if (move && move->info().source == Source::imm) load_constant(addr_reg, sext(move->imm));
-    const Size w = alu_size(row);
-    const Reg d = host[in.dst];
-    const bool test = row.operation == Operation::jset;
-    if (row.source == Source::reg) {
-      if (test)
-        a_.test(w, d, host[in.src]);
-      else
-        a_.alu(Alu::cmp, w, d, host[in.src]);
-    } else if (blinding()) {
-      load_constant(tmp, sext(in.imm));
-      if (test)
-        a_.test(w, d, tmp);
-      else
-        a_.alu(Alu::cmp, w, d, tmp);
-    } else if (test) {
-      a_.test(w, d, in.imm);
-    } else {
-      a_.alu(Alu::cmp, w, d, in.imm);
-    }
+    compare(in, row);
     if (!move) return a_.jcc(condition(row.operation), at_pc(in.target));
     // The mov runs (and pays its one instruction) when the jump is not taken: cmov, and the
     // budget minus setcc's 0 or 1 (mov and setcc leave the flags alone).
@@ -863,6 +862,65 @@ class Emitter {
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
     a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, move_pc, 1}));
+  }
+
+  // The flags for the conditional jump `in` (a blinded constant goes through r10).
+  void compare(const Insn& in, const isa::OpInfo& row) {
+    const Size w = alu_size(row);
+    const Reg d = host[in.dst];
+    const bool test = row.operation == Operation::jset;
+    if (row.source == Source::reg) {
+      if (test)
+        a_.test(w, d, host[in.src]);
+      else
+        a_.alu(Alu::cmp, w, d, host[in.src]);
+    } else if (blinding()) {
+      load_constant(tmp, sext(in.imm));
+      if (test)
+        a_.test(w, d, tmp);
+      else
+        a_.alu(Alu::cmp, w, d, tmp);
+    } else if (test) {
+      a_.test(w, d, in.imm);
+    } else {
+      a_.alu(Alu::cmp, w, d, in.imm);
+    }
+  }
+
+  // `if cond goto X` falling through to a merged goto (`goto T`, a loop's back edge): the goto's
+  // payment goes before the compare (the subtraction sets the flags too), so the loop closes with
+  // one `jcc` to T's body instead of jcc, payment and jmp. Leaving for X gives it back.
+  void goto_paid_early(std::uint32_t pc, const Insn& in, const isa::OpInfo& row) {
+    const Insn& go = an_.insns[pc + 1];
+    const std::uint32_t target = an_.block_of[go.target];
+    const std::uint32_t count = an_.blocks[target].count + 1;
+    a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
+    a_.jcc(Cond::b, defer(Cold{Cold::What::goto_paid_early, {}, {}, pc, count}));
+    compare(in, row);
+    a_.jcc(invert(condition(row.operation)), body_[target]);
+    a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(count));
+    a_.jmp(at_pc(in.target));
+  }
+
+  // Loops closed by a conditional jump and a goto (docs/JIT-x64.md): marks the jump at pc when
+  // the block after it is only a goto entered by falling through from pc.
+  void mark_goto_after_jump(std::uint32_t pc) {
+    const Insn& in = an_.insns[pc];
+    const isa::OpInfo& row = in.info();
+    if (row.kind != Kind::jump || row.operation == Operation::ja || in.second_slot ||
+        (window_[pc] & conditional_move_window) != 0)
+      return;
+    const Insn& go = an_.insns[pc + 1];
+    if (!an_.block_start(pc + 1) || go.second_slot || go.info().kind != Kind::jump ||
+        go.info().operation != Operation::ja || an_.function_of[pc + 1] != an_.function_of[pc])
+      return;
+    if (in.target == pc + 2 && go.target != pc + 2 && an_.jumps_to[pc + 1] == 0 &&
+        !has_slow_[an_.block_of[pc + 1]]) {
+      window_[pc] |= jump_over_goto_window;
+      outlined_[pc + 1] = true;
+    } else if (in.target != pc + 1 && merged_goto_[an_.block_of[pc + 1]]) {
+      window_[pc] |= goto_paid_early_window;
+    }
   }
 
   // Saves / restores the argument registers live after a helper call (helpers may clobber them,
@@ -952,6 +1010,16 @@ class Emitter {
           trap_exit(Exit::budget, c.span);
         a_.bind(at_goto);
         trap_exit(Exit::budget, c.pc);
+        break;
+      }
+      case Cold::What::goto_paid_early: {
+        // The budget does not cover the goto and its target: give it back, then jump as the
+        // instruction would, to X's own payment or to the goto (which tells which one runs out).
+        const Insn& in = an_.insns[c.pc];
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
+        compare(in, in.info());
+        a_.jcc(condition(in.info().operation), at_pc(in.target));
+        a_.jmp(at_pc(c.pc + 1));
         break;
       }
       case Cold::What::budget_after_move: {
@@ -1073,12 +1141,14 @@ class Emitter {
   std::vector<Label>& slow_;          // per pc: where the slow copy is entered (block starts, group checks)
   std::vector<std::int32_t>& group_at_;  // per pc: the group whose check goes before it, or -1
   // per pc: the windows (jit/lowering/patterns.hpp) starting there, matched once for both copies
-  static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2;
+  static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2,
+                                jump_over_goto_window = 4, goto_paid_early_window = 8;
   std::vector<std::uint8_t>& window_;
   std::vector<Group>& groups_;
   std::vector<bool>& has_slow_;     // per block
   std::vector<bool>& prepaid_;      // per block: paid by the conditional move before it
   std::vector<bool>& merged_goto_;  // per block: only a goto, paid with its target
+  std::vector<bool>& outlined_;     // per pc: a goto emitted out of line (jump_over_goto_window)
   std::vector<Label>& body_;        // per block: after its payment (entry from a merged goto)
   std::vector<std::uint32_t>* left_after_ = nullptr;
   bool fast_ = true;

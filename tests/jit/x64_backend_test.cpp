@@ -185,6 +185,69 @@ TEST_CASE("jit-x64: the budget traps at the same instruction with the same count
   CHECK(b.jit.executed == 3003);
 }
 
+TEST_CASE("jit-x64: loops closed by a jump and a goto trap at every budget as the interpreter does") {
+  // `if done goto out; goto top` (the goto paid before the compare) and `if more goto next;
+  // goto out; next:` (the goto out of line), with a load that may trap in the body, so the
+  // blocks have slow copies too.
+  const char* shapes[] = {R"(
+    r0 = 0
+    r2 = 0
+    goto top
+  out:
+    r0 += 100
+    exit
+  top:
+    r3 = *(u8 *)(r1 + 0)
+    r0 += r3
+    r2 += 1
+    if r2 == 5 goto out
+    goto top
+  )",
+                          R"(
+    r0 = 0
+    r2 = 0
+  top:
+    r3 = *(u8 *)(r1 + 0)
+    r0 += r3
+    r2 += 1
+    if r2 < 5 goto next
+    goto out
+  next:
+    r0 += 1
+    goto top
+  out:
+    exit
+  )"};
+  for (const char* text : shapes) {
+    for (bool blind : {false, true}) {
+      vm::CompileOptions copts;
+      copts.blind_constants = blind;
+      for (std::uint64_t budget = 0; budget < 40; ++budget) {
+        RunOptions options;
+        options.budget = budget;
+        const Both b = run_both(text, std::vector<std::uint8_t>(8, 2), options, copts);
+        INFO(text << "budget " << budget << (blind ? ", blinded" : ""));
+        CHECK(b.interp.executed == b.jit.executed);
+        CHECK(b.interp.r0 == b.jit.r0);
+        REQUIRE(b.interp.trap.has_value() == b.jit.trap.has_value());
+        if (b.interp.trap) same_trap(b);
+      }
+    }
+  }
+  // The first shape closes its loop with one conditional jump back into the body after the
+  // compare of `if r2 == 5` (pc 8), then gives the payment back (add r9, imm8: 49 83 c1).
+  auto first = jit::x64::listing(assemble(shapes[0]), nullptr, {});
+  REQUIRE(first.ok());
+  const std::vector<std::uint8_t> close(first->code.begin() + first->insn_offset[8],
+                                        first->code.begin() + first->insn_offset[9]);
+  const std::array<std::uint8_t, 3> give_back{0x49, 0x83, 0xc1};
+  CHECK(std::search(close.begin(), close.end(), give_back.begin(), give_back.end()) != close.end());
+  // The second one's `goto out` (pc 6) has no code in line: it is out of line.
+  auto second = jit::x64::listing(assemble(shapes[1]), nullptr, {});
+  REQUIRE(second.ok());
+  CHECK(second->insn_offset[6] == second->insn_offset[7]);
+}
+
 TEST_CASE("jit-x64: bpf-to-bpf calls, r6-r9 kept, the depth limit") {
   const char* calls = R"(
     r6 = 11

@@ -168,6 +168,9 @@ Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
   if (!loaded_) return Error("compile: no program loaded");
   if (!options.proven_accesses.empty())
     return Error("compile: unchecked accesses need a program the verifier accepted (compile it as verified)");
+  if (!options.enforce_budget)
+    return Error(
+        "compile: only a program the verifier accepted may run without a budget (compile it as verified)");
   return compile_program(program_, engine, options);
 }
 

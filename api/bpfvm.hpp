@@ -105,7 +105,9 @@ class Vm {
   // (api/entry_contract.hpp: raw memory of the verified size, or a context of the
   // environment's layout, on a vm::PacketContext of that type for packet programs) and ends at
   // once with an entry_mismatch trap otherwise. The budget, the call depth and legacy packet
-  // loads are enforced as for any program. Helpers registered here must do what the
+  // loads are enforced as for any program; with options.enforce_budget = false the run's budget
+  // is not (the verifier proved every loop ends) and no instruction is counted: the fastest
+  // form, bounded only by that proof, whose runs report executed = 0. Helpers registered here must do what the
   // environment's prototypes say (the verifier trusts them).
   Result<std::shared_ptr<const vm::Executable>> compile(Engine engine,
                                                         const verifier::VerifiedProgram& verified,

@@ -461,10 +461,12 @@ void print_table(const std::vector<ProgramResult>& results) {
   fmt::print("\n");
   std::string speedups;
   for (const Engine& e : bpfvm::bench::engines())
-    if (auto x = verified_speedup(results, e)) speedups += fmt::format("  {} {:.2f}x", e.checked_name, *x);
+    if (auto x = verified_speedup(results, e)) speedups += fmt::format("  {} {:.2f}x", e.name, *x);
   if (!speedups.empty())
-    fmt::print("X/v: verified as raw, proven accesses unchecked. Verified over checked (geomean):{}\n",
-               speedups);
+    fmt::print(
+        "X/v: verified as raw, proven accesses unchecked; X/vu: the same without the budget (no\n"
+        "instruction counted). Over X checked (geomean):{}\n",
+        speedups);
 }
 
 std::string json_string(std::string_view s) {
@@ -515,7 +517,7 @@ void print_json(const std::vector<ProgramResult>& results, const Options& o) {
   const char* sep = "";
   for (const Engine& e : bpfvm::bench::engines())
     if (auto x = verified_speedup(results, e)) {
-      fmt::print("{}{}: {}", sep, json_string(e.checked_name), json_number(x));
+      fmt::print("{}{}: {}", sep, json_string(e.name), json_number(x));
       sep = ", ";
     }
   fmt::print("}}\n}}\n");
@@ -528,8 +530,9 @@ constexpr std::string_view usage_text =
     "Runs each benchmark program natively (clang -O2, scalar and vectorised) and on every engine,\n"
     "checks that every engine's r0 and memory equal the native run's, and prints ns per run, the\n"
     "ratio to native-scalar and ns per executed BPF instruction, then the geometric mean of ratios.\n"
-    "Each engine runs checked (NAME) and verified (NAME/v: verified as raw with the input's size,\n"
-    "the accesses the verifier proved left unchecked); the last line is verified over checked.\n"
+    "Each engine runs checked (NAME), verified (NAME/v: verified as raw with the input's size,\n"
+    "the accesses the verifier proved left unchecked) and verified without the budget (NAME/vu:\n"
+    "no instruction counted); the last line is each verified form over checked.\n"
     "  --quick            check agreement only (one run each, no timing): the CI test\n"
     "  --expect-rejected NAME[,NAME]  the programs the verifier rejects: any other rejection, or\n"
     "                     one of these verifying, fails the run\n"

@@ -42,17 +42,24 @@ const verifier::VerifyResult& verdict_for(const isa::Program& program, std::size
   return it->second;
 }
 
-Engine api_engine(bpfvm::Engine which, bool verified) {
+// How an engine runs a program: checked, verified (with the budget), or verified without the
+// budget (no instruction counted).
+enum class Form { checked, verified, verified_unbounded };
+
+Engine api_engine(bpfvm::Engine which, Form form) {
   const std::string name(to_string(which));
-  auto load = [which, verified](const isa::Program& program,
-                                std::size_t input_bytes) -> Result<std::unique_ptr<Loaded>> {
+  const bool verified = form != Form::checked;
+  auto load = [which, verified, form](const isa::Program& program,
+                                      std::size_t input_bytes) -> Result<std::unique_ptr<Loaded>> {
     Vm vm;
     if (auto s = vm.load(program); !s) return s.error();
     Result<std::shared_ptr<const vm::Executable>> exe = Error("not compiled");
     if (verified) {
       const verifier::VerifyResult& verdict = verdict_for(program, input_bytes);
       if (!verdict.accepted()) return verdict.diagnostic->to_error();
-      exe = vm.compile(which, *verdict.program);
+      vm::CompileOptions options;
+      options.enforce_budget = form != Form::verified_unbounded;
+      exe = vm.compile(which, *verdict.program, options);
     } else {
       exe = vm.compile(which);
     }
@@ -64,7 +71,7 @@ Engine api_engine(bpfvm::Engine which, bool verified) {
     const verifier::VerifyResult& verdict = verdict_for(program, input_bytes);
     return verdict.accepted() ? std::string() : verdict.diagnostic->to_error().to_string();
   };
-  return Engine{name + "/v", load, name, rejection};
+  return Engine{name + (form == Form::verified ? "/v" : "/vu"), load, name, rejection};
 }
 
 }  // namespace
@@ -74,8 +81,9 @@ const std::vector<Engine>& engines() {
     std::vector<Engine> list;
     for (auto which : {bpfvm::Engine::interpreter, bpfvm::Engine::jit_x64, bpfvm::Engine::jit_a64})
       if (engine_available(which)) {
-        list.push_back(api_engine(which, false));
-        list.push_back(api_engine(which, true));
+        list.push_back(api_engine(which, Form::checked));
+        list.push_back(api_engine(which, Form::verified));
+        list.push_back(api_engine(which, Form::verified_unbounded));
       }
     return list;
   }();

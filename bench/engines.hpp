@@ -1,7 +1,8 @@
 // The engines the bench driver runs, behind one small interface: load a program once, then run
 // it on input memory (the `raw` convention: r1 = memory, r2 = its length). Each engine comes
-// twice: checked ("interp") and verified ("interp/v": the program verified as raw with its
-// input's size, the accesses the verifier proved run unchecked).
+// three times: checked ("interp"), verified ("interp/v": the program verified as raw with its
+// input's size, the accesses the verifier proved run unchecked) and verified without the
+// budget ("interp/vu": no instruction counted, vm::CompileOptions::enforce_budget off).
 #pragma once
 
 #include <cstdint>

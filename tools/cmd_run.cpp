@@ -27,8 +27,8 @@ namespace {
 constexpr const char* run_usage =
     "usage: bpfvm run FILE [--section S | --program P] [--mem HEXFILE | --mem-hex '..'] [--engine E] "
     "[--budget N] [--trace]\n"
-    "       bpfvm run FILE --type T [--packet HEX | --pcap FILE] [--repeat N] [--dump-maps] [--verified] "
-    "...\n"
+    "       bpfvm run FILE --type T [--packet HEX | --pcap FILE] [--repeat N] [--dump-maps] "
+    "[--verified [--no-budget]] ...\n"
     "\n"
     "Runs the program in FILE with r1 = the memory's address and r2 = its size, and prints r0.\n"
     "FILE is an ELF object, raw instructions, assembly text, or a conformance .data file (its\n"
@@ -50,6 +50,8 @@ constexpr const char* run_usage =
     "  --dump-maps    prints every map after the runs\n"
     "  --verified     verifies the program for T first (raw: for exactly this memory) and runs it\n"
     "                 with the accesses the verifier proved unchecked; refuses a rejected program\n"
+    "  --no-budget    with --verified: counts no instructions (the verifier proved that every loop\n"
+    "                 ends), so there is no budget; the fastest form\n"
     "trace_printk lines go to stderr.\n"
     "exit codes: 0 ran to exit, 1 rejected input or a trap, 2 internal error, 64 usage\n";
 
@@ -111,6 +113,7 @@ struct TypedRun {
   std::uint64_t repeat = 1;
   bool dump_maps = false;
   bool verified = false;
+  bool no_budget = false;
 };
 
 // --type: the program runs with the Linux helpers and its maps, on memory or on packets.
@@ -136,7 +139,9 @@ int run_typed(isa::Program program, std::vector<std::uint8_t> memory, const Type
                  verdict.diagnostic->to_string());
       return exit_rejected;
     }
-    exe = vm.compile(*engine, *verdict.program);
+    vm::CompileOptions options;
+    options.enforce_budget = !opts.no_budget;
+    exe = vm.compile(*engine, *verdict.program, options);
   } else {
     exe = vm.compile(*engine);
   }
@@ -239,7 +244,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   spec.with_value = {"--mem",  "--mem-hex", "--engine", "--budget",
                      "--type", "--packet",  "--pcap",   "--repeat"};
   add_selection_options(spec);
-  spec.flags = {"--trace", "--help", "-h", "--dump-maps", "--verified"};
+  spec.flags = {"--trace", "--help", "-h", "--dump-maps", "--verified", "--no-budget"};
   auto args = Args::parse(argv, spec);
   auto usage_error = [](const std::string& message) {
     fmt::print(stderr, "bpfvm run: {}\n\n{}", message, usage_text());
@@ -278,6 +283,10 @@ int cmd_run(const std::vector<std::string>& argv) {
     return usage_error("--packet and --pcap exclude each other");
   if (args->value("--pcap") && *repeat) return usage_error("--repeat runs one packet; --pcap runs many");
   if (type && args->flag("--trace")) return usage_error("--trace runs without --type");
+  if (args->flag("--no-budget") && !args->flag("--verified"))
+    return usage_error("--no-budget needs --verified: only a verified program may run without a budget");
+  if (args->flag("--no-budget") && args->value("--budget"))
+    return usage_error("--budget and --no-budget exclude each other");
 
   const std::string& file = args->positionals()[0];
   auto rejected = [](const Error& e) {
@@ -320,6 +329,7 @@ int cmd_run(const std::vector<std::string>& argv) {
     typed.repeat = *repeat ? static_cast<std::uint64_t>(**repeat) : 1;
     typed.dump_maps = args->flag("--dump-maps");
     typed.verified = args->flag("--verified");
+    typed.no_budget = args->flag("--no-budget");
     typed.pcap = args->value("--pcap");
     if (auto hex = args->value("--packet")) {
       auto bytes = conformance::hex_decode(*hex);

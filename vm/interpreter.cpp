@@ -309,22 +309,26 @@ inline bool exec_memory(std::uint64_t* r, const Decoded& d, const Memory& m, std
 
 class Interpreter final : public Executable {
  public:
-  Interpreter(std::vector<Decoded> code, std::shared_ptr<const HelperRegistry> helpers)
-      : code_(std::move(code)), helpers_(std::move(helpers)) {}
+  Interpreter(std::vector<Decoded> code, std::shared_ptr<const HelperRegistry> helpers, bool counted)
+      : code_(std::move(code)), helpers_(std::move(helpers)), counted_(counted) {}
 
   RunResult run(RunContext& ctx) const override {
-    return follow_tail_calls(ctx, ctx.trace() ? execute<true>(ctx) : execute<false>(ctx));
+    if (ctx.trace())
+      return follow_tail_calls(ctx, counted_ ? execute<true, true>(ctx) : execute<true, false>(ctx));
+    return follow_tail_calls(ctx, counted_ ? execute<false, true>(ctx) : execute<false, false>(ctx));
   }
 
  private:
-  template <bool Trace>
+  // Counted: the budget is enforced (CompileOptions::enforce_budget).
+  template <bool Trace, bool Counted>
   RunResult execute(RunContext& ctx) const;
 
   std::vector<Decoded> code_;
   std::shared_ptr<const HelperRegistry> helpers_;
+  bool counted_;
 };
 
-template <bool Trace>
+template <bool Trace, bool Counted>
 RunResult Interpreter::execute(RunContext& ctx) const {
   static constexpr void* labels[] = {
 #define BPFVM_OP(id, ...) &&L_##id,
@@ -356,8 +360,10 @@ RunResult Interpreter::execute(RunContext& ctx) const {
 
 #define BPFVM_DISPATCH()                                      \
   do {                                                        \
-    if (left == 0) goto budget_exhausted;                     \
-    --left;                                                   \
+    if constexpr (Counted) {                                  \
+      if (left == 0) goto budget_exhausted;                   \
+      --left;                                                 \
+    }                                                         \
     if constexpr (Trace) {                                    \
       Registers regs;                                         \
       std::copy(std::begin(r), std::end(r), regs.begin());    \
@@ -459,7 +465,8 @@ tail_call:  // this program ends here; follow_tail_calls() runs the target
   goto finish;
 #undef BPFVM_DISPATCH
 
-budget_exhausted:
+budget_exhausted:  // reached only when Counted
+  __attribute__((unused));
   trap = Trap{TrapKind::budget_exhausted, 0, 0, 0, {}, {}};
   result.executed = budget;
   result.trap = std::move(trap);
@@ -472,7 +479,7 @@ trapped:
   result.trap = std::move(trap);
   result.trap->pc = static_cast<std::size_t>(ip - base);
 finish:
-  result.executed = budget - left;
+  result.executed = Counted ? budget - left : 0;
   std::copy(std::begin(r), std::end(r), result.regs.begin());
   return result;
 }
@@ -532,7 +539,8 @@ Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program
       default: break;
     }
   }
-  return std::unique_ptr<Executable>(std::make_unique<Interpreter>(std::move(code), std::move(helpers)));
+  return std::unique_ptr<Executable>(
+      std::make_unique<Interpreter>(std::move(code), std::move(helpers), options.enforce_budget));
 }
 
 }  // namespace bpfvm::vm

@@ -172,6 +172,10 @@ struct CompileOptions {
   // compile fills it (from a verifier::VerifiedProgram, with an entry check on each run);
   // Vm::compile() refuses it otherwise.
   std::vector<bool> proven_accesses;
+  // false: the engines count no instructions, so the run's budget is not enforced and
+  // RunResult::executed is 0. Only a verified compile may turn it off (the verifier proved
+  // that every loop ends); Vm::compile() refuses it otherwise.
+  bool enforce_budget = true;
 
   bool proven(std::size_t pc) const { return pc < proven_accesses.size() && proven_accesses[pc]; }
 };

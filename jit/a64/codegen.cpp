@@ -66,8 +66,8 @@ struct Stub {
 class Codegen {
  public:
   Codegen(const lowering::Analysis& analysis, const RuntimeCalls& calls, const Target& target,
-          std::uint64_t key, bool far)
-      : an_(analysis), calls_(calls), target_(target), key_(key) {
+          std::uint64_t key, bool budget, bool far)
+      : an_(analysis), calls_(calls), target_(target), key_(key), budget_(budget) {
     a_.set_far_branches(far);
   }
 
@@ -102,6 +102,7 @@ class Codegen {
   RuntimeCalls calls_;
   Target target_;
   std::uint64_t key_;  // constant blinding: 0 when off
+  bool budget_;        // instructions are counted (vm::CompileOptions::enforce_budget)
   Assembler a_;
   std::vector<Label> pc_label_;
   std::vector<Label> fn_label_;  // per pc: the callable entry of a function starting there
@@ -209,8 +210,8 @@ void Codegen::function(const lowering::Function& f) {
   for (std::size_t pc = f.start; pc < f.end;) {
     const lowering::Insn& s = an_.insns[pc];
     if (pc != f.start) insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
-    if (an_.block_start(static_cast<std::uint32_t>(pc))) {
-      a_.bind(pc_label_[pc]);
+    if (an_.block_start(static_cast<std::uint32_t>(pc))) a_.bind(pc_label_[pc]);
+    if (budget_ && an_.block_start(static_cast<std::uint32_t>(pc))) {
       a_.subs(kBudget, kBudget, an_.blocks[an_.block_of[pc]].count, X(kT0));
       Stub st{Stub::Kind::budget, a_.new_label(), {}, pc, 0, 0, TrapCode::budget};
       a_.b(Cond::lo, st.entry);
@@ -250,6 +251,7 @@ void Codegen::conditional_move(const lowering::ConditionalMove& m) {
   if (mov.info().source == Source::imm) constant(value, mov.imm64);  // before the flags are set
   const Cond cond = compare(an_.insns[m.jump]);
   const Reg d = bpf(mov.dst, true);
+  if (!budget_) return a_.csel(d, d, value, cond);
   a_.cset(W(kT0), invert(cond));
   a_.csel(X(kT1), d, value, cond);
   a_.subs(kBudget, kBudget, X(kT0));
@@ -282,6 +284,7 @@ void Codegen::constant(Reg dst, std::uint64_t value) {
 }
 
 void Codegen::adjust_budget(std::int64_t units) {
+  if (!budget_) return;
   if (units > 0) a_.add(kBudget, kBudget, units, X(kT1));
   if (units < 0) a_.sub(kBudget, kBudget, -units, X(kT1));
 }
@@ -781,8 +784,8 @@ Result<GeneratedCode> generate(const isa::Program& program, const vm::HelperRegi
     while (key == 0) key = std::uint64_t{random()} << 32 | random();
   }
   // Short branch forms first; a program too large for them is generated again with far forms.
-  auto code = Codegen(*analysis, calls, target, key, false).run();
-  if (!code) code = Codegen(*analysis, calls, target, key, true).run();
+  auto code = Codegen(*analysis, calls, target, key, options.enforce_budget, false).run();
+  if (!code) code = Codegen(*analysis, calls, target, key, options.enforce_budget, true).run();
   if (code) code->blinding_key = key;
   return code;
 }

@@ -36,4 +36,29 @@ std::optional<AddressSum> address_sum(const Analysis& a, std::uint32_t pc) {
   return AddressSum{pc, pc + 1};
 }
 
+std::optional<FoldedAccess> folded_access(const Analysis& a, std::uint32_t pc) {
+  const auto sum = address_sum(a, pc);
+  if (!sum || pc + 2 >= a.insns.size()) return std::nullopt;
+  const std::uint32_t at = pc + 2;
+  const Insn& access = a.insns[at];
+  if (access.second_slot || !access.proven || a.jumps_to[at] != 0 || a.block_start(at)) return std::nullopt;
+  const Insn& mov = a.insns[pc];
+  const Insn& add = a.insns[pc + 1];
+  const isa::OpInfo& row = access.info();
+  if (row.kind == Kind::load) {
+    if (access.src != mov.dst || (access.dst != mov.dst && a.live_after(at, mov.dst))) return std::nullopt;
+  } else if (row.kind == Kind::store) {
+    const bool stores_sum = row.source == Source::reg && access.src == mov.dst;
+    if (access.dst != mov.dst || stores_sum || a.live_after(at, mov.dst)) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  // imm + off must stay a 32-bit displacement.
+  if (add.info().source == Source::imm) {
+    const std::int64_t disp = std::int64_t{add.imm} + access.off;
+    if (disp != static_cast<std::int32_t>(disp)) return std::nullopt;
+  }
+  return FoldedAccess{*sum, at};
+}
+
 }  // namespace bpfvm::jit::lowering

@@ -28,4 +28,13 @@ struct AddressSum {
 };
 std::optional<AddressSum> address_sum(const Analysis& a, std::uint32_t pc);
 
+// An address sum at pc, then a load or store through rD that the verifier proved (no check
+// needs rD), where rD is dead after the access or is the loaded register: the access can
+// address rS + rT|imm + off itself and rD is never computed.
+struct FoldedAccess {
+  AddressSum sum;
+  std::uint32_t access = 0;  // sum.add + 1
+};
+std::optional<FoldedAccess> folded_access(const Analysis& a, std::uint32_t pc);
+
 }  // namespace bpfvm::jit::lowering

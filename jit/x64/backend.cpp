@@ -295,7 +295,7 @@ Result<Compiled> build(const isa::Program& program, const vm::HelperRegistry& he
     while (c.key == 0) c.key = (std::uint64_t{rd()} << 32) | rd();
   }
   static const bool bmi2 = host_has_bmi2();
-  auto emitted = emit(analysis, EmitOptions{bmi2, c.key});
+  auto emitted = emit(analysis, EmitOptions{bmi2, c.key, options.enforce_budget});
   if (!emitted) return emitted.error();
   c.emitted = std::move(emitted).value();
   return c;

@@ -14,6 +14,7 @@ namespace bpfvm::jit::x64 {
 struct EmitOptions {
   bool bmi2 = false;               // shlx/shrx/sarx for shifts by a register
   std::uint64_t blinding_key = 0;  // 0: constants are emitted as they are
+  bool budget = true;              // false: no instruction is counted (vm::CompileOptions::enforce_budget)
 };
 
 // A budget check whose stub is `call` to the shared budget thunk: the stub's return address

@@ -81,6 +81,71 @@ TEST_CASE("verified: a compile with proofs the verifier did not make is refused"
   CHECK(exe.error().message.find("verifier") != std::string::npos);
 }
 
+TEST_CASE("verified: only a verified program runs without a budget, and then it counts nothing",
+          "[verified]") {
+  // 1 + 4 * 1000 + 1 instructions: more than the budget of 100.
+  const char* text =
+      "r0 = 0\n"
+      "r2 = 0\n"
+      "top:\n"
+      "r0 += r2\n"
+      "r2 += 1\n"
+      "if r2 < 1000 goto top\n"
+      "exit";
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    REQUIRE(vmx.load(assemble(text)).ok());
+    vm::CompileOptions unbounded;
+    unbounded.enforce_budget = false;
+    auto refused = vmx.compile(engine, unbounded);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("without a budget") != std::string::npos);
+
+    auto verdict = vmx.verify(verifier::raw_environment(0));
+    REQUIRE(verdict.accepted());
+    auto counted = vmx.compile(engine, *verdict.program);
+    auto uncounted = vmx.compile(engine, *verdict.program, unbounded);
+    REQUIRE(counted.ok());
+    REQUIRE(uncounted.ok());
+    RunOptions options;
+    options.budget = 100;
+    const vm::RunResult stopped = run(**counted, {}, options);
+    REQUIRE(stopped.trap.has_value());
+    CHECK(stopped.trap->kind == vm::TrapKind::budget_exhausted);
+    const vm::RunResult ran = run(**uncounted, {}, options);
+    INFO((ran.trap ? ran.trap->message() : std::string()));
+    REQUIRE_FALSE(ran.trap.has_value());
+    CHECK(ran.r0 == 999 * 1000 / 2);
+    CHECK(ran.executed == 0);
+  }
+}
+
+TEST_CASE("verified: address sums used only as the address of a proven access", "[verified]") {
+  // r3 = r1 + r2 addresses the last byte, r4 = r1 + 4 the word at 8; neither is used after.
+  const char* text =
+      "r3 = r1\n"
+      "r3 += r2\n"
+      "r0 = *(u8 *)(r3 - 1)\n"
+      "r4 = r1\n"
+      "r4 += 4\n"
+      "*(u32 *)(r4 + 4) = 7\n"
+      "exit";
+  for (Engine engine : engines()) {
+    INFO(to_string(engine));
+    Vm vmx;
+    auto exe = verified(vmx, text, verifier::raw_environment(16), engine);
+    std::vector<std::uint8_t> mem(16);
+    for (std::size_t i = 0; i < mem.size(); ++i) mem[i] = static_cast<std::uint8_t>(i + 1);
+    const vm::RunResult r = run(*exe, mem);
+    REQUIRE_FALSE(r.trap.has_value());
+    CHECK(r.r0 == 16);
+    CHECK(mem[8] == 7);
+    CHECK(mem[9] == 0);
+    CHECK(r.executed == 7);
+  }
+}
+
 TEST_CASE("verified: raw memory of the verified size runs, any other entry is refused", "[verified]") {
   const char* text =
       "r0 = *(u64 *)(r1 + 8)\n"
@@ -264,8 +329,12 @@ TEST_CASE("verified: random programs the verifier accepts run the same checked a
       INFO(to_string(engine));
       auto checked = vmx.compile(engine);
       auto unchecked = vmx.compile(engine, *verdict.program);
+      vm::CompileOptions unbounded;
+      unbounded.enforce_budget = false;
+      auto uncounted = vmx.compile(engine, *verdict.program, unbounded);
       REQUIRE(checked.ok());
       REQUIRE(unchecked.ok());
+      REQUIRE(uncounted.ok());
       std::vector<std::uint8_t> mem_a = rp.memory, mem_b = rp.memory;
       const vm::RunResult a = run(**checked, mem_a);
       const vm::RunResult b = run(**unchecked, mem_b);
@@ -280,6 +349,15 @@ TEST_CASE("verified: random programs the verifier accepts run the same checked a
         INFO((b.trap ? b.trap->message() : std::string()));
         REQUIRE_FALSE(b.trap.has_value());
         CHECK(a.r0 == b.r0);
+        // Without the budget: the same run, nothing counted (only where the budget sufficed:
+        // the others may run long).
+        std::vector<std::uint8_t> mem_c = rp.memory;
+        const vm::RunResult c = run(**uncounted, mem_c);
+        INFO((c.trap ? c.trap->message() : std::string()));
+        REQUIRE_FALSE(c.trap.has_value());
+        CHECK(c.r0 == a.r0);
+        CHECK(c.executed == 0);
+        CHECK(mem_c == mem_a);
       }
       CHECK(a.executed == b.executed);
       CHECK(mem_a == mem_b);

@@ -84,3 +84,30 @@ TEST_CASE("x64: proven accesses are bare loads and stores, with no slow copy", "
   CHECK(proven->code.size() - proven->body_end < checked->code.size() - checked->body_end);
 }
 #endif
+
+#ifdef BPFVM_JIT_X64
+TEST_CASE("x64: an address sum folds into the proven access after it", "[jit][proven]") {
+  // r3 = r1 + r2 is only the address of the load, which overwrites r0: one movzx from
+  // [rdi + rsi - 1] (5 bytes: opcode 0f b6, ModRM, SIB, disp8), no lea. Checked, the sum is
+  // computed for the check.
+  auto p = isa::assemble(
+      "r3 = r1\n"
+      "r3 += r2\n"
+      "r0 = *(u8 *)(r3 - 1)\n"
+      "exit\n",
+      isa::Syntax::llvm, "<test>");
+  REQUIRE(p.ok());
+  auto helpers = std::make_shared<const vm::HelperRegistry>();
+  auto proven = jit::x64::listing(*p, helpers, all_proven(*p));
+  auto checked = jit::x64::listing(*p, helpers, {});
+  REQUIRE(proven.ok());
+  REQUIRE(checked.ok());
+  // The window's code is all at pc 0 (after the block's budget): it ends with the movzx.
+  CHECK(proven->insn_offset[1] == proven->insn_offset[3]);
+  const std::vector<std::uint8_t> tail(proven->code.begin() + proven->insn_offset[3] - 5,
+                                       proven->code.begin() + proven->insn_offset[3]);
+  const std::vector<std::uint8_t> movzx{0x0f, 0xb6, 0x44, 0x37, 0xff};
+  CHECK(tail == movzx);
+  CHECK(checked->insn_offset[3] - checked->insn_offset[0] > proven->insn_offset[3] - proven->insn_offset[0]);
+}
+#endif

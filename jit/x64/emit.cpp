@@ -98,7 +98,7 @@ struct Cold {
     bad_call,
     div_zero,
     div_minus_one
-  } what;
+  } what = What::budget;
   Label at;
   Label back;
   std::uint32_t pc = 0;
@@ -287,14 +287,18 @@ class Emitter {
     a_.jmp(trap_tail_);
   }
 
-  Label defer(Cold c) {
+  // A new out-of-line stub, built in place (the caller sets what else it needs before the next
+  // defer(), which may move it).
+  Cold& defer(Cold::What what, std::uint32_t pc, std::uint32_t value = 0) {
+    Cold& c = cold_.emplace_back();
+    c.what = what;
+    c.pc = pc;
+    c.value = value;
     c.at = a_.new_label();
     // Only these come back to a label of their own (division comes back after its result).
-    if (c.what == Cold::What::group_retry || c.what == Cold::What::memory) c.back = a_.new_label();
-    cold_.push_back(c);
-    return c.at;
+    if (what == Cold::What::group_retry || what == Cold::What::memory) c.back = a_.new_label();
+    return c;
   }
-  Cold& last_cold() { return cold_.back(); }
 
   // ---- blocks: a fast copy and, where needed, a slow copy ----
   //
@@ -370,9 +374,9 @@ class Emitter {
     if (pc == b.first && opt_.budget && !prepaid_[index] && !merged_goto_[index]) {
       a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(b.count));
       if (has_slow_[index])
-        a_.jcc(Cond::b, defer(Cold{Cold::What::to_slow, {}, {}, pc, b.count}));
+        a_.jcc(Cond::b, defer(Cold::What::to_slow, pc, b.count).at);
       else
-        a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, pc, b.count}));
+        a_.jcc(Cond::b, defer(Cold::What::budget, pc, b.count).at);
     }
     if (pc == b.first && valid(body_[index])) a_.bind(body_[index]);
     const std::uint32_t rest = an_.left_after[pc] + 1;  // paid for, from pc to the block's end
@@ -386,19 +390,22 @@ class Emitter {
     // Bases derived from r10 are tried against the stack first, others against the first
     // region; the other place is tried out of line before falling back to the slow copy.
     const bool stack_first = (an_.frame_derived[pc] & lowering::reg_bit(g.base)) != 0;
-    Cold c{Cold::What::group_retry, {}, {}, pc, rest};
-    c.access = static_cast<AccessKind>(g.kinds - 1);
-    c.span = static_cast<std::uint32_t>(g.hi - g.lo);
-    c.stack_first = stack_first;
+    const auto access = static_cast<AccessKind>(g.kinds - 1);
+    const auto span = static_cast<std::uint32_t>(g.hi - g.lo);
     // The span's first byte: the base itself, or base + lo in r11.
-    c.dst = g.lo == 0 ? host[static_cast<std::size_t>(g.base)] : addr_reg;
-    const Label fail = defer(c);
+    const Reg first = g.lo == 0 ? host[static_cast<std::size_t>(g.base)] : addr_reg;
+    Cold& c = defer(Cold::What::group_retry, pc, rest);
+    c.access = access;
+    c.span = span;
+    c.stack_first = stack_first;
+    c.dst = first;
+    const Label fail = c.at, back = c.back;
     if (g.lo != 0) a_.lea(Size::b64, addr_reg, ptr(host[static_cast<std::size_t>(g.base)], g.lo));
     if (stack_first)
-      frame_check(c.dst, c.span, fail);
+      frame_check(first, span, fail);
     else
-      region_check(c.dst, c.access, c.span, fail);
-    a_.bind(last_cold().back);
+      region_check(first, access, span, fail);
+    a_.bind(back);
   }
 
   // Jumps to `fail` unless [at, at + span) is inside the first region and allows `kind`.
@@ -479,7 +486,7 @@ class Emitter {
       (*left_after_)[pc] = left;
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
-    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, first, count}));
+    a_.jcc(Cond::b, defer(Cold::What::budget, first, count).at);
   }
 
   static bool in_frame(int base, std::int16_t off, unsigned bytes) {
@@ -681,12 +688,10 @@ class Emitter {
     Label done = a_.new_label();
     if (row.source == Source::reg) {
       a_.test(w, divisor, divisor);
-      a_.jcc(Cond::e, defer(Cold{Cold::What::div_zero, {}, {}, pc, 0, access_read, d, w, o}));
-      last_cold().back = done;
+      a_.jcc(Cond::e, divide_stub(Cold::What::div_zero, pc, d, w, o, done));
       if (is_signed) {
         a_.alu(Alu::cmp, w, divisor, -1);
-        a_.jcc(Cond::e, defer(Cold{Cold::What::div_minus_one, {}, {}, pc, 0, access_read, d, w, o}));
-        last_cold().back = done;
+        a_.jcc(Cond::e, divide_stub(Cold::What::div_minus_one, pc, d, w, o, done));
       }
     }
     const bool save_rax = d != rax && (an_.live_after(pc, 0) || divisor == rax);
@@ -723,6 +728,16 @@ class Emitter {
     a_.bind(done);
   }
 
+  // The out-of-line half of a division by a register that is 0 or -1; it comes back to `done`.
+  Label divide_stub(Cold::What what, std::uint32_t pc, Reg d, Size w, Operation o, Label done) {
+    Cold& c = defer(what, pc);
+    c.dst = d;
+    c.size = w;
+    c.op = o;
+    c.back = done;
+    return c.at;
+  }
+
   // Division by zero (div: 0, mod: dst) or signed by -1 (sdiv: -dst, smod: 0).
   void divide_special(Reg d, Size w, Operation o, bool zero) {
     const bool is_mod = o == Operation::mod || o == Operation::smod;
@@ -743,15 +758,16 @@ class Emitter {
       return ptr(host[static_cast<std::size_t>(base)], off);
     const Mem fast = field(BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind);
     a_.lea(Size::b64, addr_reg, ptr(host[base], off));
-    Cold c{Cold::What::memory, {}, {}, pc, bytes, kind};
-    const Label slow = defer(c);
+    Cold& c = defer(Cold::What::memory, pc, bytes);
+    c.access = kind;
+    const Label slow = c.at, back = c.back;
     a_.alu(Alu::cmp, Size::b64, addr_reg, fast);
     a_.jcc(Cond::b, slow);
     Mem last = fast;
     last.disp += BPFVM_FIELD_OF(FastRegion, last) + static_cast<std::int32_t>(8 * log2_bytes(bytes));
     a_.alu(Alu::cmp, Size::b64, addr_reg, last);
     a_.jcc(Cond::a, slow);
-    a_.bind(last_cold().back);
+    a_.bind(back);
     return ptr(addr_reg, 0);
   }
 
@@ -845,9 +861,9 @@ class Emitter {
         const std::uint32_t target = an_.block_of[in.target];
         const std::uint32_t count = an_.blocks[target].count;
         a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count + 1));
-        Cold c{Cold::What::budget_after_goto, {}, {}, pc, count};
+        Cold& c = defer(Cold::What::budget_after_goto, pc, count);
         c.span = in.target;
-        a_.jcc(Cond::b, defer(c));
+        a_.jcc(Cond::b, c.at);
         a_.jmp(body_[target]);
         return;
       }
@@ -883,11 +899,11 @@ class Emitter {
       const std::uint32_t count = an_.blocks[after].count;
       a_.alu(Alu::add, Size::b64, tmp, static_cast<std::int32_t>(count));
       a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
-      a_.jcc(Cond::b, defer(Cold{Cold::What::budget_after_move, {}, {}, move_pc, count}));
+      a_.jcc(Cond::b, defer(Cold::What::budget_after_move, move_pc, count).at);
       return;
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
-    a_.jcc(Cond::b, defer(Cold{Cold::What::budget, {}, {}, move_pc, 1}));
+    a_.jcc(Cond::b, defer(Cold::What::budget, move_pc, 1).at);
   }
 
   // The flags for the conditional jump `in` (a blinded constant goes through r10).
@@ -927,7 +943,7 @@ class Emitter {
     const std::uint32_t target = an_.block_of[go.target];
     const std::uint32_t count = an_.blocks[target].count + 1;
     a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
-    a_.jcc(Cond::b, defer(Cold{Cold::What::goto_paid_early, {}, {}, pc, count}));
+    a_.jcc(Cond::b, defer(Cold::What::goto_paid_early, pc, count).at);
     compare(in, row);
     a_.jcc(invert(condition(row.operation)), body_[target]);
     a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(count));
@@ -978,7 +994,7 @@ class Emitter {
       a_.mov_imm(addr_reg, reinterpret_cast<std::uint64_t>(&find_helper));
       a_.call(addr_reg);
       a_.test(Size::b64, rax, rax);
-      a_.jcc(Cond::e, defer(Cold{Cold::What::bad_call, {}, {}, pc}));
+      a_.jcc(Cond::e, defer(Cold::What::bad_call, pc).at);
       a_.mov(Size::b64, addr_reg, rax);
       for (int r = 1; r <= 5; ++r) a_.mov(Size::b64, host[r], spill(r - 1));
     } else {
@@ -992,7 +1008,7 @@ class Emitter {
     a_.call(addr_reg);
     a_.mov(Size::b64, budget_reg, field(BPFVM_FIELD(budget)));
     a_.test(Size::b8, rax, rax);
-    a_.jcc(Cond::ne, defer(Cold{Cold::What::helper_error, {}, {}, pc}));
+    a_.jcc(Cond::ne, defer(Cold::What::helper_error, pc).at);
     a_.mov(Size::b64, rax, spill(spill_r0));
     restore_args(pc);
   }
@@ -1003,7 +1019,7 @@ class Emitter {
   void local_call(std::uint32_t pc, const Insn& in) {
     a_.lea(Size::b64, tmp, ptr(rbp, -isa::stack_frame_size));
     a_.alu(Alu::cmp, Size::b64, tmp, field(BPFVM_FIELD(lowest_frame)));
-    a_.jcc(Cond::b, defer(Cold{Cold::What::call_depth, {}, {}, pc}));
+    a_.jcc(Cond::b, defer(Cold::What::call_depth, pc).at);
     const lowering::Function& callee = an_.functions[an_.function_of[in.target]];
     std::vector<Reg> saved;
     for (int r = 6; r <= 9; ++r)

@@ -78,7 +78,10 @@ bpfvm_status bpfvm_register_helper(bpfvm_program* program, uint32_t id, const ch
 
 /* Chooses the engine ("interp"; "jit" when this build has one). Before bpfvm_compile(). */
 bpfvm_status bpfvm_set_engine(bpfvm_program* program, const char* engine);
-/* Limits each run to `instructions` executed instructions (0: the default limit). */
+/* Limits each run to `instructions` executed instructions (0: the default limit). Before
+ * bpfvm_compile(). BPFVM_NO_BUDGET: no limit and no counting, for a verified program only (the
+ * verifier proved that every loop ends; bpfvm_compile() refuses an unverified one). */
+#define BPFVM_NO_BUDGET UINT64_MAX
 bpfvm_status bpfvm_set_budget(bpfvm_program* program, uint64_t instructions);
 
 /* Verifies the loaded program for a program type: "raw" (r1 = memory of exactly `mem_size`

@@ -202,8 +202,10 @@ bpfvm_status bpfvm_verify(bpfvm_program* program, const char* type, int64_t mem_
 bpfvm_status bpfvm_compile(bpfvm_program* program) {
   return guarded(program, [&] {
     if (!program->loaded) return program->fail(BPFVM_ERR_STATE, "no program loaded");
-    auto exe = program->verified ? program->vm.compile(program->engine, *program->verified)
-                                 : program->vm.compile(program->engine);
+    bpfvm::vm::CompileOptions options;
+    options.enforce_budget = program->budget != BPFVM_NO_BUDGET;
+    auto exe = program->verified ? program->vm.compile(program->engine, *program->verified, options)
+                                 : program->vm.compile(program->engine, options);
     if (!exe) return program->fail(BPFVM_ERR_COMPILE, exe.error().to_string());
     program->executable = std::move(*exe);
     return BPFVM_OK;

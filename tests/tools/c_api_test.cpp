@@ -126,5 +126,13 @@ TEST_CASE("C API: verify, then compile the verified form; a run of another size 
   CHECK(bpfvm_run(p, &half, sizeof half, &r) == BPFVM_ERR_TRAP);
   CHECK(std::string(r.trap.kind) == "out of bounds");
   CHECK(std::strcmp(bpfvm_status_string(BPFVM_ERR_REJECTED), "rejected by the verifier") == 0);
+  // No budget: refused unverified; verified, it runs.
+  REQUIRE(bpfvm_set_budget(p, BPFVM_NO_BUDGET) == BPFVM_OK);
+  CHECK(bpfvm_compile(p) == BPFVM_ERR_COMPILE);
+  CHECK(std::string(bpfvm_last_error(p)).find("without a budget") != std::string::npos);
+  REQUIRE(bpfvm_verify(p, "raw", 4) == BPFVM_OK);
+  REQUIRE(bpfvm_compile(p) == BPFVM_OK);
+  CHECK(bpfvm_run(p, &word, sizeof word, &r) == BPFVM_OK);
+  CHECK(r.r0 == 9);
   bpfvm_destroy(p);
 }

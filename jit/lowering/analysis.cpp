@@ -259,10 +259,45 @@ void build_liveness(Analysis& a, const std::vector<Edges>& edges) {
 
 // Forward "derived from r10" over each function: r10 itself, copies of such registers and
 // such registers plus or minus a constant or a register that is not itself derived.
-RegSet frame_transfer(const Insn& in, RegSet d, RegSet in_set) {
-  if (d == 0) return in_set;
+// What build_frame_derived follows: registers holding r10 plus or minus something, and the
+// 8-byte slots of the current frame holding such a value (bit i: r10 - 8 * (i + 1)), so that a
+// stack pointer spilled and loaded again still counts. Only a hint for the order of checks.
+struct FrameFacts {
+  RegSet regs = 0;
+  std::uint64_t slots = 0;
+  friend bool operator==(const FrameFacts&, const FrameFacts&) = default;
+  FrameFacts operator&(const FrameFacts& o) const {
+    return {static_cast<RegSet>(regs & o.regs), slots & o.slots};
+  }
+};
+
+// The frame slot an r10-relative access of 8 aligned bytes at `off` is, or -1.
+int frame_slot(int base, std::int16_t off, unsigned width) {
+  if (base != isa::frame_pointer || width != 64 || off >= 0 || off < -isa::stack_frame_size || off % 8 != 0)
+    return -1;
+  return -off / 8 - 1;
+}
+
+FrameFacts frame_transfer(const Insn& in, RegSet d, FrameFacts facts) {
   const isa::OpInfo& row = in.info();
+  if (row.kind == Kind::store || row.kind == Kind::atomic) {
+    if (in.dst != isa::frame_pointer) return facts;
+    const int slot = frame_slot(in.dst, in.off, row.width);
+    const bool spill = slot >= 0 && row.kind == Kind::store && row.source == Source::reg &&
+                       (facts.regs & reg_bit(in.src)) != 0;
+    // Any write to the frame at a known offset ends what the slots it touches held.
+    const int first = in.off, end = in.off + static_cast<int>(row.width / 8);
+    for (int at : {first, end - 1})
+      if (at < 0 && at >= -isa::stack_frame_size) facts.slots &= ~(std::uint64_t{1} << ((-at - 1) / 8));
+    if (spill) facts.slots |= std::uint64_t{1} << slot;
+  }
+  if (d == 0) return facts;
+  const RegSet in_set = facts.regs;
   RegSet out = static_cast<RegSet>(in_set & ~d);
+  if (row.kind == Kind::load) {
+    const int slot = frame_slot(in.src, in.off, row.width);
+    if (slot >= 0 && (facts.slots >> slot & 1) != 0) out |= reg_bit(in.dst);
+  }
   if (row.kind == Kind::alu && row.width == 64) {
     const bool src_derived = row.source == Source::reg && (in_set & reg_bit(in.src)) != 0;
     const bool dst_derived = (in_set & reg_bit(in.dst)) != 0;
@@ -277,23 +312,24 @@ RegSet frame_transfer(const Insn& in, RegSet d, RegSet in_set) {
     }
     if (derived) out |= reg_bit(in.dst);
   }
-  return out;
+  facts.regs = out;
+  return facts;
 }
 
 void build_frame_derived(Analysis& a, const std::vector<Edges>& edges) {
   const std::size_t nb = a.blocks.size();
-  constexpr RegSet unknown = 0xffff;  // not reached yet: the identity of the meet
-  std::vector<RegSet> in(nb, unknown);
+  constexpr FrameFacts unknown{0xffff, ~std::uint64_t{0}};  // not reached yet: the identity of the meet
+  std::vector<FrameFacts> in(nb, unknown);
   // A block's walk is redone only when what enters it changed since the last walk.
-  std::vector<RegSet> walked_in(nb, unknown), out(nb, 0);
-  for (const Function& f : a.functions) in[a.block_of[f.start]] = reg_bit(isa::frame_pointer);
+  std::vector<FrameFacts> walked_in(nb, unknown), out(nb);
+  for (const Function& f : a.functions) in[a.block_of[f.start]] = FrameFacts{reg_bit(isa::frame_pointer), 0};
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t i = 0; i < nb; ++i) {
       if (in[i] == unknown) continue;
       if (in[i] != walked_in[i]) {
         const Block& b = a.blocks[i];
-        RegSet cur = in[i];
+        FrameFacts cur = in[i];
         const std::uint32_t last = edges[i].last;
         for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
           if (a.insns[pc].second_slot) continue;
@@ -301,14 +337,14 @@ void build_frame_derived(Analysis& a, const std::vector<Edges>& edges) {
             cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
         }
         // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
-        if (a.insns[last].info().kind == Kind::call) cur = static_cast<RegSet>(cur & ~caller_regs);
+        if (a.insns[last].info().kind == Kind::call) cur.regs = static_cast<RegSet>(cur.regs & ~caller_regs);
         walked_in[i] = in[i];
         out[i] = cur;
       }
-      const RegSet cur = out[i];
+      const FrameFacts cur = out[i];
       for (std::uint32_t s = 0; s < edges[i].count; ++s) {
         const std::uint32_t t = edges[i].to[s];
-        const auto met = static_cast<RegSet>(in[t] & cur);
+        const FrameFacts met = in[t] & cur;
         if (met != in[t]) {
           in[t] = met;
           changed = true;
@@ -319,9 +355,9 @@ void build_frame_derived(Analysis& a, const std::vector<Edges>& edges) {
   a.frame_derived.assign(a.insns.size(), 0);
   for (std::size_t i = 0; i < nb; ++i) {
     const Block& b = a.blocks[i];
-    RegSet cur = in[i] == unknown ? RegSet{0} : in[i];
+    FrameFacts cur = in[i] == unknown ? FrameFacts{} : in[i];
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
-      a.frame_derived[pc] = cur;
+      a.frame_derived[pc] = cur.regs;
       if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
     }
   }

@@ -17,7 +17,8 @@
 //   helper calls read r1-r5 and keep them (the interpreter does not clobber them); exit from
 //   a called function reads r0-r5, from the entry r0.
 // - `frame_derived[pc]`: registers that hold r10 plus or minus something on every path to pc
-//   (within the function); a backend checks such bases against the stack before the regions.
+//   (within the function), also through a spill to a frame slot and a load back; a backend
+//   checks such bases against the stack before the regions.
 //
 // Nothing here emits code or depends on a host; patterns over short windows (patterns.hpp)
 // read this analysis.

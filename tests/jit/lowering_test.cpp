@@ -169,3 +169,32 @@ TEST_CASE("lowering: an Analysis refilled after another program equals a fresh o
     CHECK(fresh->writes[pc] == defs(fresh->insns[pc]));
   }
 }
+
+TEST_CASE("lowering: a stack pointer spilled to a frame slot and loaded back stays frame-derived") {
+  // pc 0: r2 = r10
+  // pc 1: r2 += -64          r2 = r10 - 64
+  // pc 2: *(u64 *)(r10 - 8) = r2       slot r10 - 8 holds it
+  // pc 3: *(u64 *)(r10 - 16) = r1      slot r10 - 16 holds the input pointer (not derived)
+  // pc 4: r3 = *(u64 *)(r10 - 8)       derived again
+  // pc 5: r4 = *(u64 *)(r10 - 16)      not derived
+  // pc 6: *(u32 *)(r10 - 4) = 0        overwrites half of slot r10 - 8
+  // pc 7: r5 = *(u64 *)(r10 - 8)       no longer derived
+  // pc 8: r0 = 0
+  // pc 9: exit
+  const Analysis a = analyze_text(R"(
+    r2 = r10
+    r2 += -64
+    *(u64 *)(r10 - 8) = r2
+    *(u64 *)(r10 - 16) = r1
+    r3 = *(u64 *)(r10 - 8)
+    r4 = *(u64 *)(r10 - 16)
+    *(u32 *)(r10 - 4) = 0
+    r5 = *(u64 *)(r10 - 8)
+    r0 = 0
+    exit
+  )");
+  CHECK((a.frame_derived[5] & reg_bit(3)) != 0);
+  CHECK((a.frame_derived[6] & reg_bit(4)) == 0);
+  CHECK((a.frame_derived[8] & reg_bit(5)) == 0);
+  CHECK((a.frame_derived[8] & reg_bit(3)) != 0);
+}

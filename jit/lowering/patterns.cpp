@@ -36,29 +36,72 @@ std::optional<AddressSum> address_sum(const Analysis& a, std::uint32_t pc) {
   return AddressSum{pc, pc + 1};
 }
 
-std::optional<FoldedAccess> folded_access(const Analysis& a, std::uint32_t pc) {
-  const auto sum = address_sum(a, pc);
-  if (!sum || pc + 2 >= a.insns.size()) return std::nullopt;
-  const std::uint32_t at = pc + 2;
+std::optional<ScaledSum> scaled_sum(const Analysis& a, std::uint32_t pc) {
+  const auto n = static_cast<std::uint32_t>(a.insns.size());
+  // Every slot after the first: no lddw half, no jump target, the same block.
+  auto inside = [&](std::uint32_t at) {
+    return at < n && !a.insns[at].second_slot && a.jumps_to[at] == 0 && !a.block_start(at);
+  };
+  ScaledSum s;
+  s.first = pc;
+  std::uint32_t at = pc;
+  const Insn& first = a.insns[pc];
+  if (first.second_slot) return std::nullopt;
+  if (first.op == isa::Op::mov64_reg) {
+    if (first.src == first.dst || !inside(pc + 1)) return std::nullopt;
+    s.index = first.src;
+    s.temp = first.dst;
+    at = pc + 1;
+  }
+  const Insn& shift = a.insns[at];
+  if (shift.op != isa::Op::lsh64_imm || shift.imm < 1 || shift.imm > 3) return std::nullopt;
+  if (at == pc) s.index = s.temp = shift.dst;
+  if (shift.dst != s.temp) return std::nullopt;
+  s.shift = static_cast<std::uint8_t>(shift.imm);
+  if (!inside(at + 1)) return std::nullopt;
+  const Insn& mov = a.insns[++at];
+  if (mov.op != isa::Op::mov64_reg || mov.src == mov.dst || mov.dst == s.temp || mov.src == s.temp)
+    return std::nullopt;
+  s.base = mov.src;
+  s.dst = mov.dst;
+  if (!inside(at + 1)) return std::nullopt;
+  if (const Insn& add = a.insns[at + 1]; add.op == isa::Op::add64_imm && add.dst == s.dst) {
+    s.disp = add.imm;
+    s.has_disp = true;
+    if (!inside(++at + 1)) return std::nullopt;
+  }
+  const Insn& sum = a.insns[++at];
+  if (sum.op != isa::Op::add64_reg || sum.dst != s.dst || sum.src != s.temp) return std::nullopt;
+  s.last = at;
+  s.temp_live = a.live_after(at, s.temp);
+  return s;
+}
+
+bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp) {
+  if (at >= a.insns.size()) return false;
   const Insn& access = a.insns[at];
-  if (access.second_slot || !access.proven || a.jumps_to[at] != 0 || a.block_start(at)) return std::nullopt;
-  const Insn& mov = a.insns[pc];
-  const Insn& add = a.insns[pc + 1];
+  if (access.second_slot || !access.proven || a.jumps_to[at] != 0 || a.block_start(at)) return false;
   const isa::OpInfo& row = access.info();
   if (row.kind == Kind::load) {
-    if (access.src != mov.dst || (access.dst != mov.dst && a.live_after(at, mov.dst))) return std::nullopt;
+    if (access.src != d || (access.dst != d && a.live_after(at, d))) return false;
   } else if (row.kind == Kind::store) {
-    const bool stores_sum = row.source == Source::reg && access.src == mov.dst;
-    if (access.dst != mov.dst || stores_sum || a.live_after(at, mov.dst)) return std::nullopt;
+    const bool stores_sum = row.source == Source::reg && access.src == d;
+    if (access.dst != d || stores_sum || a.live_after(at, d)) return false;
   } else {
-    return std::nullopt;
+    return false;
   }
-  // imm + off must stay a 32-bit displacement.
-  if (add.info().source == Source::imm) {
-    const std::int64_t disp = std::int64_t{add.imm} + access.off;
-    if (disp != static_cast<std::int32_t>(disp)) return std::nullopt;
-  }
-  return FoldedAccess{*sum, at};
+  // disp + off must stay a 32-bit displacement.
+  const std::int64_t total = disp + access.off;
+  return total == static_cast<std::int32_t>(total);
+}
+
+std::optional<FoldedAccess> folded_access(const Analysis& a, std::uint32_t pc) {
+  const auto sum = address_sum(a, pc);
+  if (!sum) return std::nullopt;
+  const Insn& add = a.insns[pc + 1];
+  const std::int64_t disp = add.info().source == Source::imm ? add.imm : 0;
+  if (!foldable_access(a, pc + 2, a.insns[pc].dst, disp)) return std::nullopt;
+  return FoldedAccess{*sum, pc + 2};
 }
 
 }  // namespace bpfvm::jit::lowering

@@ -28,6 +28,20 @@ struct AddressSum {
 };
 std::optional<AddressSum> address_sum(const Analysis& a, std::uint32_t pc);
 
+// `rT = rI; rT <<= k` (k 1-3; without the mov when rT is rI itself), `rB = rS`, optionally
+// `rB += imm`, then `rB += rT` (64-bit, one block, none of it entered by a jump): an array
+// element's address rB = rS + (rI << k) + imm, one scaled-index address computation. rT's
+// value is still needed when `temp_live`. Registers: rT is neither rS nor rB, rB is not rS.
+struct ScaledSum {
+  std::uint32_t first = 0, last = 0;                    // the window's first and last pc
+  std::uint8_t base = 0, index = 0, dst = 0, temp = 0;  // rS, rI, rB, rT
+  std::uint8_t shift = 0;                               // k
+  std::int32_t disp = 0;                                // imm (0 without the add)
+  bool has_disp = false;
+  bool temp_live = false;
+};
+std::optional<ScaledSum> scaled_sum(const Analysis& a, std::uint32_t pc);
+
 // An address sum at pc, then a load or store through rD that the verifier proved (no check
 // needs rD), where rD is dead after the access or is the loaded register: the access can
 // address rS + rT|imm + off itself and rD is never computed.
@@ -36,5 +50,9 @@ struct FoldedAccess {
   std::uint32_t access = 0;  // sum.add + 1
 };
 std::optional<FoldedAccess> folded_access(const Analysis& a, std::uint32_t pc);
+// Whether the load or store at `at` through rD (d), which a window just computed as some
+// address + disp, can take that address as its operand: proven, entered by no jump, in the
+// window's block, rD dead after it (or the loaded register), disp + off a 32-bit displacement.
+bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp);
 
 }  // namespace bpfvm::jit::lowering

@@ -180,6 +180,11 @@ class Emitter {
     for (std::uint32_t pc = 0; pc < n; ++pc) {
       // Each window starts with a 64-bit register mov (address sum) or a jump (conditional move).
       const Insn& first = an_.insns[pc];
+      if (first.op == isa::Op::mov64_reg || first.op == isa::Op::lsh64_imm) {
+        // A blinded displacement would show its constant in the code.
+        const auto scaled = lowering::scaled_sum(an_, pc);
+        if (scaled && !(scaled->has_disp && blinding())) window_[pc] |= scaled_sum_window;
+      }
       if (first.op == isa::Op::mov64_reg && lowering::address_sum(an_, pc)) {
         window_[pc] |= address_sum_window;
         // A blinded constant goes through a register anyway: nothing to fold.
@@ -504,6 +509,7 @@ class Emitter {
   // (lowering::FoldedAccess). Emits the window and returns how many instructions after pc it
   // covered (0: no window at pc).
   std::uint32_t address_sum(std::uint32_t pc) {
+    if ((window_[pc] & scaled_sum_window) != 0) return scaled_sum(pc);
     if ((window_[pc] & address_sum_window) == 0) return 0;
     const Insn& mov = an_.insns[pc];
     const Insn& add = an_.insns[pc + 1];
@@ -533,6 +539,37 @@ class Emitter {
   // Gives back what the fast copy paid for instructions it leaves to the slow copy.
   void refund(std::uint32_t count) {
     if (opt_.budget) a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(count));
+  }
+
+  // rB = rS + (rI << k) + imm (lowering::ScaledSum) as one lea, or folded into the proven access
+  // after it; rT computed too when it is live. Returns how many instructions after pc it covered.
+  std::uint32_t scaled_sum(std::uint32_t pc) {
+    const lowering::ScaledSum w = *lowering::scaled_sum(an_, pc);
+    const Reg index = host[w.index], temp = host[w.temp];
+    const Mem sum = ptr(host[w.base], index, static_cast<std::uint8_t>(1u << w.shift), w.disp);
+    const std::uint32_t at = w.last + 1;
+    // Folding would run the access before rT is shifted in place: only when it leaves rT alone.
+    const bool touches_temp =
+        at < an_.insns.size() && ((an_.reads[at] | an_.writes[at]) & lowering::reg_bit(w.temp)) != 0;
+    const bool fold = lowering::foldable_access(an_, at, w.dst, w.disp) && !(w.temp_live && touches_temp);
+    const bool in_place = w.temp == w.index;
+    if (w.temp_live && !in_place) {
+      a_.mov(Size::b64, temp, index);
+      a_.shift(Shift::shl, Size::b64, temp, w.shift);
+    }
+    if (fold) {
+      const Insn& in = an_.insns[at];
+      Mem m = sum;
+      m.disp += in.off;
+      if (in.info().kind == Kind::load)
+        load(in, in.info(), m);
+      else
+        store(in, in.info(), m);
+    } else {
+      a_.lea(Size::b64, host[w.dst], sum);
+    }
+    if (w.temp_live && in_place) a_.shift(Shift::shl, Size::b64, temp, w.shift);
+    return (fold ? at : w.last) - pc;
   }
 
   // ---- constants (blinded when asked) ----
@@ -1192,7 +1229,7 @@ class Emitter {
   static constexpr std::size_t loop_alignment = 64;
   static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2,
                                 jump_over_goto_window = 4, goto_paid_early_window = 8,
-                                folded_access_window = 16;
+                                folded_access_window = 16, scaled_sum_window = 32;
   std::vector<std::uint8_t>& window_;
   std::vector<Group>& groups_;
   std::vector<bool>& has_slow_;     // per block

@@ -146,6 +146,56 @@ TEST_CASE("verified: address sums used only as the address of a proven access", 
   }
 }
 
+TEST_CASE("verified: array element addresses (rS + (rI << k) + imm), checked and verified", "[verified]") {
+  // Every shape of the scaled-index window (jit/lowering ScaledSum): the shifted copy or the
+  // index shifted in place, k 1-3, with and without a displacement, the shifted value used
+  // after or not, a load or a store through the sum, the sum written over the index.
+  // Memory byte i holds i + 1; the element is at (2 << k) + disp + 1.
+  for (int k = 1; k <= 3; ++k)
+    for (bool in_place : {false, true})
+      for (bool disp : {false, true})
+        for (bool temp_used : {false, true})
+          for (bool store : {false, true})
+            for (bool over_index : {false, true}) {
+              if (in_place && over_index) continue;  // the sum cannot overwrite a shifted-in-place index
+              const std::string rt = in_place ? "r6" : "r7", rb = over_index ? "r6" : "r8";
+              std::string text = "r0 = 0\nr6 = 2\n";
+              text += in_place ? "r6 <<= " + std::to_string(k) + "\n"
+                               : "r7 = r6\nr7 <<= " + std::to_string(k) + "\n";
+              text += rb + " = r1\n";
+              if (disp) text += rb + " += 4\n";
+              text += rb + " += " + rt + "\n";
+              text += store ? "*(u8 *)(" + rb + " + 1) = 0x77\n" : "r0 = *(u8 *)(" + rb + " + 1)\n";
+              if (temp_used) text += "r0 += " + rt + "\n";
+              text += "exit";
+              const std::size_t at = (std::size_t{2} << k) + (disp ? 4 : 0) + 1;
+              const std::uint64_t want = (store ? 0 : at + 1) + (temp_used ? std::uint64_t{2} << k : 0);
+              INFO(text);
+              for (Engine engine : engines()) {
+                INFO(to_string(engine));
+                for (bool verify : {false, true}) {
+                  Vm vmx;
+                  std::shared_ptr<const vm::Executable> exe;
+                  if (verify) {
+                    exe = verified(vmx, text, verifier::raw_environment(64), engine);
+                  } else {
+                    REQUIRE(vmx.load(assemble(text)).ok());
+                    auto checked = vmx.compile(engine);
+                    REQUIRE(checked.ok());
+                    exe = *checked;
+                  }
+                  std::vector<std::uint8_t> mem(64);
+                  for (std::size_t i = 0; i < mem.size(); ++i) mem[i] = static_cast<std::uint8_t>(i + 1);
+                  const vm::RunResult r = run(*exe, mem);
+                  INFO((r.trap ? r.trap->message() : std::string()));
+                  REQUIRE_FALSE(r.trap.has_value());
+                  CHECK(r.r0 == want);
+                  CHECK(mem[at] == (store ? 0x77 : at + 1));
+                }
+              }
+            }
+}
+
 TEST_CASE("verified: raw memory of the verified size runs, any other entry is refused", "[verified]") {
   const char* text =
       "r0 = *(u64 *)(r1 + 8)\n"

@@ -188,15 +188,7 @@ Result<std::shared_ptr<const vm::Executable>> Vm::compile(Engine engine,
   if (!contract) return contract.error();
   const isa::Program& program = verified.program();
   vm::CompileOptions proven = options;
-  proven.proven_accesses.assign(program.insns.size(), false);
-  const auto facts = verified.facts();
-  for (std::size_t pc = 0; pc < program.insns.size() && pc < facts.size(); ++pc) {
-    const auto op = isa::decode(program.insns[pc]);
-    if (!op || !facts[pc].reached) continue;
-    const isa::Kind kind = isa::info(*op).kind;
-    proven.proven_accesses[pc] =
-        kind == isa::Kind::load || kind == isa::Kind::store || kind == isa::Kind::atomic;
-  }
+  proven.proven_accesses = verified.proven_accesses();
   auto exe = compile_program(program, engine, std::move(proven));
   if (!exe) return exe.error();
   return std::shared_ptr<const vm::Executable>(

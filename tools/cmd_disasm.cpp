@@ -23,6 +23,8 @@
 #include "tools/json.hpp"
 #include "tools/native_disasm.hpp"
 #include "tools/selection.hpp"
+#include "tools/verify_options.hpp"
+#include "verifier/verifier.hpp"
 #include "vm/linux_helpers.hpp"
 #include "vm/maps.hpp"
 
@@ -31,7 +33,8 @@ namespace {
 
 constexpr const char* disasm_usage =
     "usage: bpfvm disasm FILE [--section S | --program P] [--syntax llvm|conformance] [--alu32] [--source]\n"
-    "                    [--no-bytes] [--json] [--jit [--engine jit|jit-x64|jit-a64]]\n"
+    "                    [--no-bytes] [--json] [--jit [--engine jit|jit-x64|jit-a64]\n"
+    "                    [--verified [--type T] [--mem-size N] [--no-budget]]]\n"
     "\n"
     "Prints the instructions of FILE (ELF object, raw instructions or assembly text).\n"
     "  --section S   the program to print when FILE holds several: a section name (xdp, ...)\n"
@@ -53,8 +56,12 @@ constexpr const char* disasm_usage =
     "                suite's helpers\n"
     "  --engine E    with --jit: jit (the host's, default), jit-x64 (x86-64 hosts) or jit-a64\n"
     "                (any host: the AArch64 code generator runs everywhere)\n"
+    "  --verified    with --jit: the code of the verified program (as `bpfvm verify` with --type\n"
+    "                and --mem-size takes them), without the checks of the accesses it proved;\n"
+    "                a rejected program is refused with the verifier's diagnostic\n"
+    "  --no-budget   with --verified: the code that counts no instructions (run --no-budget)\n"
     "The output re-assembles with `bpfvm asm --syntax` of the same syntax (without --jit).\n"
-    "exit codes: 0 printed, 1 FILE could not be loaded, 64 usage\n";
+    "exit codes: 0 printed, 1 FILE could not be loaded or was not verified, 64 usage\n";
 
 // The code a JIT emits for a program, cut at its BPF instructions.
 struct JitCode {
@@ -66,12 +73,12 @@ struct JitCode {
   const char* tail = "";                   // what follows the instructions' code
 };
 
-Result<JitCode> jit_code(NativeArch arch, const isa::Program& program) {
+// `options` may carry the verifier's proofs and the budget choice; the rest is set here.
+Result<JitCode> jit_code(NativeArch arch, const isa::Program& program, vm::CompileOptions options) {
   // As the program would run: from an ELF object with the Linux helpers and its maps (created
   // here, so the code holds real map addresses), else with the conformance suite's helpers.
   vm::HelperRegistry helpers;
   vm::MapSet maps;
-  vm::CompileOptions options;
   if (program.section.empty()) {
     helpers = vm::HelperRegistry::conformance();
   } else {
@@ -148,8 +155,9 @@ std::unique_ptr<NativeDisassembler> native_disassembler(NativeArch arch) {
   return nullptr;
 }
 
-int print_jit(const isa::Program& program, const isa::DisasmOptions& options, NativeArch arch) {
-  auto jit = jit_code(arch, program);
+int print_jit(const isa::Program& program, const isa::DisasmOptions& options, NativeArch arch,
+              const vm::CompileOptions& compile) {
+  auto jit = jit_code(arch, program, compile);
   if (!jit) {
     fmt::print(stderr, "bpfvm disasm: {}\n", jit.error().to_string());
     return exit_rejected;
@@ -197,7 +205,9 @@ int cmd_disasm(const std::vector<std::string>& argv) {
   OptionSpec spec;
   spec.with_value = {"--syntax", "--engine"};
   add_selection_options(spec);
-  spec.flags = {"--no-bytes", "--json", "--alu32", "--source", "--jit", "--help", "-h"};
+  add_verify_options(spec);
+  spec.flags = {"--no-bytes", "--json",      "--alu32", "--source", "--jit",
+                "--verified", "--no-budget", "--help",  "-h"};
   auto args = Args::parse(argv, spec);
   if (!args) {
     fmt::print(stderr, "bpfvm disasm: {}\n\n{}", args.error().message, disasm_usage);
@@ -226,6 +236,15 @@ int cmd_disasm(const std::vector<std::string>& argv) {
     fmt::print(stderr, "bpfvm disasm: --engine needs --jit\n\n{}", disasm_usage);
     return exit_usage;
   }
+  const bool verify = args->flag("--verified");
+  if ((verify && !args->flag("--jit")) ||
+      ((args->value("--type") || args->value("--mem-size") || args->flag("--no-budget")) && !verify)) {
+    fmt::print(
+        stderr,
+        "bpfvm disasm: --verified needs --jit; --type, --mem-size and --no-budget need --verified\n\n{}",
+        disasm_usage);
+    return exit_usage;
+  }
   const std::string engine = args->value("--engine").value_or("jit");
   const auto arch = jit_arch(engine);
   if (!arch) {
@@ -247,7 +266,24 @@ int cmd_disasm(const std::vector<std::string>& argv) {
     return exit_rejected;
   }
 
-  if (args->flag("--jit")) return print_jit(*program, options, *arch);
+  if (args->flag("--jit")) {
+    vm::CompileOptions compile;
+    if (verify) {
+      auto env = verify_environment(*args, *program);
+      if (!env) {
+        fmt::print(stderr, "bpfvm disasm: {}\n", env.error().message);
+        return exit_usage;
+      }
+      const auto verdict = verifier::verify(*program, *env);
+      if (!verdict.accepted()) {
+        fmt::print(stderr, "bpfvm disasm: not verified:\n{}\n", verdict.diagnostic->to_string());
+        return exit_rejected;
+      }
+      compile.proven_accesses = verdict.program->proven_accesses();
+      compile.enforce_budget = !args->flag("--no-budget");
+    }
+    return print_jit(*program, options, *arch, compile);
+  }
   if (!args->flag("--json")) {
     fmt::print("{}", isa::disassemble(*program, options));
     return exit_ok;

@@ -11,6 +11,7 @@
 #include "tools/commands.hpp"
 #include "tools/json.hpp"
 #include "tools/selection.hpp"
+#include "tools/verify_options.hpp"
 #include "verifier/verifier.hpp"
 
 namespace bpfvm::cli {
@@ -30,18 +31,11 @@ constexpr const char* verify_usage =
     "  --json         print the result as one JSON object\n"
     "exit codes: 0 accepted, 1 rejected, 2 internal error, 64 usage\n";
 
-std::string type_for_section(const std::string& section) {
-  if (section.rfind("xdp", 0) == 0) return "xdp";
-  if (section.rfind("socket", 0) == 0) return "socket_filter";
-  if (section.rfind("tc", 0) == 0 || section.rfind("classifier", 0) == 0) return "sched_cls";
-  return "raw";
-}
-
 }  // namespace
 
 int cmd_verify(const std::vector<std::string>& argv) {
   OptionSpec spec;
-  spec.with_value = {"--type", "--mem-size"};
+  add_verify_options(spec);
   add_selection_options(spec);
   spec.flags = {"-v", "--json", "--help", "-h"};
   auto args = Args::parse(argv, spec);
@@ -75,10 +69,7 @@ int cmd_verify(const std::vector<std::string>& argv) {
     fmt::print(stderr, "bpfvm verify: {}\n", program.error().to_string());
     return exit_rejected;
   }
-  std::string type = args->value("--type").value_or(type_for_section(program->section));
-  std::optional<std::uint64_t> size;
-  if (*mem_size) size = static_cast<std::uint64_t>(**mem_size);
-  auto env = verifier::environment_by_name(type, size);
+  auto env = verify_environment(*args, *program);
   if (!env) {
     fmt::print(stderr, "bpfvm verify: {}\n", env.error().message);
     return exit_usage;

@@ -2099,6 +2099,17 @@ VerifyResult Analyzer::run() {
   return result;
 }
 
+std::vector<bool> VerifiedProgram::proven_accesses() const {
+  std::vector<bool> proven(program_.insns.size(), false);
+  for (std::size_t pc = 0; pc < proven.size() && pc < facts_.size(); ++pc) {
+    const auto op = isa::decode(program_.insns[pc]);
+    if (!op || !facts_[pc].reached) continue;
+    const isa::Kind kind = isa::info(*op).kind;
+    proven[pc] = kind == isa::Kind::load || kind == isa::Kind::store || kind == isa::Kind::atomic;
+  }
+  return proven;
+}
+
 VerifyResult verify(isa::Program program, const Environment& env, const Options& options) {
   Analyzer a(program, env, options);
   return a.run();

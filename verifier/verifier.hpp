@@ -68,6 +68,9 @@ class VerifiedProgram {
   const isa::Program& program() const { return program_; }
   const Environment& environment() const { return env_; }
   std::span<const InsnFacts> facts() const { return facts_; }
+  // Per pc: a load, store or atomic the analysis reached, so proven in bounds (what
+  // vm::CompileOptions::proven_accesses takes).
+  std::vector<bool> proven_accesses() const;
   // Bytes of stack each function uses (indexed like program().functions), and the most any
   // call chain uses.
   std::span<const std::uint32_t> stack_depth() const { return stack_depth_; }

@@ -606,10 +606,10 @@ class Emitter {
           helper_call(pc, in, row);
         break;
       case Kind::exit:
-        if (an_.function_of[pc] == 0)
-          a_.jmp(exit_);
-        else
+        if (an_.function_of[pc] != 0)
           a_.ret();
+        else if (!fast_ || pc + 1 != an_.functions[0].end)  // the exit follows the entry function
+          a_.jmp(exit_);
         break;
     }
   }

@@ -112,6 +112,8 @@ TEST_CASE("facts for the engines", "[verifier][api]") {
   CHECK_FALSE(vp.facts()[2].reached);
   CHECK(vp.facts()[3].regions == static_cast<std::uint8_t>(verifier::AccessRegion::stack));
   CHECK(vp.facts()[4].regions == static_cast<std::uint8_t>(verifier::AccessRegion::memory));
+  // Proven: the two reached stores and the load, not the dead store nor the others.
+  CHECK(vp.proven_accesses() == std::vector<bool>{false, false, false, true, true, false});
   REQUIRE(vp.stack_depth().size() == 1);
   CHECK(vp.stack_depth()[0] == 16);
   CHECK(vp.max_stack_total() == 16);

@@ -248,6 +248,70 @@ TEST_CASE("jit-x64: loops closed by a jump and a goto trap at every budget as th
   CHECK(second->insn_offset[6] == second->insn_offset[7]);
 }
 
+TEST_CASE("jit-x64: branches around blocks with loads trap at every budget as the interpreter does") {
+  // If-else shapes inside a loop, with loads in or out of the first region: each way, every
+  // budget from 0 to past the end. In the second, the fall-through has two ways in.
+  const char* texts[] = {R"(
+    r0 = 0
+    r2 = 0
+  top:
+    r3 = *(u8 *)(r1 + 0)
+    if r3 > 1 goto big
+    r0 += 1
+    r0 += 1
+    goto join
+  big:
+    r0 += 2
+    r0 *= 3
+  join:
+    r4 = *(u8 *)(r1 + 1)
+    if r4 == 7 goto skip
+    r0 += r4
+  skip:
+    r2 += 1
+    if r2 < 4 goto top
+    exit
+  )",
+                         R"(
+    r0 = 0
+    r2 = 0
+  top:
+    r3 = *(u8 *)(r1 + 0)
+    if r3 > 1 goto big
+  mid:
+    r0 += 1
+    goto join
+  big:
+    r0 += 2
+    r0 *= 3
+    if r0 > 1000 goto mid
+  join:
+    r4 = *(u8 *)(r1 + 1)
+    r0 += r4
+    r2 += 1
+    if r2 < 4 goto top
+    exit
+  )"};
+  for (const char* text : texts)
+    for (std::uint8_t first : {0, 2})
+      for (std::uint8_t second : {7, 3})
+        for (bool blind : {false, true}) {
+          vm::CompileOptions copts;
+          copts.blind_constants = blind;
+          for (std::uint64_t budget = 0; budget < 50; ++budget) {
+            RunOptions options;
+            options.budget = budget;
+            const Both b = run_both(text, {first, second, 0, 0, 0, 0, 0, 0}, options, copts);
+            INFO("memory " << int(first) << " " << int(second) << ", budget " << budget
+                           << (blind ? ", blinded" : ""));
+            CHECK(b.interp.executed == b.jit.executed);
+            CHECK(b.interp.r0 == b.jit.r0);
+            REQUIRE(b.interp.trap.has_value() == b.jit.trap.has_value());
+            if (b.interp.trap) same_trap(b);
+          }
+        }
+}
+
 TEST_CASE("jit-x64: bpf-to-bpf calls, r6-r9 kept, the depth limit") {
   const char* calls = R"(
     r6 = 11

@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape
 
 # Per-engine targets (ratio to native-scalar) from the interpreter and JIT issues.
 TARGETS = {"interp": 25.0, "jit": 1.5}
-COLOURS = ["#7f7f7f", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+COLOURS = ["#7f7f7f", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 BAR_H = 9
 GAP = 8

@@ -18,6 +18,7 @@
 #include "isa/load.hpp"
 #include "tools/args.hpp"
 #include "tools/commands.hpp"
+#include "tools/memory_options.hpp"
 #include "tools/pcap.hpp"
 #include "tools/selection.hpp"
 
@@ -59,18 +60,6 @@ std::string usage_text() {
   std::string engines;
   for (auto e : conformance::engine_names()) engines += (engines.empty() ? "" : ", ") + std::string(e);
   return fmt::format(fmt::runtime(run_usage), engines, conformance::default_budget);
-}
-
-Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    Error e{"cannot open the file"};
-    e.file = path;
-    return e;
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::string changes(const std::array<std::uint64_t, 11>& before, const std::array<std::uint64_t, 11>& after) {
@@ -309,17 +298,9 @@ int cmd_run(const std::vector<std::string>& argv) {
     if (!loaded) return rejected(loaded.error());
     program = std::move(*loaded);
   }
-  if (auto path = args->value("--mem")) {
-    auto text = read_text(*path);
-    if (!text) return rejected(text.error());
-    auto bytes = conformance::hex_decode(*text);
-    if (!bytes) return rejected(Error{*path + ": " + bytes.error().message});
-    memory = std::move(*bytes);
-  } else if (auto hex = args->value("--mem-hex")) {
-    auto bytes = conformance::hex_decode(*hex);
-    if (!bytes) return rejected(Error{"--mem-hex: " + bytes.error().message});
-    memory = std::move(*bytes);
-  }
+  auto given = memory_option(*args);
+  if (!given) return rejected(given.error());
+  if (*given) memory = std::move(**given);
 
   if (type) {
     TypedRun typed;

@@ -59,7 +59,9 @@ RunOutcome run_program(const isa::Program& program, std::span<std::uint8_t> memo
       out.error = "rejected by the verifier: " + verdict.diagnostic->to_string();
       return out;
     }
-    exe = vm.compile(*engine, *verdict.program);
+    vm::CompileOptions options;
+    options.enforce_budget = !settings.no_budget;
+    exe = vm.compile(*engine, *verdict.program, options);
   } else {
     exe = vm.compile(*engine);
   }

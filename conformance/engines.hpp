@@ -40,6 +40,8 @@ struct RunSettings {
   // Verify first (raw, the memory's exact size) and run the verified form, the proven accesses
   // unchecked; a rejection is an error.
   bool verified = false;
+  // With verified: no instruction counted (vm::CompileOptions::enforce_budget off).
+  bool no_budget = false;
 };
 
 struct RunOutcome {

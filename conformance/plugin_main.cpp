@@ -18,8 +18,8 @@
 namespace {
 
 constexpr const char* usage =
-    "usage: bpfvm_conformance_plugin [MEM-HEX] [--engine interp] [--budget N] [--elf] [--verified] < "
-    "PROGRAM-HEX\n"
+    "usage: bpfvm_conformance_plugin [MEM-HEX] [--engine interp] [--budget N] [--elf] [--verified "
+    "[--no-budget]] < PROGRAM-HEX\n"
     "Runs one conformance test as the upstream runner's plugin and prints r0 in hex.\n";
 
 int fail(int code, const std::string& message) {
@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
   std::string engine = "interp";
   std::uint64_t budget = conformance::default_budget;
   bool elf = false;
-  bool verified = false;  // verify first, run the verified form
+  bool verified = false;   // verify first, run the verified form
+  bool no_budget = false;  // ... counting no instructions
   std::vector<std::uint8_t> memory;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
       elf = true;
     } else if (a == "--verified") {
       verified = true;
+    } else if (a == "--no-budget") {
+      no_budget = true;
     } else if (a == "--help" || a == "-h") {
       fmt::print("{}", usage);
       return 0;
@@ -75,7 +78,9 @@ int main(int argc, char** argv) {
   conformance::RunSettings settings;
   settings.engine = engine;
   settings.budget = budget;
+  if (no_budget && !verified) return fail(64, "--no-budget needs --verified");
   settings.verified = verified;
+  settings.no_budget = no_budget;
   auto result = conformance::run_on_engine(settings, *program, memory);
   if (!result.ok) return fail(1, result.error);
   fmt::print("{:x}\n", result.r0);

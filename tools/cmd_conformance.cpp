@@ -17,8 +17,9 @@ namespace {
 constexpr const char* conformance_usage =
     "usage: bpfvm conformance [DIR|FILE] [--engine E] [--cpu-version v1..v4] [--include-groups G...]\n"
     "                         [--exclude-groups G...] [--include-regex R] [--exclude-regex R]\n"
-    "                         [--budget N] [--verified] [--plugin PATH [--plugin-options '...'] [--timeout "
-    "MS]]\n"
+    "                         [--budget N] [--verified [--no-budget]] [--plugin PATH [--plugin-options "
+    "'...'] "
+    "[--timeout MS]]\n"
     "\n"
     "Runs the conformance suite's .data tests (default: the suite next to the source tree, else\n"
     "$BPF_CONFORMANCE_DIR) and prints one line per test, then 'N passed, N failed, N skipped'.\n"
@@ -31,6 +32,7 @@ constexpr const char* conformance_usage =
     "  --budget N           in process: instructions per test (default {})\n"
     "  --verified           in process: verify each test first (raw, its memory's size) and run the\n"
     "                       verified form, the proven accesses unchecked; a rejection fails the test\n"
+    "  --no-budget          with --verified: count no instructions (the verifier proved every loop ends)\n"
     "  --plugin PATH        run each test out of process through PATH, which speaks the upstream\n"
     "                       bpf_conformance runner's plugin protocol\n"
     "  --plugin-options S   the plugin's options, split on spaces (e.g. '--engine interp')\n"
@@ -70,7 +72,7 @@ int cmd_conformance(const std::vector<std::string>& argv) {
                      "--include-regex", "--exclude-regex", "--plugin",         "--plugin-options",
                      "--timeout",       "--budget"};
   spec.repeatable = {"--include-groups", "--exclude-groups"};
-  spec.flags = {"--help", "-h", "--verified"};
+  spec.flags = {"--help", "-h", "--verified", "--no-budget"};
   auto args = Args::parse(expand_group_lists(argv), spec);
   auto usage_error = [](const std::string& message) {
     fmt::print(stderr, "bpfvm conformance: {}\n\n{}", message, usage_text());
@@ -110,9 +112,10 @@ int cmd_conformance(const std::vector<std::string>& argv) {
   auto plugin = args->value("--plugin");
   std::string engine = args->value("--engine").value_or("interp");
   if (plugin) {
-    if (args->value("--engine") || *budget || args->flag("--verified"))
+    if (args->value("--engine") || *budget || args->flag("--verified") || args->flag("--no-budget"))
       return usage_error(
-          "--engine, --budget and --verified run in process; with --plugin use --plugin-options");
+          "--engine, --budget, --verified and --no-budget run in process; with --plugin use "
+          "--plugin-options");
     executor = conformance::plugin_executor(
         *plugin, conformance::split_plugin_options(args->value("--plugin-options").value_or("")),
         std::chrono::milliseconds(timeout->value_or(10000)));
@@ -127,6 +130,8 @@ int cmd_conformance(const std::vector<std::string>& argv) {
     settings.budget =
         static_cast<std::uint64_t>(budget->value_or(static_cast<long long>(conformance::default_budget)));
     settings.verified = args->flag("--verified");
+    settings.no_budget = args->flag("--no-budget");
+    if (settings.no_budget && !settings.verified) return usage_error("--no-budget needs --verified");
     executor = conformance::engine_executor(std::move(settings));
   }
 

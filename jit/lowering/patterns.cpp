@@ -95,13 +95,4 @@ bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::i
   return total == static_cast<std::int32_t>(total);
 }
 
-std::optional<FoldedAccess> folded_access(const Analysis& a, std::uint32_t pc) {
-  const auto sum = address_sum(a, pc);
-  if (!sum) return std::nullopt;
-  const Insn& add = a.insns[pc + 1];
-  const std::int64_t disp = add.info().source == Source::imm ? add.imm : 0;
-  if (!foldable_access(a, pc + 2, a.insns[pc].dst, disp)) return std::nullopt;
-  return FoldedAccess{*sum, pc + 2};
-}
-
 }  // namespace bpfvm::jit::lowering

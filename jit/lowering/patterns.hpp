@@ -42,17 +42,11 @@ struct ScaledSum {
 };
 std::optional<ScaledSum> scaled_sum(const Analysis& a, std::uint32_t pc);
 
-// An address sum at pc, then a load or store through rD that the verifier proved (no check
-// needs rD), where rD is dead after the access or is the loaded register: the access can
-// address rS + rT|imm + off itself and rD is never computed.
-struct FoldedAccess {
-  AddressSum sum;
-  std::uint32_t access = 0;  // sum.add + 1
-};
-std::optional<FoldedAccess> folded_access(const Analysis& a, std::uint32_t pc);
-// Whether the load or store at `at` through rD (d), which a window just computed as some
-// address + disp, can take that address as its operand: proven, entered by no jump, in the
-// window's block, rD dead after it (or the loaded register), disp + off a 32-bit displacement.
+// Whether the load or store at `at` through rD (d), which the window before it (an address or
+// scaled sum) computed as some address + disp, can take that address as its operand, so that
+// rD is never computed: the verifier proved the access (no check needs rD), no jump enters it,
+// it is in the window's block, rD is dead after it (or is the loaded register), and disp + off
+// is a 32-bit displacement.
 bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp);
 
 }  // namespace bpfvm::jit::lowering

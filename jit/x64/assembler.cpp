@@ -196,15 +196,20 @@ void Assembler::mov_imm(Reg dst, std::uint64_t value) {
   }
 }
 
-void Assembler::movzx(Size dst_size, Reg dst, Size src_size, Reg src) {
-  if (src_size != Size::b8 && src_size != Size::b16) fail("movzx source must be 8 or 16 bits");
+// movzx/movsx from a register: 0F op, where a byte source in spl..dil needs a REX prefix.
+void Assembler::extend(Size dst_size, Reg dst, Size src_size, Reg src, std::uint8_t op) {
   const bool rex8 = src_size == Size::b8 && needs_rex_for_byte(src.id);
   Bytes e;
   prefixes(e, dst_size, dst.id, nullptr, src.id, rex8);
   e.put(0x0F);
-  e.put(src_size == Size::b8 ? 0xB6 : 0xB7);
+  e.put(op);
   modrm_reg(e, dst.id, src.id);
   append(e);
+}
+
+void Assembler::movzx(Size dst_size, Reg dst, Size src_size, Reg src) {
+  if (src_size != Size::b8 && src_size != Size::b16) fail("movzx source must be 8 or 16 bits");
+  extend(dst_size, dst, src_size, src, src_size == Size::b8 ? 0xB6 : 0xB7);
 }
 
 void Assembler::movzx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
@@ -220,13 +225,7 @@ void Assembler::movsx(Size dst_size, Reg dst, Size src_size, Reg src) {
     return;
   }
   if (src_size != Size::b8 && src_size != Size::b16) fail("movsx source must be 8, 16 or 32 bits");
-  const bool rex8 = src_size == Size::b8 && needs_rex_for_byte(src.id);
-  Bytes e;
-  prefixes(e, dst_size, dst.id, nullptr, src.id, rex8);
-  e.put(0x0F);
-  e.put(src_size == Size::b8 ? 0xBE : 0xBF);
-  modrm_reg(e, dst.id, src.id);
-  append(e);
+  extend(dst_size, dst, src_size, src, src_size == Size::b8 ? 0xBE : 0xBF);
 }
 
 void Assembler::movsx(Size dst_size, Reg dst, Size src_size, const Mem& src) {

@@ -176,6 +176,8 @@ class Assembler {
   void prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
   void modrm_reg(Bytes& e, unsigned reg, unsigned rm);
   void modrm_mem(Bytes& e, unsigned reg, const Mem& m);
+  void extend(Size dst_size, Reg dst, Size src_size, Reg src,
+              std::uint8_t op);  // movzx/movsx from a register
   // opcode bytes (1-3) with operand-size prefix/REX, then ModRM for reg field and a register/memory.
   Bytes op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
               bool byte_reg_field = false);

@@ -188,8 +188,10 @@ class Emitter {
       if (first.op == isa::Op::mov64_reg && lowering::address_sum(an_, pc)) {
         window_[pc] |= address_sum_window;
         // A blinded constant goes through a register anyway: nothing to fold.
-        const bool imm = an_.insns[pc + 1].info().source == Source::imm;
-        if (!(imm && blinding()) && lowering::folded_access(an_, pc)) window_[pc] |= folded_access_window;
+        const Insn& add = an_.insns[pc + 1];
+        const bool imm = add.info().source == Source::imm;
+        if (!(imm && blinding()) && lowering::foldable_access(an_, pc + 2, first.dst, imm ? add.imm : 0))
+          window_[pc] |= folded_access_window;
       }
       if (first.info().kind != Kind::jump) continue;
       const auto cmove = lowering::conditional_move(an_, pc);
@@ -506,7 +508,7 @@ class Emitter {
   }
 
   // rD = rS; rD += rT|imm as one lea, or folded into the proven access after it
-  // (lowering::FoldedAccess). Emits the window and returns how many instructions after pc it
+  // (lowering::foldable_access). Emits the window and returns how many instructions after pc it
   // covered (0: no window at pc).
   std::uint32_t address_sum(std::uint32_t pc) {
     if ((window_[pc] & scaled_sum_window) != 0) return scaled_sum(pc);
@@ -516,13 +518,9 @@ class Emitter {
     const Reg d = host[mov.dst], s = host[mov.src];
     if ((window_[pc] & folded_access_window) != 0) {
       const Insn& in = an_.insns[pc + 2];
-      const Mem m = add.info().source == Source::imm
-                        ? ptr(s, add.imm + in.off)
-                        : ptr(s, add.src == mov.dst ? s : host[add.src], 1, in.off);
-      if (in.info().kind == Kind::load)
-        load(in, in.info(), m);
-      else
-        store(in, in.info(), m);
+      load_or_store(in, add.info().source == Source::imm
+                            ? ptr(s, add.imm + in.off)
+                            : ptr(s, add.src == mov.dst ? s : host[add.src], 1, in.off));
       return 2;
     }
     if (add.info().source == Source::imm && !blinding()) {
@@ -558,13 +556,9 @@ class Emitter {
       a_.shift(Shift::shl, Size::b64, temp, w.shift);
     }
     if (fold) {
-      const Insn& in = an_.insns[at];
       Mem m = sum;
-      m.disp += in.off;
-      if (in.info().kind == Kind::load)
-        load(in, in.info(), m);
-      else
-        store(in, in.info(), m);
+      m.disp += an_.insns[at].off;
+      load_or_store(an_.insns[at], m);
     } else {
       a_.lea(Size::b64, host[w.dst], sum);
     }
@@ -817,6 +811,12 @@ class Emitter {
   }
 
   // The load or store `in` at `m` (checked already, or proven).
+  void load_or_store(const Insn& in, const Mem& m) {
+    if (in.info().kind == Kind::load)
+      load(in, in.info(), m);
+    else
+      store(in, in.info(), m);
+  }
   void load(const Insn& in, const isa::OpInfo& row, const Mem& m) {
     const unsigned bytes = row.width / 8u;
     const Size sz = bytes_size(bytes);

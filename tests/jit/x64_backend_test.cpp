@@ -92,6 +92,25 @@ void same_trap(const Both& b) {
   CHECK(b.interp.executed == b.jit.executed);
 }
 
+// `text` on `memory` with every budget below `budgets`, plain and blinded: the JIT stops where
+// the interpreter does, with the same r0, trap and executed count.
+void same_at_every_budget(std::string_view text, const std::vector<std::uint8_t>& memory,
+                          std::uint64_t budgets) {
+  for (bool blind : {false, true}) {
+    vm::CompileOptions copts;
+    copts.blind_constants = blind;
+    for (std::uint64_t budget = 0; budget < budgets; ++budget) {
+      RunOptions options;
+      options.budget = budget;
+      const Both b = run_both(text, memory, options, copts);
+      INFO(text << "\nbudget " << budget << (blind ? ", blinded" : ""));
+      CHECK(b.interp.executed == b.jit.executed);
+      CHECK(b.interp.r0 == b.jit.r0);
+      REQUIRE(b.interp.trap.has_value() == b.jit.trap.has_value());
+      if (b.interp.trap) same_trap(b);
+    }
+  }
+}
 bool contains(const std::vector<std::uint8_t>& code, std::uint64_t value, std::size_t bytes) {
   std::vector<std::uint8_t> needle(bytes);
   std::memcpy(needle.data(), &value, bytes);
@@ -218,22 +237,7 @@ TEST_CASE("jit-x64: loops closed by a jump and a goto trap at every budget as th
   out:
     exit
   )"};
-  for (const char* text : shapes) {
-    for (bool blind : {false, true}) {
-      vm::CompileOptions copts;
-      copts.blind_constants = blind;
-      for (std::uint64_t budget = 0; budget < 40; ++budget) {
-        RunOptions options;
-        options.budget = budget;
-        const Both b = run_both(text, std::vector<std::uint8_t>(8, 2), options, copts);
-        INFO(text << "budget " << budget << (blind ? ", blinded" : ""));
-        CHECK(b.interp.executed == b.jit.executed);
-        CHECK(b.interp.r0 == b.jit.r0);
-        REQUIRE(b.interp.trap.has_value() == b.jit.trap.has_value());
-        if (b.interp.trap) same_trap(b);
-      }
-    }
-  }
+  for (const char* text : shapes) same_at_every_budget(text, std::vector<std::uint8_t>(8, 2), 40);
   // The first shape closes its loop with one conditional jump back into the body after the
   // compare of `if r2 == 5` (pc 8), then gives the payment back (add r9, imm8: 49 83 c1).
   auto first = jit::x64::listing(assemble(shapes[0]), nullptr, {});
@@ -249,8 +253,8 @@ TEST_CASE("jit-x64: loops closed by a jump and a goto trap at every budget as th
 }
 
 TEST_CASE("jit-x64: branches around blocks with loads trap at every budget as the interpreter does") {
-  // If-else shapes inside a loop, with loads in or out of the first region: each way, every
-  // budget from 0 to past the end. In the second, the fall-through has two ways in.
+  // If-else shapes inside a loop whose branches depend on loaded bytes: each way, every budget
+  // from 0 to past the end. In the second, the fall-through has two ways in.
   const char* texts[] = {R"(
     r0 = 0
     r2 = 0
@@ -294,22 +298,10 @@ TEST_CASE("jit-x64: branches around blocks with loads trap at every budget as th
   )"};
   for (const char* text : texts)
     for (std::uint8_t first : {0, 2})
-      for (std::uint8_t second : {7, 3})
-        for (bool blind : {false, true}) {
-          vm::CompileOptions copts;
-          copts.blind_constants = blind;
-          for (std::uint64_t budget = 0; budget < 50; ++budget) {
-            RunOptions options;
-            options.budget = budget;
-            const Both b = run_both(text, {first, second, 0, 0, 0, 0, 0, 0}, options, copts);
-            INFO("memory " << int(first) << " " << int(second) << ", budget " << budget
-                           << (blind ? ", blinded" : ""));
-            CHECK(b.interp.executed == b.jit.executed);
-            CHECK(b.interp.r0 == b.jit.r0);
-            REQUIRE(b.interp.trap.has_value() == b.jit.trap.has_value());
-            if (b.interp.trap) same_trap(b);
-          }
-        }
+      for (std::uint8_t second : {7, 3}) {
+        INFO("memory " << int(first) << " " << int(second));
+        same_at_every_budget(text, {first, second, 0, 0, 0, 0, 0, 0}, 50);
+      }
 }
 
 TEST_CASE("jit-x64: bpf-to-bpf calls, r6-r9 kept, the depth limit") {

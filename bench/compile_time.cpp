@@ -2,7 +2,7 @@
 // loads them) laid end to end until the program has at least 10,000 instructions, compiled by
 // every engine of this build; prints the median over the runs in ns per instruction, of the
 // thread's CPU time (the machine may be shared) and of the wall clock.
-//   build/release/bench/bpfvm_compile_time [--runs N]
+//   build/release/bench/bpfvm_compile_time [--runs N] [--engine E]...
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -39,12 +39,15 @@ double cpu_ns() {
 
 int main(int argc, char** argv) {
   int runs = 51;
+  std::vector<bpfvm::Engine> engines;  // empty: every engine of this build
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--runs" && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--engine" && i + 1 < argc && bpfvm::engine_from_string(argv[i + 1])) {
+      engines.push_back(*bpfvm::engine_from_string(argv[++i]));
     } else {
-      fmt::print(stderr, "usage: bpfvm_compile_time [--runs N]\n");
+      fmt::print(stderr, "usage: bpfvm_compile_time [--runs N] [--engine E]...\n");
       return 64;
     }
   }
@@ -71,7 +74,8 @@ int main(int argc, char** argv) {
   bpfvm::Vm vm;
   if (!vm.load(*program)) return 2;
   fmt::print("compile time: {} instructions (the bench programs end to end), median of {} runs\n", n, runs);
-  for (bpfvm::Engine engine : {bpfvm::Engine::interpreter, bpfvm::Engine::jit_x64, bpfvm::Engine::jit_a64}) {
+  if (engines.empty()) engines = {bpfvm::Engine::interpreter, bpfvm::Engine::jit_x64, bpfvm::Engine::jit_a64};
+  for (bpfvm::Engine engine : engines) {
     if (!bpfvm::engine_available(engine)) continue;
     std::vector<double> ns, wall;
     for (int r = 0; r < runs; ++r) {

@@ -102,7 +102,7 @@ BPFVM_ENCODER void Assembler::modrm_mem(Bytes& e, unsigned reg, const Mem& m) {
 
 BPFVM_ENCODER Assembler::Bytes Assembler::op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg,
                                                 Reg rm, bool byte_reg_field) {
-  Bytes e;
+  Bytes e = start();
   const bool byte_regs =
       s == Size::b8 && (needs_rex_for_byte(rm.id) || (byte_reg_field && needs_rex_for_byte(reg)));
   prefixes(e, s, reg, nullptr, rm.id, byte_regs);
@@ -112,8 +112,9 @@ BPFVM_ENCODER Assembler::Bytes Assembler::op_rr(Size s, std::initializer_list<st
 }
 
 BPFVM_ENCODER Assembler::Bytes Assembler::op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg,
-                                                const Mem& m, bool byte_reg_field) {
-  Bytes e;
+                                                const Mem& operand, bool byte_reg_field) {
+  const Mem m = operand;  // a local copy: stores through the cursor cannot alias it
+  Bytes e = start();
   const bool byte_regs = s == Size::b8 && byte_reg_field && needs_rex_for_byte(reg);
   prefixes(e, s, reg, &m, 0, byte_regs);
   for (auto b : op) e.put(b);
@@ -172,7 +173,7 @@ void Assembler::mov(Size s, const Mem& dst, std::int32_t value) {
 }
 
 void Assembler::mov_imm32(Reg dst, std::uint32_t value) {
-  Bytes e;
+  Bytes e = start();
   if (dst.high()) e.put(0x41);
   e.put(static_cast<std::uint8_t>(0xB8 + dst.low3()));
   e.imm(value, 4);
@@ -188,7 +189,7 @@ void Assembler::mov_imm(Reg dst, std::uint64_t value) {
     e.imm(static_cast<std::uint32_t>(as_signed), 4);
     append(e);
   } else {
-    Bytes e;
+    Bytes e = start();
     e.put(static_cast<std::uint8_t>(0x48 | (dst.high() ? 1 : 0)));
     e.put(static_cast<std::uint8_t>(0xB8 + dst.low3()));
     e.imm(value, 8);
@@ -199,7 +200,7 @@ void Assembler::mov_imm(Reg dst, std::uint64_t value) {
 // movzx/movsx from a register: 0F op, where a byte source in spl..dil needs a REX prefix.
 void Assembler::extend(Size dst_size, Reg dst, Size src_size, Reg src, std::uint8_t op) {
   const bool rex8 = src_size == Size::b8 && needs_rex_for_byte(src.id);
-  Bytes e;
+  Bytes e = start();
   prefixes(e, dst_size, dst.id, nullptr, src.id, rex8);
   e.put(0x0F);
   e.put(op);
@@ -306,8 +307,8 @@ void Assembler::unary(Unary op, Size s, Reg r) {
   append(op_rr(s, {s == Size::b8 ? std::uint8_t{0xF6} : std::uint8_t{0xF7}}, static_cast<unsigned>(op), r));
 }
 
-void Assembler::cdq() { append(Bytes{{0x99}, 1}); }
-void Assembler::cqo() { append(Bytes{{0x48, 0x99}, 2}); }
+void Assembler::cdq() { raw({0x99}); }
+void Assembler::cqo() { raw({0x48, 0x99}); }
 
 void Assembler::shift(Shift op, Size s, Reg r) {
   append(op_rr(s, {s == Size::b8 ? std::uint8_t{0xD2} : std::uint8_t{0xD3}}, static_cast<unsigned>(op), r));
@@ -321,7 +322,7 @@ void Assembler::shift(Shift op, Size s, Reg r, std::uint8_t n) {
 
 void Assembler::bswap(Size s, Reg r) {
   if (s != Size::b32 && s != Size::b64) fail("bswap needs a 32- or 64-bit register");
-  Bytes e;
+  Bytes e = start();
   prefixes(e, s, 0, nullptr, r.id, false);
   e.put(0x0F);
   e.put(static_cast<std::uint8_t>(0xC8 + r.low3()));
@@ -338,7 +339,7 @@ void Assembler::shift_bmi2(Shift op, Size s, Reg dst, Reg src, Reg count) {
     pp = 2;
   else if (op != Shift::shl)
     fail("shift_bmi2 supports shl, shr and sar");
-  Bytes e;
+  Bytes e = start();
   e.put(0xC4);
   e.put(static_cast<std::uint8_t>((dst.high() ? 0 : 0x80) | 0x40 | (src.high() ? 0 : 0x20) | 0x02));
   e.put(static_cast<std::uint8_t>((s == Size::b64 ? 0x80 : 0) | (~count.id & 15u) << 3 | pp));
@@ -366,12 +367,12 @@ void Assembler::setcc(Cond c, Reg dst) {
 void Assembler::lock_alu(Alu op, Size s, const Mem& dst, Reg src) {
   if (op != Alu::add && op != Alu::or_ && op != Alu::and_ && op != Alu::xor_)
     fail("lock_alu supports add, or, and, xor");
-  append(Bytes{{0xF0}, 1});
+  raw({0xF0});  // lock
   alu(op, s, dst, src);
 }
 
 void Assembler::lock_xadd(Size s, const Mem& dst, Reg src) {
-  append(Bytes{{0xF0}, 1});
+  raw({0xF0});  // lock
   append(op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, src.id, dst, true));
 }
 
@@ -380,29 +381,29 @@ void Assembler::xchg(Size s, const Mem& dst, Reg src) {
 }
 
 void Assembler::lock_cmpxchg(Size s, const Mem& dst, Reg src) {
-  append(Bytes{{0xF0}, 1});
+  raw({0xF0});  // lock
   append(op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xB0} : std::uint8_t{0xB1}}, src.id, dst, true));
 }
 
 // ---- stack and control flow ----
 
 void Assembler::push(Reg r) {
-  Bytes e;
+  Bytes e = start();
   if (r.high()) e.put(0x41);
   e.put(static_cast<std::uint8_t>(0x50 + r.low3()));
   append(e);
 }
 
 void Assembler::pop(Reg r) {
-  Bytes e;
+  Bytes e = start();
   if (r.high()) e.put(0x41);
   e.put(static_cast<std::uint8_t>(0x58 + r.low3()));
   append(e);
 }
 
-void Assembler::ret() { append(Bytes{{0xC3}, 1}); }
-void Assembler::int3() { append(Bytes{{0xCC}, 1}); }
-void Assembler::ud2() { append(Bytes{{0x0F, 0x0B}, 2}); }
+void Assembler::ret() { raw({0xC3}); }
+void Assembler::int3() { raw({0xCC}); }
+void Assembler::ud2() { raw({0x0F, 0x0B}); }
 
 void Assembler::nop(std::size_t bytes) {
   // The multi-byte NOP forms (0F 1F /0 with growing addressing modes), longest 9 bytes.
@@ -419,7 +420,7 @@ void Assembler::nop(std::size_t bytes) {
   };
   while (bytes > 0) {
     const std::size_t n = bytes < 9 ? bytes : 9;
-    Bytes e;
+    Bytes e = start();
     for (std::size_t i = 0; i < n; ++i) e.put(kNops[n - 1][i]);
     append(e);
     bytes -= n;
@@ -443,7 +444,7 @@ BPFVM_ENCODER void Assembler::rel_jump(std::initializer_list<std::uint8_t> short
     fail("jump to a label this assembler did not create");
     l = Label{};
   }
-  Bytes e;
+  Bytes e = start();
   if (bound(l)) {
     // Backward: rel8 when it reaches and the jump has that form, else rel32 written now.
     const auto target = static_cast<std::int64_t>(labels_[l.id]);
@@ -456,13 +457,14 @@ BPFVM_ENCODER void Assembler::rel_jump(std::initializer_list<std::uint8_t> short
       }
     }
     for (auto b : near_op) e.put(b);
-    const auto rel = target - static_cast<std::int64_t>(end_ + e.n + 4);
-    if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", end_ + e.n));
+    const auto at = static_cast<std::int64_t>(e.p - code_.data());
+    const auto rel = target - (at + 4);
+    if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", at));
     e.imm(static_cast<std::uint32_t>(rel), 4);
     return append(e);
   }
   for (auto b : near_op) e.put(b);
-  const std::size_t at = end_ + e.n;
+  const auto at = static_cast<std::size_t>(e.p - code_.data());
   if (at >= kUnbound) fail("code larger than 4 GiB");
   fixups_.push_back({static_cast<std::uint32_t>(at), l});
   e.imm(0, 4);

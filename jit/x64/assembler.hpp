@@ -150,28 +150,35 @@ class Assembler {
   std::size_t offset_of(Label l) const;  // only for bound labels
 
  private:
-  // One instruction's bytes (at most 15, plus room for an 8-byte store of an immediate),
-  // gathered here and appended with one copy: byte stores straight into code_ could alias the
-  // assembler's own fields, and the compiler would reload them after each byte.
+  // A cursor writing one instruction straight into the code (at most 15 bytes; an immediate is
+  // stored as 8 bytes, of which only the low ones count). Gathering the bytes in a local buffer
+  // and copying it would read back bytes just stored one at a time: a store-forwarding stall
+  // per instruction, which measured as most of the assembler's time.
   struct Bytes {
-    std::uint8_t b[24] = {};
-    unsigned n = 0;
-    void put(std::uint8_t v) { b[n++] = v; }
+    std::uint8_t* p;
+    void put(std::uint8_t v) { *p++ = v; }
     void imm(std::uint64_t v, unsigned bytes) {  // little-endian, like the target
-      std::memcpy(b + n, &v, 8);
-      n += bytes;
+      std::memcpy(p, &v, 8);
+      p += bytes;
     }
   };
+  static constexpr std::size_t kMaxWrite = 24;  // room one instruction may write into
 
   static constexpr std::uint32_t kUnbound = UINT32_MAX;  // a label's offset while unbound
 
   void fail(std::string message);
   void bind_error(Label l);         // records why bind(l) cannot bind
   void grow(std::size_t at_least);  // code_ holds at least that many bytes
-  void append(const Bytes& e) {
-    if (end_ + sizeof e.b > code_.size()) grow(end_ + sizeof e.b);
-    std::memcpy(code_.data() + end_, e.b, sizeof e.b);
-    end_ += e.n;
+  // The cursor for the next instruction (room for kMaxWrite bytes), and its end once written.
+  Bytes start() {
+    if (end_ + kMaxWrite > code_.size()) grow(end_ + kMaxWrite);
+    return Bytes{code_.data() + end_};
+  }
+  void append(const Bytes& e) { end_ = static_cast<std::size_t>(e.p - code_.data()); }
+  void raw(std::initializer_list<std::uint8_t> bytes) {  // fixed bytes (at most kMaxWrite)
+    Bytes e = start();
+    for (auto b : bytes) e.put(b);
+    append(e);
   }
   void prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
   void modrm_reg(Bytes& e, unsigned reg, unsigned rm);

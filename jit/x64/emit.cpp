@@ -174,49 +174,24 @@ class Emitter {
     group_at_.assign(n, -1);
     slow_.assign(n, Label{});
     has_slow_.assign(an_.blocks.size(), false);
-    prepaid_.assign(an_.blocks.size(), false);
-    for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
     window_.assign(n, 0);
-    for (std::uint32_t pc = 0; pc < n; ++pc) {
-      // Each window starts with a 64-bit register mov (address sum) or a jump (conditional move).
-      const Insn& first = an_.insns[pc];
-      if (first.op == isa::Op::mov64_reg || first.op == isa::Op::lsh64_imm) {
-        // A blinded displacement would show its constant in the code.
-        const auto scaled = lowering::scaled_sum(an_, pc);
-        if (scaled && !(scaled->has_disp && blinding())) window_[pc] |= scaled_sum_window;
-      }
-      if (first.op == isa::Op::mov64_reg && lowering::address_sum(an_, pc)) {
-        window_[pc] |= address_sum_window;
-        // A blinded constant goes through a register anyway: nothing to fold.
-        const Insn& add = an_.insns[pc + 1];
-        const bool imm = add.info().source == Source::imm;
-        if (!(imm && blinding()) && lowering::foldable_access(an_, pc + 2, first.dst, imm ? add.imm : 0))
-          window_[pc] |= folded_access_window;
-      }
-      if (first.info().kind != Kind::jump) continue;
-      const auto cmove = lowering::conditional_move(an_, pc);
-      if (!cmove) continue;
-      window_[pc] |= conditional_move_window;
-      const std::uint32_t next = an_.block_of[cmove->move + 1];
-      prepaid_[next] = opt_.budget && an_.jumps_to[cmove->move + 1] == 1 && !has_slow_[next];
-    }
+    for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
+    // Block-level decisions, each needing the one before complete for every block: which blocks
+    // the conditional move before them pays for, which gotos pay with their target, which
+    // loops close with one jcc. Jumps end blocks, so only a block's last slot can start these.
+    prepaid_.assign(an_.blocks.size(), false);
     merged_goto_.assign(an_.blocks.size(), false);
     body_.assign(an_.blocks.size(), Label{});
-    for (std::uint32_t i = 0; opt_.budget && i < an_.blocks.size(); ++i) {
-      const lowering::Block& b = an_.blocks[i];
-      const Insn& in = an_.insns[b.first];
-      if (b.count != 1 || in.info().kind != Kind::jump || in.info().operation != Operation::ja) continue;
-      const std::uint32_t target = an_.block_of[in.target];
-      const lowering::Block& t = an_.blocks[target];
-      const bool target_is_goto = t.count == 1 && an_.insns[t.first].info().kind == Kind::jump &&
-                                  an_.insns[t.first].info().operation == Operation::ja;
-      if (target == i || target_is_goto || in.target == b.first + 1 || prepaid_[i] || prepaid_[target])
-        continue;
-      merged_goto_[i] = true;
-      if (!valid(body_[target])) body_[target] = a_.new_label();
-    }
     outlined_.assign(n, false);
-    for (std::uint32_t pc = 0; pc + 1 < n; ++pc) mark_goto_after_jump(pc);
+    for (const lowering::Block& b : an_.blocks) {
+      const std::uint32_t jump = last_of(b);
+      if ((window_[jump] & conditional_move_window) == 0) continue;
+      const std::uint32_t next = an_.block_of[jump + 2];
+      prepaid_[next] = opt_.budget && an_.jumps_to[jump + 2] == 1 && !has_slow_[next];
+    }
+    for (std::uint32_t i = 0; opt_.budget && i < an_.blocks.size(); ++i) plan_merged_goto(i);
+    for (const lowering::Block& b : an_.blocks)
+      if (b.end < n) mark_goto_after_jump(last_of(b));
 
     prologue();
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
@@ -336,6 +311,8 @@ class Emitter {
   std::uint32_t pc_before(std::uint32_t pc) const { return an_.insns[pc - 1].second_slot ? pc - 2 : pc - 1; }
   static bool valid(Label l) { return l.id != Label{}.id; }
 
+  // One pass over a block: the windows starting at each slot (jit/lowering/patterns.hpp), and
+  // the groups of checked accesses with the slow copy's entries.
   void plan(std::size_t index) {
     const lowering::Block& b = an_.blocks[index];
     std::array<std::int32_t, 11> open;
@@ -345,6 +322,7 @@ class Emitter {
       const Insn& in = an_.insns[pc];
       if (in.second_slot) continue;
       const isa::OpInfo& row = in.info();
+      plan_windows(pc, in, row);
       if (row.kind == Kind::legacy) {
         slow = true;
         slow_[pc] = a_.new_label();
@@ -371,6 +349,45 @@ class Emitter {
     if (!slow) return;
     has_slow_[index] = true;
     if (!valid(slow_[b.first])) slow_[b.first] = a_.new_label();
+  }
+
+  // The windows starting at pc: each starts with a 64-bit register mov or shift (address and
+  // scaled sums) or a conditional jump (conditional move).
+  void plan_windows(std::uint32_t pc, const Insn& first, const isa::OpInfo& row) {
+    if (first.op == isa::Op::mov64_reg || first.op == isa::Op::lsh64_imm) {
+      // A blinded displacement would show its constant in the code.
+      const auto scaled = lowering::scaled_sum(an_, pc);
+      if (scaled && !(scaled->has_disp && blinding())) window_[pc] |= scaled_sum_window;
+    }
+    if (first.op == isa::Op::mov64_reg && lowering::address_sum(an_, pc)) {
+      window_[pc] |= address_sum_window;
+      // A blinded constant goes through a register anyway: nothing to fold.
+      const Insn& add = an_.insns[pc + 1];
+      const bool imm = add.info().source == Source::imm;
+      if (!(imm && blinding()) && lowering::foldable_access(an_, pc + 2, first.dst, imm ? add.imm : 0))
+        window_[pc] |= folded_access_window;
+    }
+    if (row.kind == Kind::jump && lowering::conditional_move(an_, pc)) window_[pc] |= conditional_move_window;
+  }
+
+  // A block that is only a goto pays for itself with its target's block (not for a goto to a
+  // goto, to itself or to the next slot, nor where a conditional move pays already).
+  void plan_merged_goto(std::uint32_t i) {
+    const lowering::Block& b = an_.blocks[i];
+    const Insn& in = an_.insns[b.first];
+    if (b.count != 1 || in.info().kind != Kind::jump || in.info().operation != Operation::ja) return;
+    const std::uint32_t target = an_.block_of[in.target];
+    const lowering::Block& t = an_.blocks[target];
+    const bool target_is_goto = t.count == 1 && an_.insns[t.first].info().kind == Kind::jump &&
+                                an_.insns[t.first].info().operation == Operation::ja;
+    if (target == i || target_is_goto || in.target == b.first + 1 || prepaid_[i] || prepaid_[target]) return;
+    merged_goto_[i] = true;
+    if (!valid(body_[target])) body_[target] = a_.new_label();
+  }
+
+  // The block's last instruction (not an lddw's second slot).
+  std::uint32_t last_of(const lowering::Block& b) const {
+    return an_.insns[b.end - 1].second_slot ? b.end - 2 : b.end - 1;
   }
 
   // What the fast copy emits before the instruction at pc: the block's budget, a group check,

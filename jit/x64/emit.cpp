@@ -196,31 +196,17 @@ class Emitter {
     prologue();
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
       const lowering::Function& fn = an_.functions[f];
-      for (std::uint32_t pc = fn.start; pc < fn.end; ++pc) {
-        insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
-        if (outlined_[pc]) continue;
-        // A loop starts a 64-byte line (nops on the way in): a small loop that crosses a line
-        // runs up to twice as slow on AMD Zen (measured: inet_csum, memcpy_cmp).
-        if (an_.block_start(pc) && an_.blocks[an_.block_of[pc]].loop_head)
-          a_.nop(-a_.size() % loop_alignment);
-        // Jumps, calls and fall-throughs out of slow copies only ever enter at a block start.
-        if (an_.block_start(pc)) a_.bind(at_pc(pc));
-        if (an_.insns[pc].second_slot || fused_move(pc)) continue;
-        fast_entry(pc);
-        if (const std::uint32_t more = address_sum(pc)) {
-          for (const std::uint32_t last = pc + more; pc < last;)
-            insn_offset_[++pc] = static_cast<std::uint32_t>(a_.size());
-          continue;
-        }
-        instruction(pc);
-      }
+      for (std::uint32_t i = an_.block_of[fn.start]; i < an_.blocks.size() && an_.blocks[i].first < fn.end;
+           ++i)
+        fast_block(i);
       if (f == 0) epilogue();
     }
     out.body_end = static_cast<std::uint32_t>(a_.size());
-    for (std::uint32_t pc = 0; pc < n; ++pc) {
+    for (std::uint32_t i = 0; i < an_.blocks.size(); ++i) {
+      const std::uint32_t pc = an_.blocks[i].first;
       if (!outlined_[pc]) continue;
       a_.bind(at_pc(pc));
-      fast_entry(pc);
+      block_entry(i);
       instruction(pc);
     }
     // The thunks first: the slow copies and stubs after them call and jump back to them, which
@@ -390,19 +376,49 @@ class Emitter {
     return an_.insns[b.end - 1].second_slot ? b.end - 2 : b.end - 1;
   }
 
-  // What the fast copy emits before the instruction at pc: the block's budget, a group check,
-  // or (for a legacy packet load, which may trap after the block paid) the move to the slow copy.
-  void fast_entry(std::uint32_t pc) {
-    const std::uint32_t index = an_.block_of[pc];
+  // The fast copy of a block (an outlined goto comes after the functions; a conditional move's
+  // mov was emitted with its jump).
+  void fast_block(std::uint32_t index) {
     const lowering::Block& b = an_.blocks[index];
-    if (pc == b.first && opt_.budget && !prepaid_[index] && !merged_goto_[index]) {
+    insn_offset_[b.first] = static_cast<std::uint32_t>(a_.size());
+    if (outlined_[b.first]) return;
+    // A loop starts a 64-byte line (nops on the way in): a small loop that crosses a line
+    // runs up to twice as slow on AMD Zen (measured: inet_csum, memcpy_cmp).
+    if (b.loop_head) a_.nop(-a_.size() % loop_alignment);
+    // Jumps, calls and fall-throughs out of slow copies only ever enter at a block start.
+    a_.bind(at_pc(b.first));
+    if (fused_move(b.first)) return;
+    block_entry(index);
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+      // The block's first instruction starts with the alignment and the payment.
+      if (pc != b.first) insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
+      if (an_.insns[pc].second_slot) continue;
+      access_entry(pc);
+      if (const std::uint32_t more = address_sum(pc)) {
+        for (const std::uint32_t last = pc + more; pc < last;)
+          insn_offset_[++pc] = static_cast<std::uint32_t>(a_.size());
+        continue;
+      }
+      instruction(pc);
+    }
+  }
+
+  // The fast copy's entry to a block: its budget, and the label a merged goto enters by.
+  void block_entry(std::uint32_t index) {
+    const lowering::Block& b = an_.blocks[index];
+    if (opt_.budget && !prepaid_[index] && !merged_goto_[index]) {
       a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(b.count));
       if (has_slow_[index])
-        a_.jcc(Cond::b, defer(Cold::What::to_slow, pc, b.count).at);
+        a_.jcc(Cond::b, defer(Cold::What::to_slow, b.first, b.count).at);
       else
-        a_.jcc(Cond::b, defer(Cold::What::budget, pc, b.count).at);
+        a_.jcc(Cond::b, defer(Cold::What::budget, b.first, b.count).at);
     }
-    if (pc == b.first && valid(body_[index])) a_.bind(body_[index]);
+    if (valid(body_[index])) a_.bind(body_[index]);
+  }
+
+  // What the fast copy emits before the instruction at pc: a group check, or (for a legacy
+  // packet load, which may trap after the block paid) the move to the slow copy.
+  void access_entry(std::uint32_t pc) {
     const std::uint32_t rest = an_.left_after[pc] + 1;  // paid for, from pc to the block's end
     if (an_.insns[pc].info().kind == Kind::legacy) {
       refund(rest);

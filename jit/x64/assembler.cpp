@@ -438,6 +438,25 @@ void Assembler::jcc(Cond c, Label target) {
   rel_jump({static_cast<std::uint8_t>(0x70 + cc)}, {0x0F, static_cast<std::uint8_t>(0x80 + cc)}, target);
 }
 
+std::uint32_t Assembler::jcc_forward(Cond c) {
+  Bytes e = start();
+  e.put(0x0F);
+  e.put(static_cast<std::uint8_t>(0x80 + static_cast<unsigned>(c)));
+  const auto at = static_cast<std::size_t>(e.p - code_.data());
+  if (at >= kUnbound) fail("code larger than 4 GiB");
+  e.imm(0, 4);
+  append(e);
+  return static_cast<std::uint32_t>(at);
+}
+
+void Assembler::patch_here(std::uint32_t displacement_at) {
+  if (displacement_at + std::size_t{4} > end_) return fail("patch of a jump outside the code");
+  const auto rel = static_cast<std::int64_t>(end_) - static_cast<std::int64_t>(displacement_at + 4);
+  if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", displacement_at));
+  const auto v = static_cast<std::uint32_t>(rel);
+  std::memcpy(code_.data() + displacement_at, &v, 4);  // little-endian like the target
+}
+
 BPFVM_ENCODER void Assembler::rel_jump(std::initializer_list<std::uint8_t> short_op,
                                        std::initializer_list<std::uint8_t> near_op, Label l) {
   if (l.id >= labels_.size()) {

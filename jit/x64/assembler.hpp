@@ -133,6 +133,11 @@ class Assembler {
   // Backward jumps to a bound label use rel8 when it reaches; forward jumps use rel32.
   void jmp(Label target);
   void jcc(Cond c, Label target);
+  // A forward jcc (rel32) needing no label: returns where its displacement sits, for
+  // patch_here() once the code it jumps to starts (stubs out of line use it: no label to
+  // allocate, bind and link).
+  std::uint32_t jcc_forward(Cond c);
+  void patch_here(std::uint32_t displacement_at);
 
   Label new_label() {
     labels_.push_back(kUnbound);

@@ -99,8 +99,9 @@ struct Cold {
     div_zero,
     div_minus_one
   } what = What::budget;
-  Label at;
+  Label at;  // budget: unused (jump holds the jcc to patch)
   Label back;
+  std::uint32_t jump = 0;  // budget: where the jcc's displacement sits
   std::uint32_t pc = 0;
   std::uint32_t value = 0;  // budget: the block's count; memory: the access size
   AccessKind access = access_read;
@@ -257,6 +258,15 @@ class Emitter {
 
   // A new out-of-line stub, built in place (the caller sets what else it needs before the next
   // defer(), which may move it).
+  // A budget check's jcc (the flags are set) to its stub: `call` to the shared budget thunk.
+  void budget_check(std::uint32_t pc, std::uint32_t count) {
+    Cold& c = cold_.emplace_back();
+    c.what = Cold::What::budget;
+    c.pc = pc;
+    c.value = count;
+    c.jump = a_.jcc_forward(Cond::b);
+  }
+
   Cold& defer(Cold::What what, std::uint32_t pc, std::uint32_t value = 0) {
     Cold& c = cold_.emplace_back();
     c.what = what;
@@ -411,7 +421,7 @@ class Emitter {
       if (has_slow_[index])
         a_.jcc(Cond::b, defer(Cold::What::to_slow, b.first, b.count).at);
       else
-        a_.jcc(Cond::b, defer(Cold::What::budget, b.first, b.count).at);
+        budget_check(b.first, b.count);
     }
     if (valid(body_[index])) a_.bind(body_[index]);
   }
@@ -526,7 +536,7 @@ class Emitter {
       (*left_after_)[pc] = left;
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
-    a_.jcc(Cond::b, defer(Cold::What::budget, first, count).at);
+    budget_check(first, count);
   }
 
   static bool in_frame(int base, std::int16_t off, unsigned bytes) {
@@ -973,7 +983,7 @@ class Emitter {
       return;
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
-    a_.jcc(Cond::b, defer(Cold::What::budget, move_pc, 1).at);
+    budget_check(move_pc, 1);
   }
 
   // The flags for the conditional jump `in` (a blinded constant goes through r10).
@@ -1107,7 +1117,10 @@ class Emitter {
   // ---- out-of-line code ----
 
   void emit_cold(const Cold& c) {
-    a_.bind(c.at);
+    if (c.what == Cold::What::budget)
+      a_.patch_here(c.jump);
+    else
+      a_.bind(c.at);
     switch (c.what) {
       case Cold::What::budget:
         // One call per check (the most common stub): the thunk and run() do the rest.

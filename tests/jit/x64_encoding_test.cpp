@@ -148,6 +148,10 @@ TEST_CASE("x64: misuse is reported as an error") {
   Assembler c;
   c.mov(Size::b64, rax, ptr(rax, rbx, 3));
   CHECK_FALSE(c.finish().ok());
+  Assembler d;  // a displacement that is not in the code
+  d.ret();
+  d.patch_here(100);
+  CHECK_FALSE(d.finish().ok());
 }
 
 #if BPFVM_HAVE_LLVM
@@ -558,12 +562,14 @@ TEST_CASE("x64 encoding: labels, rel8 and rel32 jumps and calls reach their targ
       a.jmp(back);
       a.jcc(static_cast<Cond>(c), fwd);
       a.call(fwd);
+      const std::uint32_t unlabelled = a.jcc_forward(static_cast<Cond>(c));
       a.nop(gap);
       a.bind(fwd);
+      a.patch_here(unlabelled);
       a.ret();
       const auto code = finished(a);
       const auto targets = branch_targets(code);
-      REQUIRE(targets.size() == 4);
+      REQUIRE(targets.size() == 5);
       const std::string jcc = std::string("j") + kConds[c];
       const auto end = static_cast<std::int64_t>(code.size() - 1);
       CHECK(targets[0].first == jcc);
@@ -574,6 +580,8 @@ TEST_CASE("x64 encoding: labels, rel8 and rel32 jumps and calls reach their targ
       CHECK(targets[2].second == end);
       CHECK(targets[3].first == "call");
       CHECK(targets[3].second == end);
+      CHECK(targets[4].first == jcc);  // jcc_forward, patched where the ret starts
+      CHECK(targets[4].second == end);
       // Backward jcc within rel8 reach is 2 bytes, else 6.
       const std::int64_t rel8 = -static_cast<std::int64_t>(back_jcc + 2);
       CHECK(code[back_jcc] == (rel8 >= -128 ? 0x70 + c : 0x0F));

@@ -92,7 +92,6 @@ struct Cold {
     goto_paid_early,
     to_slow,
     group_retry,
-    memory,
     call_depth,
     helper_error,
     bad_call,
@@ -103,7 +102,7 @@ struct Cold {
   Label back;
   std::uint32_t jump = 0;  // budget: where the jcc's displacement sits
   std::uint32_t pc = 0;
-  std::uint32_t value = 0;  // budget: the block's count; memory: the access size
+  std::uint32_t value = 0;  // budget: the block's count
   AccessKind access = access_read;
   Reg dst = rax;
   Size size = Size::b64;
@@ -273,8 +272,8 @@ class Emitter {
     c.pc = pc;
     c.value = value;
     c.at = a_.new_label();
-    // Only these come back to a label of their own (division comes back after its result).
-    if (what == Cold::What::group_retry || what == Cold::What::memory) c.back = a_.new_label();
+    // Only a group's retry comes back to a label of its own (division comes back after its result).
+    if (what == Cold::What::group_retry) c.back = a_.new_label();
     return c;
   }
 
@@ -830,18 +829,12 @@ class Emitter {
     // the fast copy the group's check covered the access; the verifier proved proven ones.
     if (in_frame(base, off, bytes) || fast_ || an_.insns[pc].proven)
       return ptr(host[static_cast<std::size_t>(base)], off);
-    const Mem fast = field(BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) * kind);
+    // In a slow copy the whole check, out of line: the slow copy runs when a group's span was
+    // neither in the first region nor on the stack (so a test of the first region in line
+    // would mostly fail too), or when the budget runs out in the block (once per run).
     a_.lea(Size::b64, addr_reg, ptr(host[base], off));
-    Cold& c = defer(Cold::What::memory, pc, bytes);
-    c.access = kind;
-    const Label slow = c.at, back = c.back;
-    a_.alu(Alu::cmp, Size::b64, addr_reg, fast);
-    a_.jcc(Cond::b, slow);
-    Mem last = fast;
-    last.disp += BPFVM_FIELD_OF(FastRegion, last) + static_cast<std::int32_t>(8 * log2_bytes(bytes));
-    a_.alu(Alu::cmp, Size::b64, addr_reg, last);
-    a_.jcc(Cond::a, slow);
-    a_.bind(back);
+    a_.mov_imm(tmp, pack_access(pc, kind, bytes));
+    a_.call(check_entry_);
     return ptr(addr_reg, 0);
   }
 
@@ -1184,12 +1177,6 @@ class Emitter {
         a_.jmp(slow_[c.pc]);
         break;
       }
-      case Cold::What::memory:
-        // The thunk tries the stack, then the whole check in C++.
-        a_.mov_imm(tmp, pack_access(c.pc, c.access, c.value));
-        a_.call(check_entry_);
-        a_.jmp(c.back);
-        break;
       case Cold::What::call_depth: trap_exit(Exit::call_depth, c.pc); break;
       case Cold::What::helper_error:
         a_.mov(Size::b64, rax, spill(spill_r0));

@@ -121,11 +121,11 @@ bool host_has_bmi2() {
 
 class JitExecutable final : public vm::Executable {
  public:
-  JitExecutable(ExecutableMemory code, std::vector<std::uint32_t> left_after,
+  JitExecutable(ExecutableMemory code, std::vector<PaidAhead> paid_ahead,
                 std::vector<BudgetSite> budget_sites, std::uint64_t blinding_key, isa::Program program,
                 std::shared_ptr<const vm::HelperRegistry> helpers, vm::CompileOptions options)
       : code_(std::move(code)),
-        left_after_(std::move(left_after)),
+        paid_ahead_(std::move(paid_ahead)),
         budget_sites_(std::move(budget_sites)),
         blinding_key_(blinding_key),
         program_(std::move(program)),
@@ -146,7 +146,14 @@ class JitExecutable final : public vm::Executable {
   }
 
   ExecutableMemory code_;
-  std::vector<std::uint32_t> left_after_;
+  // Instructions paid for but not run when a trap comes at pc (Emitted::paid_ahead).
+  std::uint64_t paid_ahead(std::size_t pc) const {
+    const auto it = std::lower_bound(paid_ahead_.begin(), paid_ahead_.end(), pc,
+                                     [](const PaidAhead& p, std::size_t at) { return p.pc < at; });
+    return it != paid_ahead_.end() && it->pc == pc ? it->count : 0;
+  }
+
+  std::vector<PaidAhead> paid_ahead_;
   std::vector<BudgetSite> budget_sites_;
   std::uint64_t blinding_key_;
   // Tracing runs on the interpreter (the JIT has no per-instruction hook), built on first use.
@@ -236,7 +243,7 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
   if (kind == Exit::helper_error && !ctx.failure()) {
     // A tail call: this program ends after the call, as at an exit.
     result.r0 = s.regs[0];
-    result.executed = budget - s.budget - left_after_[s.trap_pc];
+    result.executed = budget - s.budget - paid_ahead(s.trap_pc);
     return result;
   }
   vm::Trap trap;
@@ -255,9 +262,19 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
   }
   if (kind != Exit::memory) trap.pc = s.trap_pc;
   // The trapping segment paid for the instructions after the trap too.
-  result.executed = budget - s.budget - left_after_[trap.pc];
+  result.executed = budget - s.budget - paid_ahead(trap.pc);
   result.trap = std::move(trap);
   return result;
+}
+
+// What the tracer (the interpreter, built on first use) needs of the program: not its line
+// info or map definitions, which an ELF program may have many of.
+isa::Program tracing_copy(const isa::Program& program) {
+  isa::Program copy;
+  copy.name = program.name;
+  copy.insns = program.insns;
+  copy.functions = program.functions;
+  return copy;
 }
 
 struct Compiled {
@@ -313,8 +330,8 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
   auto code = ExecutableMemory::create(c->emitted.code);
   if (!code) return code.error();
   return std::unique_ptr<vm::Executable>(std::make_unique<JitExecutable>(
-      std::move(code).value(), std::move(c->emitted.left_after), std::move(c->emitted.budget_sites), c->key,
-      program, std::move(helpers), options));
+      std::move(code).value(), std::move(c->emitted.paid_ahead), std::move(c->emitted.budget_sites), c->key,
+      tracing_copy(program), std::move(helpers), options));
 }
 
 Result<Listing> listing(const isa::Program& program, std::shared_ptr<const vm::HelperRegistry> helpers,

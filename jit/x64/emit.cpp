@@ -168,8 +168,7 @@ class Emitter {
     budget_thunk_ = a_.new_label();
     Emitted out;
     insn_offset_.assign(n, 0);
-    out.left_after.assign(n, 0);
-    left_after_ = &out.left_after;
+    paid_ahead_ = &out.paid_ahead;
     budget_sites_ = &out.budget_sites;
     group_at_.assign(n, -1);
     slow_.assign(n, Label{});
@@ -530,9 +529,10 @@ class Emitter {
       if (last) break;
     }
     if (end < b.end && an_.insns[end].second_slot) ++end;
+    // Slow copies are emitted in block order: the pcs come in increasing order.
     for (std::uint32_t pc = first, left = count; pc < end; ++pc) {
-      if (!an_.insns[pc].second_slot) --left;
-      (*left_after_)[pc] = left;
+      if (an_.insns[pc].second_slot) continue;
+      if (--left != 0) paid_ahead_->push_back(PaidAhead{pc, left});
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
     budget_check(first, count);
@@ -1270,7 +1270,7 @@ class Emitter {
   std::vector<bool>& merged_goto_;  // per block: only a goto, paid with its target
   std::vector<bool>& outlined_;     // per pc: a goto emitted out of line (jump_over_goto_window)
   std::vector<Label>& body_;        // per block: after its payment (entry from a merged goto)
-  std::vector<std::uint32_t>* left_after_ = nullptr;
+  std::vector<PaidAhead>* paid_ahead_ = nullptr;
   bool fast_ = true;
   std::vector<Cold>& cold_;
   std::vector<std::uint32_t>& insn_offset_;

@@ -25,14 +25,20 @@ struct BudgetSite {
   std::uint32_t count;  // what the check subtracted, given back before the trap
 };
 
+// A trap at `pc` leaves `count` instructions of its budget segment paid for but not run.
+struct PaidAhead {
+  std::uint32_t pc;
+  std::uint32_t count;
+};
+
 // `code` and `insn_offset` live in the emitting thread's workspace: they stay valid until that
 // thread's next emit() (keeping the buffers saves allocating and faulting them in per compile).
 struct Emitted {
   std::span<const std::uint8_t> code;  // entry at offset 0: std::uint64_t (*)(JitState*)
   std::span<const std::uint32_t> insn_offset;
-  // Per pc: instructions paid for with it but not executed when it traps (docs/JIT-x64.md,
-  // budget segments), so RunResult::executed matches the interpreter's.
-  std::vector<std::uint32_t> left_after;
+  // The pcs where a trap leaves instructions paid for but not executed (docs/JIT-x64.md, budget
+  // segments), so that RunResult::executed matches the interpreter's; any other pc leaves none.
+  std::vector<PaidAhead> paid_ahead;     // in increasing pc order
   std::vector<BudgetSite> budget_sites;  // in increasing `ret` order
   std::uint32_t body_end = 0;
 };

@@ -131,9 +131,12 @@ void Assembler::reset() {
 
 Result<std::vector<std::uint8_t>> Assembler::finish() {
   if (Status s = link(); !s) return s.error();
-  code_.resize(end_);
+  std::vector<std::uint8_t> code = std::move(code_);
+  code.resize(end_);
+  code_ = {};
   end_ = 0;
-  return std::move(code_);
+  grow(kMaxWrite);  // spent, but still safe to call
+  return code;
 }
 
 Status Assembler::link() {

@@ -59,10 +59,10 @@ struct Label {
 
 class Assembler {
  public:
-  const std::vector<std::uint8_t>& code() const { return code_; }
+  Assembler() { grow(kMaxWrite); }
   // Room for `bytes` of code, `labels` labels and `jumps` forward jumps without reallocating.
   void reserve(std::size_t bytes, std::size_t labels, std::size_t jumps) {
-    if (bytes > code_.size()) grow(bytes);
+    if (bytes + kMaxWrite > code_.size()) grow(bytes + kMaxWrite);
     labels_.reserve(labels);
     fixups_.reserve(jumps);
   }
@@ -172,14 +172,18 @@ class Assembler {
   static constexpr std::uint32_t kUnbound = UINT32_MAX;  // a label's offset while unbound
 
   void fail(std::string message);
-  void bind_error(Label l);         // records why bind(l) cannot bind
-  void grow(std::size_t at_least);  // code_ holds at least that many bytes
-  // The cursor for the next instruction (room for kMaxWrite bytes), and its end once written.
-  Bytes start() {
-    if (end_ + kMaxWrite > code_.size()) grow(end_ + kMaxWrite);
-    return Bytes{code_.data() + end_};
+  void bind_error(Label l);                           // records why bind(l) cannot bind
+  [[gnu::noinline]] void grow(std::size_t at_least);  // code_ holds at least that many bytes
+  // The cursor for the next instruction, and its end once written. There is always room for
+  // kMaxWrite bytes at the end of the code: append() makes room for the next instruction after
+  // each one, when nothing is left to keep across the call (each instruction's own code then
+  // needs no saved registers and no check before it writes).
+  Bytes start() { return Bytes{code_.data() + end_}; }
+  void append(const Bytes& e) {
+    end_ = static_cast<std::size_t>(e.p - code_.data());
+    if (end_ + kMaxWrite > code_.size()) [[unlikely]]
+      grow(end_ + kMaxWrite);
   }
-  void append(const Bytes& e) { end_ = static_cast<std::size_t>(e.p - code_.data()); }
   void raw(std::initializer_list<std::uint8_t> bytes) {  // fixed bytes (at most kMaxWrite)
     Bytes e = start();
     for (auto b : bytes) e.put(b);
@@ -202,7 +206,7 @@ class Assembler {
     std::uint32_t at;  // position of the rel32
     Label label;
   };
-  std::vector<std::uint8_t> code_;  // [0, end_) is the code; the rest is room to write into
+  std::vector<std::uint8_t> code_;  // [0, end_) is the code; the rest (kMaxWrite at least) is room
   std::size_t end_ = 0;
   // Offsets in 32 bits (rel32 reaches no further anyway): less memory to touch per label.
   std::vector<std::uint32_t> labels_;  // UINT32_MAX while unbound

@@ -37,8 +37,14 @@ std::uint8_t alu_opcode(Alu op, unsigned form) {
 
 }  // namespace
 
-void Assembler::fail(std::string message) {
-  if (status_.ok()) status_ = Error("x64 assembler: " + std::move(message));
+void Assembler::fail(std::string_view message) {
+  if (status_.ok()) status_ = Error("x64 assembler: " + std::string(message));
+}
+
+void Assembler::fail_scale(unsigned scale) { fail(fmt::format("scale {} is not 1, 2, 4 or 8", scale)); }
+
+void Assembler::fail_out_of_range(std::size_t jump_at) {
+  fail(fmt::format("jump at offset {} out of rel32 range", jump_at));
 }
 
 void Assembler::grow(std::size_t at_least) {
@@ -53,8 +59,8 @@ BPFVM_ENCODER void Assembler::prefixes(Bytes& e, Size s, unsigned reg, const Mem
   if (s == Size::b64) rex |= 8;
   if (reg >= 8) rex |= 4;
   if (m) {
-    if (m->index && m->index->high()) rex |= 2;
-    if (m->base && m->base->high()) rex |= 1;
+    if (m->has_index() && m->index.high()) rex |= 2;
+    if (m->has_base() && m->base.high()) rex |= 1;
   } else if (rm >= 8) {
     rex |= 1;
   }
@@ -65,27 +71,27 @@ BPFVM_ENCODER void Assembler::modrm_reg(Bytes& e, unsigned reg, unsigned rm) {
   e.put(static_cast<std::uint8_t>(0xC0 | (reg & 7) << 3 | (rm & 7)));
 }
 
-BPFVM_ENCODER void Assembler::modrm_mem(Bytes& e, unsigned reg, const Mem& m) {
+BPFVM_ENCODER void Assembler::modrm_mem(Bytes& e, unsigned reg, Mem m) {
   const unsigned r = (reg & 7) << 3;
   const unsigned scale = scale_bits(m.scale);
-  if (scale > 3) fail(fmt::format("scale {} is not 1, 2, 4 or 8", m.scale));
-  if (m.index && *m.index == rsp) fail("rsp cannot be an index register");
+  if (scale > 3) fail_scale(m.scale);
+  if (m.has_index() && m.index == rsp) fail("rsp cannot be an index register");
   if (m.rip) {
-    if (m.base || m.index) fail("rip-relative operand with a base or index");
+    if (m.has_base() || m.has_index()) fail("rip-relative operand with a base or index");
     e.put(static_cast<std::uint8_t>(r | 5));
     e.imm(static_cast<std::uint32_t>(m.disp), 4);
     return;
   }
-  const unsigned index = m.index ? m.index->low3() : 4u;  // 4: no index
+  const unsigned index = m.has_index() ? m.index.low3() : 4u;  // 4: no index
   const std::uint8_t sib_scale = static_cast<std::uint8_t>((scale & 3) << 6);
-  if (!m.base) {
+  if (!m.has_base()) {
     // [index*scale + disp32] or [disp32]: SIB with base 101 and mod 00.
     e.put(static_cast<std::uint8_t>(r | 4));
     e.put(static_cast<std::uint8_t>(sib_scale | index << 3 | 5));
     e.imm(static_cast<std::uint32_t>(m.disp), 4);
     return;
   }
-  const unsigned base = m.base->low3();
+  const unsigned base = m.base.low3();
   // Base 101 (rbp, r13) with mod 00 would mean rip/disp32: they always carry a displacement.
   unsigned mod = 2;
   if (m.disp == 0 && base != 5)
@@ -93,7 +99,7 @@ BPFVM_ENCODER void Assembler::modrm_mem(Bytes& e, unsigned reg, const Mem& m) {
   else if (fits_i8(m.disp))
     mod = 1;
   // rm 100 (rsp, r12) selects a SIB byte, so these bases always need one.
-  const bool sib = m.index || base == 4;
+  const bool sib = m.has_index() || base == 4;
   e.put(static_cast<std::uint8_t>(mod << 6 | r | (sib ? 4u : base)));
   if (sib) e.put(static_cast<std::uint8_t>(sib_scale | index << 3 | base));
   if (mod == 1) e.imm(static_cast<std::uint32_t>(m.disp), 1);
@@ -112,8 +118,7 @@ BPFVM_ENCODER Assembler::Bytes Assembler::op_rr(Size s, std::initializer_list<st
 }
 
 BPFVM_ENCODER Assembler::Bytes Assembler::op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg,
-                                                const Mem& operand, bool byte_reg_field) {
-  const Mem m = operand;  // a local copy: stores through the cursor cannot alias it
+                                                Mem m, bool byte_reg_field) {
   Bytes e = start();
   const bool byte_regs = s == Size::b8 && byte_reg_field && needs_rex_for_byte(reg);
   prefixes(e, s, reg, &m, 0, byte_regs);
@@ -146,7 +151,7 @@ Status Assembler::link() {
       break;
     }
     const auto rel = static_cast<std::int64_t>(labels_[f.label.id]) - static_cast<std::int64_t>(f.at + 4);
-    if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", f.at));
+    if (!fits_i32(rel)) fail_out_of_range(f.at);
     const auto v = static_cast<std::uint32_t>(rel);
     std::memcpy(code_.data() + f.at, &v, 4);  // little-endian like the target
   }
@@ -160,15 +165,15 @@ void Assembler::mov(Size s, Reg dst, Reg src) {
   append(op_rr(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true));
 }
 
-void Assembler::mov(Size s, Reg dst, const Mem& src) {
+void Assembler::mov(Size s, Reg dst, Mem src) {
   append(op_rm(s, {s == Size::b8 ? std::uint8_t{0x8A} : std::uint8_t{0x8B}}, dst.id, src, true));
 }
 
-void Assembler::mov(Size s, const Mem& dst, Reg src) {
+void Assembler::mov(Size s, Mem dst, Reg src) {
   append(op_rm(s, {s == Size::b8 ? std::uint8_t{0x88} : std::uint8_t{0x89}}, src.id, dst, true));
 }
 
-void Assembler::mov(Size s, const Mem& dst, std::int32_t value) {
+void Assembler::mov(Size s, Mem dst, std::int32_t value) {
   Bytes e = op_rm(s, {s == Size::b8 ? std::uint8_t{0xC6} : std::uint8_t{0xC7}}, 0, dst);
   const unsigned bytes = s == Size::b8 ? 1 : s == Size::b16 ? 2 : 4;
   e.imm(static_cast<std::uint32_t>(value), bytes);
@@ -216,7 +221,7 @@ void Assembler::movzx(Size dst_size, Reg dst, Size src_size, Reg src) {
   extend(dst_size, dst, src_size, src, src_size == Size::b8 ? 0xB6 : 0xB7);
 }
 
-void Assembler::movzx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
+void Assembler::movzx(Size dst_size, Reg dst, Size src_size, Mem src) {
   if (src_size != Size::b8 && src_size != Size::b16) fail("movzx source must be 8 or 16 bits");
   append(
       op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xB6} : std::uint8_t{0xB7}}, dst.id, src));
@@ -232,7 +237,7 @@ void Assembler::movsx(Size dst_size, Reg dst, Size src_size, Reg src) {
   extend(dst_size, dst, src_size, src, src_size == Size::b8 ? 0xBE : 0xBF);
 }
 
-void Assembler::movsx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
+void Assembler::movsx(Size dst_size, Reg dst, Size src_size, Mem src) {
   if (src_size == Size::b32) {
     if (dst_size != Size::b64) fail("movsxd needs a 64-bit destination");
     append(op_rm(Size::b64, {0x63}, dst.id, src));
@@ -243,7 +248,7 @@ void Assembler::movsx(Size dst_size, Reg dst, Size src_size, const Mem& src) {
       op_rm(dst_size, {0x0F, src_size == Size::b8 ? std::uint8_t{0xBE} : std::uint8_t{0xBF}}, dst.id, src));
 }
 
-void Assembler::lea(Size s, Reg dst, const Mem& src) {
+void Assembler::lea(Size s, Reg dst, Mem src) {
   if (s != Size::b32 && s != Size::b64) fail("lea needs a 32- or 64-bit destination");
   append(op_rm(s, {0x8D}, dst.id, src));
 }
@@ -254,11 +259,11 @@ void Assembler::alu(Alu op, Size s, Reg dst, Reg src) {
   append(op_rr(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true));
 }
 
-void Assembler::alu(Alu op, Size s, Reg dst, const Mem& src) {
+void Assembler::alu(Alu op, Size s, Reg dst, Mem src) {
   append(op_rm(s, {alu_opcode(op, s == Size::b8 ? 2 : 3)}, dst.id, src, true));
 }
 
-void Assembler::alu(Alu op, Size s, const Mem& dst, Reg src) {
+void Assembler::alu(Alu op, Size s, Mem dst, Reg src) {
   append(op_rm(s, {alu_opcode(op, s == Size::b8 ? 0 : 1)}, src.id, dst, true));
 }
 
@@ -279,7 +284,7 @@ void Assembler::alu(Alu op, Size s, Reg dst, std::int32_t value) {
   append(e);
 }
 
-void Assembler::alu(Alu op, Size s, const Mem& dst, std::int32_t value) {
+void Assembler::alu(Alu op, Size s, Mem dst, std::int32_t value) {
   const auto [opcode, imm_size] = alu_imm_form(s, value);
   Bytes e = op_rm(s, {opcode}, static_cast<unsigned>(op), dst);
   e.imm(static_cast<std::uint32_t>(value), imm_size);
@@ -297,7 +302,7 @@ void Assembler::test(Size s, Reg a, std::int32_t value) {
 }
 
 void Assembler::imul(Size s, Reg dst, Reg src) { append(op_rr(s, {0x0F, 0xAF}, dst.id, src)); }
-void Assembler::imul(Size s, Reg dst, const Mem& src) { append(op_rm(s, {0x0F, 0xAF}, dst.id, src)); }
+void Assembler::imul(Size s, Reg dst, Mem src) { append(op_rm(s, {0x0F, 0xAF}, dst.id, src)); }
 
 void Assembler::imul(Size s, Reg dst, Reg src, std::int32_t value) {
   const bool short_imm = fits_i8(value);
@@ -356,7 +361,7 @@ void Assembler::cmov(Cond c, Size s, Reg dst, Reg src) {
   append(op_rr(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src));
 }
 
-void Assembler::cmov(Cond c, Size s, Reg dst, const Mem& src) {
+void Assembler::cmov(Cond c, Size s, Reg dst, Mem src) {
   if (s == Size::b8) fail("cmov has no 8-bit form");
   append(op_rm(s, {0x0F, static_cast<std::uint8_t>(0x40 + static_cast<unsigned>(c))}, dst.id, src));
 }
@@ -367,23 +372,23 @@ void Assembler::setcc(Cond c, Reg dst) {
 
 // ---- atomics ----
 
-void Assembler::lock_alu(Alu op, Size s, const Mem& dst, Reg src) {
+void Assembler::lock_alu(Alu op, Size s, Mem dst, Reg src) {
   if (op != Alu::add && op != Alu::or_ && op != Alu::and_ && op != Alu::xor_)
     fail("lock_alu supports add, or, and, xor");
   raw({0xF0});  // lock
   alu(op, s, dst, src);
 }
 
-void Assembler::lock_xadd(Size s, const Mem& dst, Reg src) {
+void Assembler::lock_xadd(Size s, Mem dst, Reg src) {
   raw({0xF0});  // lock
   append(op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xC0} : std::uint8_t{0xC1}}, src.id, dst, true));
 }
 
-void Assembler::xchg(Size s, const Mem& dst, Reg src) {
+void Assembler::xchg(Size s, Mem dst, Reg src) {
   append(op_rm(s, {s == Size::b8 ? std::uint8_t{0x86} : std::uint8_t{0x87}}, src.id, dst, true));
 }
 
-void Assembler::lock_cmpxchg(Size s, const Mem& dst, Reg src) {
+void Assembler::lock_cmpxchg(Size s, Mem dst, Reg src) {
   raw({0xF0});  // lock
   append(op_rm(s, {0x0F, s == Size::b8 ? std::uint8_t{0xB0} : std::uint8_t{0xB1}}, src.id, dst, true));
 }
@@ -455,7 +460,7 @@ std::uint32_t Assembler::jcc_forward(Cond c) {
 void Assembler::patch_here(std::uint32_t displacement_at) {
   if (displacement_at + std::size_t{4} > end_) return fail("patch of a jump outside the code");
   const auto rel = static_cast<std::int64_t>(end_) - static_cast<std::int64_t>(displacement_at + 4);
-  if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", displacement_at));
+  if (!fits_i32(rel)) fail_out_of_range(displacement_at);
   const auto v = static_cast<std::uint32_t>(rel);
   std::memcpy(code_.data() + displacement_at, &v, 4);  // little-endian like the target
 }
@@ -481,7 +486,7 @@ BPFVM_ENCODER void Assembler::rel_jump(std::initializer_list<std::uint8_t> short
     for (auto b : near_op) e.put(b);
     const auto at = static_cast<std::int64_t>(e.p - code_.data());
     const auto rel = target - (at + 4);
-    if (!fits_i32(rel)) fail(fmt::format("jump at offset {} out of rel32 range", at));
+    if (!fits_i32(rel)) fail_out_of_range(static_cast<std::size_t>(at));
     e.imm(static_cast<std::uint32_t>(rel), 4);
     return append(e);
   }

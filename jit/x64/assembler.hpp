@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
-#include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "isa/error.hpp"
@@ -29,19 +29,30 @@ inline constexpr Reg r8{8}, r9{9}, r10{10}, r11{11}, r12{12}, r13{13}, r14{14}, 
 // Operand size in bytes.
 enum class Size : std::uint8_t { b8 = 1, b16 = 2, b32 = 4, b64 = 8 };
 
-// base + index*scale + disp, or rip + disp.
+// base + index*scale + disp, or rip + disp. Eight bytes, passed by value in a register: an
+// operand built in memory from fields of other sizes and read back whole stalls store
+// forwarding, which measured as most of the time to encode a memory operand.
 struct Mem {
-  std::optional<Reg> base;
-  std::optional<Reg> index;  // rsp cannot be an index
-  std::uint8_t scale = 1;    // 1, 2, 4 or 8
-  std::int32_t disp = 0;
+  static constexpr Reg none{0xff};  // no base, no index
+  Reg base = none;
+  Reg index = none;        // rsp cannot be an index
+  std::uint8_t scale = 1;  // 1, 2, 4 or 8
   bool rip = false;
+  std::int32_t disp = 0;
+
+  constexpr bool has_base() const { return base.id != none.id; }
+  constexpr bool has_index() const { return index.id != none.id; }
 };
-inline Mem ptr(Reg base, std::int32_t disp = 0) { return Mem{base, std::nullopt, 1, disp, false}; }
-inline Mem ptr(Reg base, Reg index, std::uint8_t scale, std::int32_t disp = 0) {
-  return Mem{base, index, scale, disp, false};
+static_assert(sizeof(Mem) == 8);
+inline constexpr Mem ptr(Reg base, std::int32_t disp = 0) { return Mem{base, Mem::none, 1, false, disp}; }
+inline constexpr Mem ptr(Reg base, Reg index, std::uint8_t scale, std::int32_t disp = 0) {
+  return Mem{base, index, scale, false, disp};
 }
-inline Mem rip_ptr(std::int32_t disp) { return Mem{std::nullopt, std::nullopt, 1, disp, true}; }
+// [index*scale + disp], no base.
+inline constexpr Mem index_ptr(Reg index, std::uint8_t scale, std::int32_t disp = 0) {
+  return Mem{Mem::none, index, scale, false, disp};
+}
+inline constexpr Mem rip_ptr(std::int32_t disp) { return Mem{Mem::none, Mem::none, 1, true, disp}; }
 
 // Condition codes in their hardware order (the low nibble of jcc/setcc/cmovcc).
 enum class Cond : std::uint8_t { o, no, b, ae, e, ne, be, a, s, ns, p, np, l, ge, le, g };
@@ -79,28 +90,28 @@ class Assembler {
 
   // Data moves.
   void mov(Size s, Reg dst, Reg src);
-  void mov(Size s, Reg dst, const Mem& src);           // load
-  void mov(Size s, const Mem& dst, Reg src);           // store
-  void mov(Size s, const Mem& dst, std::int32_t imm);  // store an immediate (sign-extended for b64)
+  void mov(Size s, Reg dst, Mem src);           // load
+  void mov(Size s, Mem dst, Reg src);           // store
+  void mov(Size s, Mem dst, std::int32_t imm);  // store an immediate (sign-extended for b64)
   // dst = value with the shortest encoding: mov r32 (zero-extends), mov r/m64 sign-extended, or imm64.
   void mov_imm(Reg dst, std::uint64_t value);
   void mov_imm32(Reg dst, std::uint32_t value);                // 32-bit destination, upper half cleared
   void movzx(Size dst_size, Reg dst, Size src_size, Reg src);  // src_size b8 or b16
-  void movzx(Size dst_size, Reg dst, Size src_size, const Mem& src);
+  void movzx(Size dst_size, Reg dst, Size src_size, Mem src);
   void movsx(Size dst_size, Reg dst, Size src_size, Reg src);  // src_size b8, b16 or b32 (movsxd)
-  void movsx(Size dst_size, Reg dst, Size src_size, const Mem& src);
-  void lea(Size s, Reg dst, const Mem& src);  // s is b32 or b64
+  void movsx(Size dst_size, Reg dst, Size src_size, Mem src);
+  void lea(Size s, Reg dst, Mem src);  // s is b32 or b64
 
   // Arithmetic and logic (sets flags).
   void alu(Alu op, Size s, Reg dst, Reg src);
-  void alu(Alu op, Size s, Reg dst, const Mem& src);
-  void alu(Alu op, Size s, const Mem& dst, Reg src);
+  void alu(Alu op, Size s, Reg dst, Mem src);
+  void alu(Alu op, Size s, Mem dst, Reg src);
   void alu(Alu op, Size s, Reg dst, std::int32_t imm);  // imm8 when it fits
-  void alu(Alu op, Size s, const Mem& dst, std::int32_t imm);
+  void alu(Alu op, Size s, Mem dst, std::int32_t imm);
   void test(Size s, Reg a, Reg b);
   void test(Size s, Reg a, std::int32_t imm);
   void imul(Size s, Reg dst, Reg src);
-  void imul(Size s, Reg dst, const Mem& src);
+  void imul(Size s, Reg dst, Mem src);
   void imul(Size s, Reg dst, Reg src, std::int32_t imm);
   void unary(Unary op, Size s, Reg r);
   void cdq();                                           // edx:eax = sign-extended eax
@@ -111,14 +122,14 @@ class Assembler {
   // BMI2: dst = src shifted by count (any register, masked like shl/shr/sar), flags untouched.
   void shift_bmi2(Shift op, Size s, Reg dst, Reg src, Reg count);  // shl, shr or sar; b32 or b64
   void cmov(Cond c, Size s, Reg dst, Reg src);                     // b16, b32 or b64
-  void cmov(Cond c, Size s, Reg dst, const Mem& src);
+  void cmov(Cond c, Size s, Reg dst, Mem src);
   void setcc(Cond c, Reg dst);  // the low byte of dst
 
   // Atomics on memory (b32 or b64).
-  void lock_alu(Alu op, Size s, const Mem& dst, Reg src);  // add, or, and, xor
-  void lock_xadd(Size s, const Mem& dst, Reg src);
-  void xchg(Size s, const Mem& dst, Reg src);  // locked by the hardware
-  void lock_cmpxchg(Size s, const Mem& dst, Reg src);
+  void lock_alu(Alu op, Size s, Mem dst, Reg src);  // add, or, and, xor
+  void lock_xadd(Size s, Mem dst, Reg src);
+  void xchg(Size s, Mem dst, Reg src);  // locked by the hardware
+  void lock_cmpxchg(Size s, Mem dst, Reg src);
 
   // Stack, control flow.
   void push(Reg r);
@@ -171,7 +182,11 @@ class Assembler {
 
   static constexpr std::uint32_t kUnbound = UINT32_MAX;  // a label's offset while unbound
 
-  void fail(std::string message);
+  // Misuse, out of line and cold: an instruction's own code then needs no room for building a
+  // message (nor the saved registers that calling a formatter takes).
+  [[gnu::cold, gnu::noinline]] void fail(std::string_view message);
+  [[gnu::cold, gnu::noinline]] void fail_scale(unsigned scale);
+  [[gnu::cold, gnu::noinline]] void fail_out_of_range(std::size_t jump_at);
   void bind_error(Label l);                           // records why bind(l) cannot bind
   [[gnu::noinline]] void grow(std::size_t at_least);  // code_ holds at least that many bytes
   // The cursor for the next instruction, and its end once written. There is always room for
@@ -191,13 +206,13 @@ class Assembler {
   }
   void prefixes(Bytes& e, Size s, unsigned reg, const Mem* m, unsigned rm, bool byte_regs);
   void modrm_reg(Bytes& e, unsigned reg, unsigned rm);
-  void modrm_mem(Bytes& e, unsigned reg, const Mem& m);
+  void modrm_mem(Bytes& e, unsigned reg, Mem m);
   void extend(Size dst_size, Reg dst, Size src_size, Reg src,
               std::uint8_t op);  // movzx/movsx from a register
   // opcode bytes (1-3) with operand-size prefix/REX, then ModRM for reg field and a register/memory.
   Bytes op_rr(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Reg rm,
               bool byte_reg_field = false);
-  Bytes op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, const Mem& m,
+  Bytes op_rm(Size s, std::initializer_list<std::uint8_t> op, unsigned reg, Mem m,
               bool byte_reg_field = false);
   void rel_jump(std::initializer_list<std::uint8_t> short_op, std::initializer_list<std::uint8_t> near_op,
                 Label l);

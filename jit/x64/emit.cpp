@@ -847,13 +847,13 @@ class Emitter {
   }
 
   // The load or store `in` at `m` (checked already, or proven).
-  void load_or_store(const Insn& in, const Mem& m) {
+  void load_or_store(const Insn& in, Mem m) {
     if (in.info().kind == Kind::load)
       load(in, in.info(), m);
     else
       store(in, in.info(), m);
   }
-  void load(const Insn& in, const isa::OpInfo& row, const Mem& m) {
+  void load(const Insn& in, const isa::OpInfo& row, Mem m) {
     const unsigned bytes = row.width / 8u;
     const Size sz = bytes_size(bytes);
     const Reg d = host[in.dst];
@@ -864,7 +864,7 @@ class Emitter {
     else
       a_.movzx(Size::b32, d, sz, m);
   }
-  void store(const Insn& in, const isa::OpInfo& row, const Mem& m) {
+  void store(const Insn& in, const isa::OpInfo& row, Mem m) {
     const Size sz = bytes_size(row.width / 8u);
     if (row.source == Source::reg) return a_.mov(sz, m, host[in.src]);
     if (!blinding()) return a_.mov(sz, m, in.imm);
@@ -891,7 +891,7 @@ class Emitter {
       case Operation::fetch_bxor: {
         // A compare-exchange loop through rax; the operand and r0 wait in the spill area.
         Mem mm = m;
-        if (!mm.base || *mm.base != addr_reg || mm.disp != 0) {
+        if (!mm.has_base() || mm.base != addr_reg || mm.disp != 0) {
           a_.lea(Size::b64, addr_reg, mm);
           mm = ptr(addr_reg, 0);
         }

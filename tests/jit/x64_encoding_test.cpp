@@ -245,11 +245,11 @@ std::uint64_t mask(std::int64_t v, unsigned nbits) {
 std::string mem_text(const Mem& m) {
   std::string s = "[";
   if (m.rip) s += "rip";
-  if (m.base) s += kNames64[m.base->id];
-  if (m.index) {
+  if (m.has_base()) s += kNames64[m.base.id];
+  if (m.has_index()) {
     if (s.size() > 1) s += " + ";
     if (m.scale != 1) s += std::to_string(m.scale) + "*";
-    s += kNames64[m.index->id];
+    s += kNames64[m.index.id];
   }
   if (m.disp != 0 || s.size() == 1) {
     const std::int64_t d = m.disp;
@@ -313,7 +313,7 @@ std::vector<Mem> memory_operands() {
       for (std::uint8_t sc : {1, 2, 4, 8})
         out.push_back(ptr(R(b), R(i), sc, (b + i) % 3 == 0 ? 0 : (b % 2 ? 8 : -300)));
     }
-  out.push_back(Mem{std::nullopt, r9, 8, 64, false});
+  out.push_back(index_ptr(r9, 8, 64));
   out.push_back(rip_ptr(16));
   out.push_back(rip_ptr(-1));
   return out;
@@ -323,10 +323,10 @@ std::vector<Mem> memory_operands() {
 // SIB for an index or an rsp/r12 base, and disp8/disp32 (rbp/r13 need a displacement).
 std::size_t load_length(const Mem& m) {
   if (m.rip) return 3 + 4;
-  if (!m.base) return 3 + 1 + 4;
+  if (!m.has_base()) return 3 + 1 + 4;
   std::size_t n = 3;
-  if (m.index || m.base->low3() == 4) ++n;
-  if (m.disp == 0 && m.base->low3() != 5) return n;
+  if (m.has_index() || m.base.low3() == 4) ++n;
+  if (m.disp == 0 && m.base.low3() != 5) return n;
   return n + (m.disp >= -128 && m.disp <= 127 ? 1 : 4);
 }
 

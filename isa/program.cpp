@@ -18,6 +18,14 @@ const LineInfo* Program::line_at(std::size_t pc) const {
   return &*std::prev(it);
 }
 
+Program instructions_only(const Program& program) {
+  Program copy;
+  copy.name = program.name;
+  copy.insns = program.insns;
+  copy.functions = program.functions;
+  return copy;
+}
+
 Result<Program> program_from_bytes(std::span<const std::uint8_t> bytes, std::string name) {
   if (bytes.size() % sizeof(Insn) != 0)
     return Error{"program size " + std::to_string(bytes.size()) + " bytes is not a multiple of 8"};

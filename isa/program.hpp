@@ -77,6 +77,11 @@ struct Program {
 // Builds a one-function Program from raw instruction bytes (a multiple of 8, little-endian).
 Result<Program> program_from_bytes(std::span<const std::uint8_t> bytes, std::string name = "main");
 
+// A copy with the name, instructions and functions only: what an engine keeps to run the program
+// again (its maps come through vm::CompileOptions), without line info or map definitions,
+// which an ELF program may have many of.
+Program instructions_only(const Program& program);
+
 // The program's bytes as they sit in memory.
 std::vector<std::uint8_t> program_bytes(const Program& program);
 

@@ -2,6 +2,7 @@
 
 #include <sys/auxv.h>
 
+#include <mutex>
 #include <utility>
 
 #include "jit/a64/codegen.hpp"
@@ -20,19 +21,37 @@ constexpr int max_jit_call_depth = 4096;
 class JitExecutable final : public vm::Executable {
  public:
   JitExecutable(ExecutableMemory code, std::uint64_t blinding_key,
-                std::shared_ptr<const vm::HelperRegistry> helpers,
-                std::unique_ptr<vm::Executable> interpreter)
+                std::shared_ptr<const vm::HelperRegistry> helpers, isa::Program program,
+                vm::CompileOptions options)
       : code_(std::move(code)),
         blinding_key_(blinding_key),
         helpers_(std::move(helpers)),
-        interpreter_(std::move(interpreter)) {}
+        program_(std::move(program)),
+        options_(std::move(options)) {}
 
   vm::RunResult run(vm::RunContext& ctx) const override {
-    if (ctx.trace() || ctx.max_call_depth() > max_jit_call_depth) return interpreter_->run(ctx);
+    if (ctx.trace() || ctx.max_call_depth() > max_jit_call_depth) return run_interpreted(ctx);
     return vm::follow_tail_calls(ctx, run_once(ctx));
   }
 
  private:
+  // Tracing and call depths past the JIT's run on the interpreter, built on first use (most
+  // programs never need it, and building it costs about as much as the JIT's compile).
+  vm::RunResult run_interpreted(vm::RunContext& ctx) const {
+    std::call_once(interpreter_once_, [&] {
+      auto exe = vm::make_interpreter(program_, helpers_, options_);
+      if (exe)
+        interpreter_ = std::move(exe).value();
+      else
+        interpreter_error_ = exe.error().to_string();
+    });
+    if (interpreter_) return interpreter_->run(ctx);
+    // Not expected: the compile validated the same program with the same options.
+    vm::RunResult result;
+    result.trap = vm::Trap{vm::TrapKind::helper_error, 0, 0, 0, {}, interpreter_error_};
+    return result;
+  }
+
   // One program, up to its exit, a trap, or a tail call a helper requested.
   vm::RunResult run_once(vm::RunContext& ctx) const {
     const std::span<std::uint8_t> stack = ctx.prepare_run();
@@ -69,7 +88,11 @@ class JitExecutable final : public vm::Executable {
   ExecutableMemory code_;
   std::uint64_t blinding_key_;
   std::shared_ptr<const vm::HelperRegistry> helpers_;
-  std::unique_ptr<vm::Executable> interpreter_;
+  isa::Program program_;
+  vm::CompileOptions options_;
+  mutable std::once_flag interpreter_once_;
+  mutable std::unique_ptr<vm::Executable> interpreter_;
+  mutable std::string interpreter_error_;
 };
 
 }  // namespace
@@ -93,13 +116,11 @@ Result<std::unique_ptr<vm::Executable>> compile_for(const isa::Program& program,
   if (!helpers) helpers = std::make_shared<const vm::HelperRegistry>();
   auto generated = generate(program, *helpers, options, RuntimeCalls::host(), target);
   if (!generated) return generated.error();
-  auto interpreter = vm::make_interpreter(program, helpers, options);
-  if (!interpreter) return interpreter.error();
   auto memory = ExecutableMemory::create(generated->code);
   if (!memory) return memory.error();
   return std::unique_ptr<vm::Executable>(
       std::make_unique<JitExecutable>(std::move(memory).value(), generated->blinding_key, std::move(helpers),
-                                      std::move(interpreter).value()));
+                                      isa::instructions_only(program), options));
 }
 
 }  // namespace bpfvm::jit::a64

@@ -267,16 +267,6 @@ vm::RunResult JitExecutable::run_once(vm::RunContext& ctx) const {
   return result;
 }
 
-// What the tracer (the interpreter, built on first use) needs of the program: not its line
-// info or map definitions, which an ELF program may have many of.
-isa::Program tracing_copy(const isa::Program& program) {
-  isa::Program copy;
-  copy.name = program.name;
-  copy.insns = program.insns;
-  copy.functions = program.functions;
-  return copy;
-}
-
 struct Compiled {
   Emitted emitted;
   std::uint64_t key = 0;
@@ -331,7 +321,7 @@ Result<std::unique_ptr<vm::Executable>> compile(const isa::Program& program,
   if (!code) return code.error();
   return std::unique_ptr<vm::Executable>(std::make_unique<JitExecutable>(
       std::move(code).value(), std::move(c->emitted.paid_ahead), std::move(c->emitted.budget_sites), c->key,
-      tracing_copy(program), std::move(helpers), options));
+      isa::instructions_only(program), std::move(helpers), options));
 }
 
 Result<Listing> listing(const isa::Program& program, std::shared_ptr<const vm::HelperRegistry> helpers,

@@ -111,6 +111,23 @@ struct Cold {
   bool stack_first = false;  // group_retry: the in-line check was the stack's
 };
 
+// What the planning pass looks at in a form (from the ISA table): whether a window may start
+// there (a 64-bit register mov or shift, a conditional jump), a memory access, a legacy load.
+enum PlanFlag : std::uint8_t { plan_window = 1, plan_access = 2, plan_legacy = 4 };
+constexpr std::array<std::uint8_t, isa::op_count> plan_flags = [] {
+  std::array<std::uint8_t, isa::op_count> flags{};
+  for (const isa::OpInfo& row : isa::op_table) {
+    std::uint8_t f = 0;
+    if (row.id == isa::Op::mov64_reg || row.id == isa::Op::lsh64_imm ||
+        (row.kind == Kind::jump && row.operation != Operation::ja))
+      f |= plan_window;
+    if (row.kind == Kind::load || row.kind == Kind::store || row.kind == Kind::atomic) f |= plan_access;
+    if (row.kind == Kind::legacy) f |= plan_legacy;
+    flags[static_cast<std::size_t>(row.id)] = f;
+  }
+  return flags;
+}();
+
 // A group of accesses through one base register: [base + lo, base + hi) is checked once.
 struct Group {
   int base;
@@ -310,22 +327,29 @@ class Emitter {
   void plan(std::size_t index) {
     const lowering::Block& b = an_.blocks[index];
     std::array<std::int32_t, 11> open;
-    open.fill(-1);
+    lowering::RegSet open_bases = 0;  // the registers with an entry in `open`
     bool slow = false;
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
       const Insn& in = an_.insns[pc];
       if (in.second_slot) continue;
+      const lowering::RegSet written = an_.writes[pc];
+      const std::uint8_t flags = plan_flags[static_cast<std::size_t>(in.op)];
+      if (flags == 0) {  // most slots: nothing to plan, unless they end a group
+        open_bases &= static_cast<lowering::RegSet>(~written);
+        continue;
+      }
       const isa::OpInfo& row = in.info();
-      plan_windows(pc, in, row);
-      if (row.kind == Kind::legacy) {
+      if ((flags & plan_window) != 0) plan_windows(pc, in, row);
+      if ((flags & plan_legacy) != 0) {
         slow = true;
         slow_[pc] = a_.new_label();
-      } else if (checked(in)) {
+      } else if ((flags & plan_access) != 0 && checked(in)) {
         slow = true;
         const int base = row.kind == Kind::load ? in.src : in.dst;
         const std::int32_t lo = in.off, hi = in.off + static_cast<std::int32_t>(row.width / 8u);
         const unsigned kind = row.kind == Kind::load ? 1u : row.kind == Kind::store ? 2u : 3u;
-        if (open[base] < 0) {
+        if ((open_bases & lowering::reg_bit(base)) == 0) {
+          open_bases |= lowering::reg_bit(base);
           open[base] = static_cast<std::int32_t>(groups_.size());
           group_at_[pc] = open[base];
           groups_.push_back(Group{base, lo, hi, kind});
@@ -337,8 +361,7 @@ class Emitter {
           g.kinds |= kind;
         }
       }
-      for (unsigned written = an_.writes[pc]; written != 0; written &= written - 1)
-        open[static_cast<std::size_t>(std::countr_zero(written))] = -1;
+      open_bases &= static_cast<lowering::RegSet>(~written);
     }
     if (!slow) return;
     has_slow_[index] = true;

@@ -1,50 +1,26 @@
 #include "isa/isa.hpp"
 
-
+#include <cstdint>
 
 namespace bpfvm::isa {
 namespace {
 
-// For each opcode byte, the run of rows that share it (rows with one byte are adjacent or not;
-// the index lists them all).
-struct ByteIndex {
-  std::array<std::uint8_t, 256> count{};
-  std::array<std::array<std::uint8_t, 12>, 256> rows{};
-};
-
-constexpr ByteIndex build_index() {
-  ByteIndex index{};
-  for (std::size_t i = 0; i < op_table.size(); ++i) {
-    auto& row = op_table[i];
-    index.rows[row.opcode][index.count[row.opcode]++] = static_cast<std::uint8_t>(i);
-  }
-  return index;
-}
-
-constexpr ByteIndex byte_index = build_index();
-
-constexpr std::int32_t disc_field(Disc disc, const Insn& insn) {
-  switch (disc) {
-    case Disc::none: return 0;
-    case Disc::off: return insn.off;
-    case Disc::imm: return insn.imm;
-    case Disc::src: return insn.src();
-  }
-  return 0;
-}
+using detail::forms;
 
 constexpr bool table_is_consistent() {
   for (std::size_t i = 0; i < op_table.size(); ++i) {
-    if (static_cast<std::size_t>(op_table[i].id) != i) return false;
-    
+    const OpInfo& row = op_table[i];
+    if (static_cast<std::size_t>(row.id) != i) return false;
+    // decode() compares the distinguishing field's bits: the value must fit the field.
+    if (row.disc == Disc::off && (row.disc_value < INT16_MIN || row.disc_value > INT16_MAX)) return false;
+    if (row.disc == Disc::src && (row.disc_value < 0 || row.disc_value > 15)) return false;
   }
   // Rows sharing an opcode byte agree on the discriminating field and differ in its value.
   for (int b = 0; b < 256; ++b) {
-    auto n = byte_index.count[b];
-    for (int i = 0; i < n; ++i) {
-      for (int j = i + 1; j < n; ++j) {
-        auto& x = op_table[byte_index.rows[b][i]];
-        auto& y = op_table[byte_index.rows[b][j]];
+    for (int i = forms.first[b]; i < forms.first[b] + forms.count[b]; ++i) {
+      for (int j = i + 1; j < forms.first[b] + forms.count[b]; ++j) {
+        const OpInfo& x = info(forms.forms[i].op);
+        const OpInfo& y = info(forms.forms[j].op);
         if (x.disc != y.disc || x.disc == Disc::none || x.disc_value == y.disc_value) return false;
       }
     }
@@ -55,19 +31,10 @@ static_assert(table_is_consistent(), "isa/opcodes.def: rows sharing an opcode by
 
 }  // namespace
 
-std::optional<Op> decode(const Insn& insn) {
-  auto n = byte_index.count[insn.opcode];
-  for (int i = 0; i < n; ++i) {
-    auto& row = op_table[byte_index.rows[insn.opcode][i]];
-    if (disc_field(row.disc, insn) == row.disc_value) return row.id;
-  }
-  return std::nullopt;
-}
-
-bool opcode_known(std::uint8_t opcode) { return byte_index.count[opcode] != 0; }
+bool opcode_known(std::uint8_t opcode) { return forms.count[opcode] != 0; }
 
 Disc discriminator_of(std::uint8_t opcode) {
-  return byte_index.count[opcode] ? op_table[byte_index.rows[opcode][0]].disc : Disc::none;
+  return forms.count[opcode] ? info(forms.forms[forms.first[opcode]].op).disc : Disc::none;
 }
 
 std::string_view to_string(Kind k) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -101,9 +102,63 @@ inline constexpr std::array<OpInfo, op_count> op_table = {{
 
 constexpr const OpInfo& info(Op op) { return op_table[static_cast<std::size_t>(op)]; }
 
+namespace detail {
+
+// decode() is inline (every engine, the verifier and validation call it per slot) and reads two
+// small tables derived from op_table: the rows sorted by opcode byte, each with its
+// distinguishing field as a bit range of the instruction word, and per opcode byte where its
+// rows are.
+struct Form {
+  std::uint32_t mask = 0;   // the field's bits, after `shift` (0: Disc::none, nothing to compare)
+  std::uint32_t value = 0;  // disc_value, truncated to the field
+  std::uint8_t shift = 0;   // of the field in the little-endian instruction word
+  Op op{};
+};
+
+struct Forms {
+  std::array<Form, op_count> forms{};  // sorted by opcode byte, in table order within one
+  std::array<std::uint8_t, 256> first{};
+  std::array<std::uint8_t, 256> count{};
+};
+
+constexpr Form form_of(const OpInfo& row) {
+  Form f;
+  f.op = row.id;
+  switch (row.disc) {
+    case Disc::none: return f;
+    case Disc::off: f.shift = 16, f.mask = 0xffff; break;
+    case Disc::imm: f.shift = 32, f.mask = 0xffffffff; break;
+    case Disc::src: f.shift = 12, f.mask = 0xf; break;
+  }
+  f.value = static_cast<std::uint32_t>(row.disc_value) & f.mask;
+  return f;
+}
+
+constexpr Forms build_forms() {
+  Forms t{};
+  for (const OpInfo& row : op_table) ++t.count[row.opcode];
+  std::array<std::uint8_t, 256> next{};
+  for (std::size_t b = 0, at = 0; b < 256; at += t.count[b], ++b)
+    t.first[b] = next[b] = static_cast<std::uint8_t>(at);
+  for (const OpInfo& row : op_table) t.forms[next[row.opcode]++] = form_of(row);
+  return t;
+}
+
+inline constexpr Forms forms = build_forms();
+
+}  // namespace detail
+
 // The instruction form of `insn`, or nothing when no row matches (an unknown opcode byte, or a
 // known one whose distinguishing field holds an undefined value).
-std::optional<Op> decode(const Insn& insn);
+constexpr std::optional<Op> decode(const Insn& insn) {
+  const std::uint64_t word = std::bit_cast<std::uint64_t>(insn);
+  const std::uint8_t first = detail::forms.first[insn.opcode];
+  for (std::uint8_t i = first; i < first + detail::forms.count[insn.opcode]; ++i) {
+    const detail::Form& f = detail::forms.forms[i];
+    if ((word >> f.shift & f.mask) == f.value) return f.op;
+  }
+  return std::nullopt;
+}
 
 // True when the opcode byte appears in some row, whatever its other fields say.
 bool opcode_known(std::uint8_t opcode);

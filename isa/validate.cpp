@@ -1,8 +1,9 @@
 #include "isa/validate.hpp"
 
 #include <algorithm>
-#include <set>
+#include <array>
 #include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -20,7 +21,7 @@ struct Unused {
   bool dst = false, src = false, off = false, imm = false;
 };
 
-Unused unused_fields(const OpInfo& row) {
+constexpr Unused unused_fields(const OpInfo& row) {
   Unused u;
   auto reg_source = row.source == Source::reg;
   switch (row.kind) {
@@ -68,22 +69,78 @@ Unused unused_fields(const OpInfo& row) {
   return u;
 }
 
-// The register an instruction writes, or -1.
-int written_register(const OpInfo& row, const Insn& insn) {
+// The register field an instruction form writes.
+enum class Written : std::uint8_t { none, dst, src, r0 };
+
+constexpr Written written_register(const OpInfo& row) {
   switch (row.kind) {
     case Kind::alu:
     case Kind::load:
-    case Kind::lddw: return insn.dst();
+    case Kind::lddw: return Written::dst;
     case Kind::atomic:
-      if (row.operation == Operation::cmpxchg) return 0;
+      if (row.operation == Operation::cmpxchg) return Written::r0;
       if (row.operation == Operation::xchg || row.operation == Operation::fetch_add ||
           row.operation == Operation::fetch_bor || row.operation == Operation::fetch_band ||
           row.operation == Operation::fetch_bxor)
-        return insn.src();
-      return -1;
-    case Kind::legacy: return 0;
-    default: return -1;
+        return Written::src;
+      return Written::none;
+    case Kind::legacy: return Written::r0;
+    default: return Written::none;
   }
+}
+
+// Per form what pass 1 checks, derived from the table once rather than per slot; small, so that
+// pass 1 reads the wide table rows only to name a form in an error.
+struct Rules {
+  std::uint8_t unused = 0;  // field_bits of the fields left unused
+  Written written = Written::none;
+  std::uint8_t min_cpu = 0;
+  bool src_is_disc = false;  // decode() checked the source field
+  Kind kind = Kind::exit;
+  Operation operation = Operation::exit;
+};
+
+enum : std::uint8_t { dst_bit = 1, src_bit = 2, off_bit = 4, imm_bit = 8 };
+
+constexpr std::uint8_t field_bits(const Unused& u) {
+  return static_cast<std::uint8_t>((u.dst ? dst_bit : 0) | (u.src ? src_bit : 0) | (u.off ? off_bit : 0) |
+                                   (u.imm ? imm_bit : 0));
+}
+
+// The fields of `insn` that are not zero.
+std::uint8_t nonzero_fields(const Insn& insn) {
+  return static_cast<std::uint8_t>((insn.dst() != 0 ? dst_bit : 0) | (insn.src() != 0 ? src_bit : 0) |
+                                   (insn.off != 0 ? off_bit : 0) | (insn.imm != 0 ? imm_bit : 0));
+}
+
+constexpr std::array<Rules, op_count> build_rules() {
+  std::array<Rules, op_count> rules{};
+  for (std::size_t i = 0; i < op_count; ++i) {
+    const OpInfo& row = op_table[i];
+    rules[i] = {field_bits(unused_fields(row)),
+                written_register(row),
+                row.min_cpu,
+                row.disc == Disc::src,
+                row.kind,
+                row.operation};
+  }
+  return rules;
+}
+
+constexpr std::array<Rules, op_count> rules_of = build_rules();
+
+bool writes_frame_pointer(Written written, const Insn& insn) {
+  switch (written) {
+    case Written::dst: return insn.dst() == frame_pointer;
+    case Written::src: return insn.src() == frame_pointer;
+    case Written::none:
+    case Written::r0: return false;
+  }
+  return false;
+}
+
+bool test_bit(const std::vector<std::uint64_t>& bits, std::size_t i) {
+  return (bits[i / 64] >> (i % 64) & 1) != 0;
 }
 
 std::string describe_unknown(const Insn& insn) {
@@ -108,105 +165,153 @@ std::ptrdiff_t branch_target(const Insn& insn, Op op, std::size_t pc) {
 }
 
 Status validate(Program& program, const ValidateOptions& options) {
-  auto& insns = program.insns;
-  auto n = insns.size();
+  Layout layout;
+  Status status = validate(std::as_const(program), options, layout);
+  // The functions are complete (discovered, or given and sorted) once every instruction passed
+  // on its own, whatever comes after.
+  if (!layout.functions.empty()) program.functions = std::move(layout.functions);
+  return status;
+}
+
+Status validate(const Program& program, const ValidateOptions& options, Layout& out) {
+  const auto& insns = program.insns;
+  const std::size_t n = insns.size();
+  out.functions.clear();
   if (n == 0) return Error{"program is empty"};
   if (n > options.max_insns)
     return Error{fmt::format("program has {} instructions, more than the limit of {}", n, options.max_insns)};
 
-  // Pass 1: each instruction on its own; note lddw second slots and call-local targets.
-  std::vector<bool> second_slot(n, false);
-  std::vector<Op> ops(n);
-  std::set<std::size_t> call_targets;
+  // Pass 1: each instruction on its own; note lddw second slots, branches and call-local targets.
+  out.ops.resize(n);
+  out.second_slots.assign((n + 63) / 64, 0);
+  out.branches.clear();
+  out.call_targets.clear();
+  Op* const ops = out.ops.data();
+  const int cpu_version = options.cpu_version;
   for (std::size_t pc = 0; pc < n; ++pc) {
-    auto& insn = insns[pc];
-    auto op = decode(insn);
+    const Insn& insn = insns[pc];
+    const std::optional<Op> op = decode(insn);
     if (!op) return at(pc, describe_unknown(insn));
     ops[pc] = *op;
-    auto& row = info(*op);
-    if (row.min_cpu > options.cpu_version)
+    const Rules& rules = rules_of[static_cast<std::size_t>(*op)];
+    if (rules.min_cpu > cpu_version) {
+      const OpInfo& row = info(*op);
       return at(pc, fmt::format("{} needs CPU v{}, the program is limited to v{}", row.name, row.min_cpu,
-                                options.cpu_version));
+                                cpu_version));
+    }
     if (insn.dst() >= register_count) return at(pc, fmt::format("invalid destination register r{}", insn.dst()));
-    if (insn.src() >= register_count && row.disc != Disc::src)
+    if (insn.src() >= register_count && !rules.src_is_disc)
       return at(pc, fmt::format("invalid source register r{}", insn.src()));
-    auto unused = unused_fields(row);
-    if (unused.dst && insn.dst() != 0) return at(pc, fmt::format("{}: reserved destination field is {}, not 0", row.name, insn.dst()));
-    if (unused.src && insn.src() != 0) return at(pc, fmt::format("{}: reserved source field is {}, not 0", row.name, insn.src()));
-    if (unused.off && insn.off != 0) return at(pc, fmt::format("{}: reserved offset field is {}, not 0", row.name, insn.off));
-    if (unused.imm && insn.imm != 0) return at(pc, fmt::format("{}: reserved immediate field is {}, not 0", row.name, insn.imm));
-    if (row.operation == Operation::callx && insn.dst() >= frame_pointer)
+    if (const std::uint8_t reserved = nonzero_fields(insn) & rules.unused; reserved != 0) {
+      const std::string_view name = info(*op).name;
+      if (reserved & dst_bit)
+        return at(pc, fmt::format("{}: reserved destination field is {}, not 0", name, insn.dst()));
+      if (reserved & src_bit)
+        return at(pc, fmt::format("{}: reserved source field is {}, not 0", name, insn.src()));
+      if (reserved & off_bit)
+        return at(pc, fmt::format("{}: reserved offset field is {}, not 0", name, insn.off));
+      return at(pc, fmt::format("{}: reserved immediate field is {}, not 0", name, insn.imm));
+    }
+    if (rules.operation == Operation::callx && insn.dst() >= frame_pointer)
       return at(pc, fmt::format("callx through r{}", insn.dst()));
-    if (written_register(row, insn) == frame_pointer) return at(pc, "r10 is read-only");
-    if (row.kind == Kind::lddw) {
+    if (writes_frame_pointer(rules.written, insn)) return at(pc, "r10 is read-only");
+    const Kind kind = rules.kind;
+    if (kind == Kind::lddw) {
       if (pc + 1 >= n) return at(pc, "lddw is truncated: its second slot is missing");
       // A function reference (callbacks, callx targets) names a function start like call local.
-      if (row.operation == Operation::func) {
+      if (rules.operation == Operation::func) {
         auto t = static_cast<std::ptrdiff_t>(pc) + 1 + insn.imm;
         if (t < 0 || static_cast<std::size_t>(t) >= n)
           return at(pc, fmt::format("function reference target {} is outside the program (0..{})", t, n - 1));
-        call_targets.insert(static_cast<std::size_t>(t));
+        out.call_targets.push_back(static_cast<std::uint32_t>(t));
       }
       auto& next = insns[pc + 1];
       if (next.opcode != 0 || next.regs != 0 || next.off != 0)
         return at(pc + 1, "lddw second slot must have zero opcode, registers and offset");
-      second_slot[pc + 1] = true;
-      ops[pc + 1] = *op;
       ++pc;
+      out.second_slots[pc / 64] |= std::uint64_t{1} << (pc % 64);
+      ops[pc] = *op;
     }
-    if (row.kind == Kind::call && row.operation == Operation::local) {
+    if (kind == Kind::jump) out.branches.push_back(static_cast<std::uint32_t>(pc));
+    if (kind == Kind::call && rules.operation == Operation::local) {
       auto t = branch_target(insn, *op, pc);
       if (t < 0 || static_cast<std::size_t>(t) >= n)
         return at(pc, fmt::format("call local target {} is outside the program (0..{})", t, n - 1));
-      call_targets.insert(static_cast<std::size_t>(t));
+      out.call_targets.push_back(static_cast<std::uint32_t>(t));
+      out.branches.push_back(static_cast<std::uint32_t>(pc));
     }
   }
 
   // Functions: given by the loader, or discovered from call targets.
+  auto& functions = out.functions;
   if (program.functions.empty()) {
-    std::vector<std::size_t> starts{0};
-    for (auto t : call_targets)
-      if (t != 0) starts.push_back(t);
+    auto& starts = out.call_targets;
+    starts.push_back(0);
+    std::sort(starts.begin(), starts.end());
+    starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
     for (std::size_t i = 0; i < starts.size(); ++i) {
       auto end = i + 1 < starts.size() ? starts[i + 1] : n;
-      program.functions.push_back({i == 0 ? program.name : fmt::format("func_{}", starts[i]),
-                                   static_cast<std::uint32_t>(starts[i]), static_cast<std::uint32_t>(end)});
+      functions.push_back({i == 0 ? program.name : fmt::format("func_{}", starts[i]), starts[i],
+                           static_cast<std::uint32_t>(end)});
     }
   } else {
-    std::sort(program.functions.begin(), program.functions.end(),
-              [](auto& a, auto& b) { return a.start < b.start; });
-    for (auto& f : program.functions)
+    functions = program.functions;
+    std::sort(functions.begin(), functions.end(), [](auto& a, auto& b) { return a.start < b.start; });
+    for (auto& f : functions)
       if (f.start >= f.end || f.end > n)
         return Error{fmt::format("function {} spans [{}, {}) outside the program", f.name, f.start, f.end)};
   }
-  std::vector<int> func_of(n, -1);
-  for (std::size_t i = 0; i < program.functions.size(); ++i)
-    for (auto pc = program.functions[i].start; pc < program.functions[i].end; ++pc) func_of[pc] = static_cast<int>(i);
+
+  // Whether a jump at pc stays in its function: the one containing it among the sorted functions,
+  // found by a walk as the branches come in order; given functions that overlap (a pc belongs to
+  // the last in start order that contains it) need a table.
+  bool overlap = false;
+  for (std::size_t i = 1; i < functions.size(); ++i) overlap |= functions[i - 1].end > functions[i].start;
+  if (overlap) {
+    out.function_of.assign(n, -1);
+    for (std::size_t i = 0; i < functions.size(); ++i)
+      std::fill(out.function_of.begin() + functions[i].start, out.function_of.begin() + functions[i].end,
+                static_cast<std::int32_t>(i));
+  }
+  std::size_t current = 0;
+  auto same_function = [&](std::size_t pc, std::size_t t) {
+    if (overlap) return out.function_of[t] == out.function_of[pc];
+    while (functions[current].end <= pc) ++current;
+    return functions[current].start <= t && t < functions[current].end;
+  };
+  // The first instruction (not a second slot) outside every function: the first error of
+  // pass 2 unless a branch before it has one.
+  std::size_t unowned = n;
+  std::size_t covered = 0;
+  for (std::size_t i = 0; i <= functions.size() && unowned == n; ++i) {
+    const std::size_t start = i < functions.size() ? functions[i].start : n;
+    std::size_t pc = covered;
+    if (pc < start && test_bit(out.second_slots, pc)) ++pc;
+    if (pc < start) unowned = pc;
+    if (i < functions.size()) covered = std::max<std::size_t>(covered, functions[i].end);
+  }
 
   // Pass 2: control flow.
-  for (std::size_t pc = 0; pc < n; ++pc) {
-    if (second_slot[pc]) continue;
-    auto& row = info(ops[pc]);
-    if (func_of[pc] < 0) return at(pc, "instruction belongs to no function");
-    if (row.kind == Kind::jump) {
-      auto t = branch_target(insns[pc], ops[pc], pc);
+  for (const std::uint32_t pc : out.branches) {
+    if (pc >= unowned) break;
+    const Op op = out.ops[pc];
+    const auto t = branch_target(insns[pc], op, pc);
+    if (info(op).kind == Kind::jump) {
       if (t < 0 || static_cast<std::size_t>(t) >= n)
         return at(pc, fmt::format("jump target {} is outside the program (0..{})", t, n - 1));
-      if (second_slot[static_cast<std::size_t>(t)])
+      if (test_bit(out.second_slots, static_cast<std::size_t>(t)))
         return at(pc, fmt::format("jump target {} is the second slot of an lddw", t));
-      if (func_of[static_cast<std::size_t>(t)] != func_of[pc])
+      if (!same_function(pc, static_cast<std::size_t>(t)))
         return at(pc, fmt::format("jump target {} is in another function", t));
-    }
-    if (row.kind == Kind::call && row.operation == Operation::local) {
-      auto t = static_cast<std::size_t>(branch_target(insns[pc], ops[pc], pc));
-      auto& callee = program.functions[static_cast<std::size_t>(func_of[t])];
-      if (callee.start != t) return at(pc, fmt::format("call local target {} is not the start of a function", t));
+    } else if (!std::ranges::binary_search(functions, static_cast<std::size_t>(t), {}, &Function::start)) {
+      return at(pc, fmt::format("call local target {} is not the start of a function", t));
     }
   }
-  for (auto& f : program.functions) {
+  if (unowned < n) return at(unowned, "instruction belongs to no function");
+  for (auto& f : functions) {
     auto last = f.end - 1;
-    if (second_slot[last]) --last;
-    auto& row = info(ops[last]);
+    if (test_bit(out.second_slots, last)) --last;
+    auto& row = info(out.ops[last]);
     bool ends = row.kind == Kind::exit || (row.kind == Kind::jump && row.operation == Operation::ja);
     if (!ends) return at(last, fmt::format("function {} can fall off its end: its last instruction is not exit or goto", f.name));
   }

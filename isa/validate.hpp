@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "isa/error.hpp"
 #include "isa/program.hpp"
@@ -20,6 +22,23 @@ struct ValidateOptions {
 // When `program.functions` is empty it is filled in: the entry at 0 plus every call-local
 // target, each running up to the next function's start.
 Status validate(Program& program, const ValidateOptions& options = {});
+
+// What validate() learns about a program's slots, for the engines that decode it next. Its
+// vectors keep their capacity from one call to the next.
+struct Layout {
+  std::vector<Op> ops;              // per slot its form (an lddw's second slot repeats the first)
+  std::vector<Function> functions;  // the program's (sorted by start) or the discovered ones
+
+  // Scratch of validate(), kept here for its capacity.
+  std::vector<std::uint64_t> second_slots;  // bit pc: pc is an lddw's second slot
+  std::vector<std::uint32_t> branches;      // pcs of jumps and calls local, in order
+  std::vector<std::uint32_t> call_targets;  // of calls local and function references
+  std::vector<std::int32_t> function_of;    // per pc, only when given functions overlap
+};
+
+// The same checks and errors on a program that stays as it is; `out` receives its layout
+// (complete only when the program is valid).
+Status validate(const Program& program, const ValidateOptions& options, Layout& out);
 
 // The target pc of a jump or call-local at `pc` (ja32 uses imm, the others off; call local imm).
 std::ptrdiff_t branch_target(const Insn& insn, Op op, std::size_t pc);

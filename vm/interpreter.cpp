@@ -495,30 +495,33 @@ Error at(std::size_t pc, std::string message) {
 Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program,
                                                      std::shared_ptr<const HelperRegistry> helpers,
                                                      const CompileOptions& options) {
-  isa::Program checked = program;
+  // Kept per thread so that validation does not allocate per compile; not for large programs,
+  // whose layout would stay with the thread.
+  thread_local isa::Layout kept;
+  isa::Layout own;
+  isa::Layout& layout = program.insns.size() <= (std::size_t{1} << 16) ? kept : own;
   isa::ValidateOptions vopts;
   vopts.cpu_version = options.cpu_version;
-  if (Status s = isa::validate(checked, vopts); !s) return s.error();
+  if (Status s = isa::validate(program, vopts, layout); !s) return s.error();
   if (!helpers) helpers = std::make_shared<const HelperRegistry>();
 
-  const auto& insns = checked.insns;
+  const auto& insns = program.insns;
   std::vector<Decoded> code(insns.size());
   for (std::size_t pc = 0; pc < insns.size(); ++pc) {
     const isa::Insn& in = insns[pc];
-    const std::optional<Op> op = isa::decode(in);
-    if (!op) return at(pc, "unknown instruction");  // validate() already refuses these
-    const isa::OpInfo& info = isa::info(*op);
+    const Op op = layout.ops[pc];
+    const isa::OpInfo& info = isa::info(op);
     Decoded& d = code[pc];
-    d.op = *op;
+    d.op = op;
     d.dst = static_cast<std::uint8_t>(in.dst());
     d.src = static_cast<std::uint8_t>(in.src());
     d.off = in.off;
     d.imm = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
     d.proven = options.proven(pc);
     switch (info.kind) {
-      case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc)); break;
+      case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc)); break;
       case Kind::lddw: {
-        auto value = lddw_operand(in, insns[pc + 1], *op, options);
+        auto value = lddw_operand(in, insns[pc + 1], op, options);
         if (!value) return at(pc, value.error().message);
         d.imm = *value;
         ++pc;  // the second slot is never executed
@@ -527,7 +530,7 @@ Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program
       }
       case Kind::call:
         if (info.operation == Operation::local) {
-          d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc));
+          d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc));
         } else if (info.operation == Operation::helper) {
           const Helper* h = helpers->find(static_cast<std::uint32_t>(in.imm));
           if (h == nullptr) return at(pc, "call to unknown helper " + std::to_string(in.imm));

@@ -67,18 +67,19 @@ Error at(std::size_t pc, std::string message) {
 }
 
 // Decodes every slot and resolves what the interpreter resolves at compile time.
-Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers,
-                  const vm::CompileOptions& options, std::vector<Insn>& out) {
+// (`ops`: the forms validate() found.)
+Status decode_all(const isa::Program& program, const std::vector<isa::Op>& ops,
+                  const vm::HelperRegistry& helpers, const vm::CompileOptions& options,
+                  std::vector<Insn>& out) {
   const auto& insns = program.insns;
   out.resize(insns.size());
   for (std::size_t pc = 0; pc < insns.size(); ++pc) {
     const isa::Insn& in = insns[pc];
-    const std::optional<isa::Op> op = isa::decode(in);
-    if (!op) return at(pc, "unknown instruction");  // validate() refuses these first
-    const isa::OpInfo& row = isa::info(*op);
+    const isa::Op op = ops[pc];
+    const isa::OpInfo& row = isa::info(op);
     Insn& d = out[pc];
     d = Insn{};  // the vector may hold a previous program's slots
-    d.op = *op;
+    d.op = op;
     d.dst = static_cast<std::uint8_t>(in.dst());
     d.src = static_cast<std::uint8_t>(in.src());
     d.off = in.off;
@@ -86,9 +87,9 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     d.imm64 = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
     d.proven = options.proven(pc);
     switch (row.kind) {
-      case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc)); break;
+      case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc)); break;
       case Kind::lddw: {
-        auto value = vm::lddw_operand(in, insns[pc + 1], *op, options);
+        auto value = vm::lddw_operand(in, insns[pc + 1], op, options);
         if (!value) return at(pc, value.error().message);
         d.imm64 = *value;
         ++pc;
@@ -98,7 +99,7 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
       }
       case Kind::call:
         if (row.operation == Operation::local) {
-          d.target = static_cast<std::uint32_t>(isa::branch_target(in, *op, pc));
+          d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc));
         } else if (row.operation == Operation::helper) {
           const vm::Helper* h = helpers.find(static_cast<std::uint32_t>(in.imm));
           if (h == nullptr) return at(pc, "call to unknown helper " + std::to_string(in.imm));
@@ -169,12 +170,12 @@ void build_blocks(Analysis& a) {
 
 // Functions, and what each slot reads and writes (computed once: the passes below visit
 // slots many times).
-void build_functions(const isa::Program& program, Analysis& a) {
+void build_functions(const std::vector<isa::Function>& functions, Analysis& a) {
   const std::size_t n = a.insns.size();
   a.function_of.assign(n, 0);
   a.reads.assign(n, 0);
   a.writes.assign(n, 0);
-  for (const isa::Function& f : program.functions) {
+  for (const isa::Function& f : functions) {
     const auto index = static_cast<std::uint32_t>(a.functions.size());
     Function fn{f.start, f.end, 0, false, false};
     for (std::uint32_t pc = f.start; pc < f.end; ++pc) {
@@ -370,19 +371,13 @@ RegSet defs(const Insn& insn) { return writes_of(insn); }
 
 Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                const vm::CompileOptions& options, Analysis& a) {
-  // isa::validate reads the name, instructions and functions (and completes the functions):
-  // the maps and line info (a string pair per line) need no copy.
-  isa::Program checked;
-  checked.name = program.name;
-  checked.insns = program.insns;
-  checked.functions = program.functions;
   isa::ValidateOptions vopts;
   vopts.cpu_version = options.cpu_version;
-  if (Status s = isa::validate(checked, vopts); !s) return s.error();
+  if (Status s = isa::validate(program, vopts, a.layout); !s) return s.error();
   a.blocks.clear();
   a.functions.clear();
-  if (Status s = decode_all(checked, helpers, options, a.insns); !s) return s.error();
-  build_functions(checked, a);
+  if (Status s = decode_all(program, a.layout.ops, helpers, options, a.insns); !s) return s.error();
+  build_functions(a.layout.functions, a);
   build_blocks(a);
   const std::vector<Edges> edges = block_edges(a);
   build_liveness(a, edges);

@@ -33,6 +33,7 @@
 #include "isa/error.hpp"
 #include "isa/isa.hpp"
 #include "isa/program.hpp"
+#include "isa/validate.hpp"
 #include "vm/helpers.hpp"
 #include "vm/runtime.hpp"
 
@@ -88,6 +89,7 @@ struct Analysis {
   std::vector<RegSet> live_out;            // per pc
   std::vector<RegSet> frame_derived;       // per pc, before it runs
   std::vector<std::uint8_t> jumps_to;      // per pc: how many jumps target it (saturates at 255)
+  isa::Layout layout;                      // isa::validate()'s, kept for its capacity
 
   bool block_start(std::uint32_t pc) const { return blocks[block_of[pc]].first == pc; }
   bool live_after(std::uint32_t pc, int reg) const { return (live_out[pc] & reg_bit(reg)) != 0; }

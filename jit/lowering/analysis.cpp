@@ -1,5 +1,7 @@
 #include "jit/lowering/analysis.hpp"
 
+#include <algorithm>
+#include <array>
 #include <string>
 
 #include "isa/validate.hpp"
@@ -11,54 +13,83 @@ using isa::Kind;
 using isa::Operation;
 using isa::Source;
 
-// The bodies of uses() and defs(), inlined into the passes that call them per slot.
-[[gnu::always_inline]] inline RegSet reads_of(const Insn& insn, bool in_entry) {
-  const isa::OpInfo& row = insn.info();
-  const RegSet dst = reg_bit(insn.dst), src = row.source == Source::reg ? reg_bit(insn.src) : RegSet{0};
+// The registers a form reads or writes: fixed ones, and the ones its dst and src fields name
+// (masks: all ones where the field counts).
+struct RegUse {
+  RegSet fixed = 0;
+  RegSet dst = 0;
+  RegSet src = 0;
+};
+constexpr RegSet field = 0xffff;
+
+constexpr RegUse reads_of(const isa::OpInfo& row, bool in_entry) {
+  const RegSet src = row.source == Source::reg ? field : RegSet{0};
   switch (row.kind) {
     case Kind::alu:
-      if (row.operation == Operation::mov || row.operation == Operation::movsx) return src;
-      return static_cast<RegSet>(dst | src);
-    case Kind::load: return reg_bit(insn.src);
-    case Kind::store: return static_cast<RegSet>(dst | src);
-    case Kind::atomic:
-      return static_cast<RegSet>(dst | src | (row.operation == Operation::cmpxchg ? reg_bit(0) : 0));
-    case Kind::lddw: return 0;
-    case Kind::legacy: return row.operation == Operation::ind ? reg_bit(insn.src) : RegSet{0};
-    case Kind::jump: return row.operation == Operation::ja ? RegSet{0} : static_cast<RegSet>(dst | src);
+      if (row.operation == Operation::mov || row.operation == Operation::movsx) return {0, 0, src};
+      return {0, field, src};
+    case Kind::load: return {0, 0, field};
+    case Kind::store: return {0, field, src};
+    case Kind::atomic: return {row.operation == Operation::cmpxchg ? reg_bit(0) : RegSet{0}, field, src};
+    case Kind::lddw: return {};
+    case Kind::legacy: return {0, 0, row.operation == Operation::ind ? field : RegSet{0}};
+    case Kind::jump: return row.operation == Operation::ja ? RegUse{} : RegUse{0, field, src};
     case Kind::call:
-      if (row.operation == Operation::local) return all_regs;
-      if (row.operation == Operation::callx) return static_cast<RegSet>(args_regs | dst);
-      return args_regs;
-    case Kind::exit: return in_entry ? reg_bit(0) : caller_regs;
+      if (row.operation == Operation::local) return {all_regs, 0, 0};
+      if (row.operation == Operation::callx) return {args_regs, field, 0};
+      return {args_regs, 0, 0};
+    case Kind::exit: return {in_entry ? reg_bit(0) : caller_regs, 0, 0};
   }
-  return all_regs;
+  return {all_regs, 0, 0};
 }
 
-[[gnu::always_inline]] inline RegSet writes_of(const Insn& insn) {
-  const isa::OpInfo& row = insn.info();
+constexpr RegUse writes_of(const isa::OpInfo& row) {
   switch (row.kind) {
     case Kind::alu:
     case Kind::load:
-    case Kind::lddw: return reg_bit(insn.dst);
-    case Kind::legacy: return reg_bit(0);
+    case Kind::lddw: return {0, field, 0};
+    case Kind::legacy: return {reg_bit(0), 0, 0};
     case Kind::atomic:
       switch (row.operation) {
-        case Operation::cmpxchg: return reg_bit(0);
+        case Operation::cmpxchg: return {reg_bit(0), 0, 0};
         case Operation::fetch_add:
         case Operation::fetch_bor:
         case Operation::fetch_band:
         case Operation::fetch_bxor:
-        case Operation::xchg: return reg_bit(insn.src);
-        default: return 0;
+        case Operation::xchg: return {0, 0, field};
+        default: return {};
       }
-    case Kind::call: return row.operation == Operation::local ? RegSet{0} : reg_bit(0);
+    case Kind::call: return row.operation == Operation::local ? RegUse{} : RegUse{reg_bit(0), 0, 0};
     case Kind::store:
     case Kind::jump:
-    case Kind::exit: return 0;
+    case Kind::exit: return {};
   }
-  return 0;
+  return {};
 }
+
+// Per form, built once from the ISA table: [in_entry][op] and [op].
+struct RegUseTables {
+  std::array<std::array<RegUse, isa::op_count>, 2> reads{};
+  std::array<RegUse, isa::op_count> writes{};
+};
+constexpr RegUseTables build_reg_use() {
+  RegUseTables t;
+  for (std::size_t i = 0; i < isa::op_count; ++i) {
+    t.reads[0][i] = reads_of(isa::op_table[i], false);
+    t.reads[1][i] = reads_of(isa::op_table[i], true);
+    t.writes[i] = writes_of(isa::op_table[i]);
+  }
+  return t;
+}
+constexpr RegUseTables reg_use = build_reg_use();
+
+RegSet registers(const RegUse& use, const Insn& insn) {
+  return static_cast<RegSet>(use.fixed | (reg_bit(insn.dst) & use.dst) | (reg_bit(insn.src) & use.src));
+}
+RegSet reads(const Insn& insn, bool in_entry) {
+  return registers(reg_use.reads[in_entry][static_cast<std::size_t>(insn.op)], insn);
+}
+RegSet writes(const Insn& insn) { return registers(reg_use.writes[static_cast<std::size_t>(insn.op)], insn); }
 
 Error at(std::size_t pc, std::string message) {
   Error e(std::move(message));
@@ -66,18 +97,23 @@ Error at(std::size_t pc, std::string message) {
   return e;
 }
 
-// Decodes every slot and resolves what the interpreter resolves at compile time.
-// (`ops`: the forms validate() found.)
-Status decode_all(const isa::Program& program, const std::vector<isa::Op>& ops,
-                  const vm::HelperRegistry& helpers, const vm::CompileOptions& options,
-                  std::vector<Insn>& out) {
+// Decodes every slot (the forms validate() found) and resolves what the interpreter resolves at
+// compile time; per slot also what it reads and writes, and where blocks start.
+Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers,
+                  const vm::CompileOptions& options, Analysis& a) {
   const auto& insns = program.insns;
-  out.resize(insns.size());
-  for (std::size_t pc = 0; pc < insns.size(); ++pc) {
+  const std::size_t n = insns.size();
+  a.insns.resize(n);
+  a.reads.resize(n);
+  a.writes.resize(n);
+  a.jumps_to.assign(n, 0);
+  a.leader.assign(n + 1, 0);
+  a.calls.clear();
+  for (std::size_t pc = 0; pc < n; ++pc) {
     const isa::Insn& in = insns[pc];
-    const isa::Op op = ops[pc];
+    const isa::Op op = a.layout.ops[pc];
     const isa::OpInfo& row = isa::info(op);
-    Insn& d = out[pc];
+    Insn& d = a.insns[pc];
     d = Insn{};  // the vector may hold a previous program's slots
     d.op = op;
     d.dst = static_cast<std::uint8_t>(in.dst());
@@ -86,18 +122,28 @@ Status decode_all(const isa::Program& program, const std::vector<isa::Op>& ops,
     d.imm = in.imm;
     d.imm64 = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
     d.proven = options.proven(pc);
+    a.reads[pc] = reads(d, a.function_of[pc] == 0);
+    a.writes[pc] = writes(d);
     switch (row.kind) {
-      case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc)); break;
+      case Kind::jump:
+        d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc));
+        a.leader[d.target] = 1;
+        if (a.jumps_to[d.target] < 255) ++a.jumps_to[d.target];
+        a.leader[pc + 1] = 1;
+        break;
       case Kind::lddw: {
         auto value = vm::lddw_operand(in, insns[pc + 1], op, options);
         if (!value) return at(pc, value.error().message);
         d.imm64 = *value;
         ++pc;
-        out[pc] = d;
-        out[pc].second_slot = true;
+        a.insns[pc] = d;
+        a.insns[pc].second_slot = true;
+        a.reads[pc] = a.writes[pc] = 0;
         break;
       }
       case Kind::call:
+        a.leader[pc + 1] = 1;
+        a.calls.push_back(static_cast<std::uint32_t>(pc));
         if (row.operation == Operation::local) {
           d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc));
         } else if (row.operation == Operation::helper) {
@@ -108,10 +154,36 @@ Status decode_all(const isa::Program& program, const std::vector<isa::Op>& ops,
           return at(pc, "kfunc calls are not supported");
         }
         break;
+      case Kind::exit: a.leader[pc + 1] = 1; break;
       default: break;
     }
   }
   return {};
+}
+
+// Which function each pc belongs to (the last in start order when given functions overlap, as
+// validate() has it).
+void assign_functions(std::size_t n, const std::vector<isa::Function>& functions, Analysis& a) {
+  a.function_of.resize(n);  // validate() left no pc outside every function
+  for (std::size_t i = 0; i < functions.size(); ++i)
+    std::fill(a.function_of.begin() + functions[i].start, a.function_of.begin() + functions[i].end,
+              static_cast<std::uint32_t>(i));
+}
+
+// What each function writes and calls (after decode_all).
+void build_functions(const std::vector<isa::Function>& functions, Analysis& a) {
+  for (const isa::Function& f : functions) {
+    Function fn{f.start, f.end, 0, false, false};
+    for (std::uint32_t pc = f.start; pc < f.end; ++pc) fn.written |= a.writes[pc];
+    for (auto call = std::lower_bound(a.calls.begin(), a.calls.end(), f.start);
+         call != a.calls.end() && *call < f.end; ++call) {
+      if (a.insns[*call].info().operation == Operation::local)
+        fn.local_calls = true;
+      else
+        fn.helper_calls = true;
+    }
+    a.functions.push_back(fn);
+  }
 }
 
 // Successor pcs of the instruction at pc (at most two).
@@ -130,126 +202,70 @@ int successors(const std::vector<Insn>& insns, std::uint32_t pc, std::uint32_t o
   return 1;
 }
 
+// Blocks, and per block its edges and what it reads before writing and writes (for liveness).
 void build_blocks(Analysis& a) {
   const auto n = static_cast<std::uint32_t>(a.insns.size());
-  std::vector<bool> leader(n + 1, false);
-  for (const Function& f : a.functions) leader[f.start] = true;
-  a.jumps_to.assign(n, 0);
+  for (const Function& f : a.functions) a.leader[f.start] = 1;
+  a.block_of.resize(n);
+  a.left_after.resize(n);
+  a.flow.clear();
+  // left_after holds, until its block is closed, how many of the block's instructions run up to
+  // and including pc.
+  auto close = [&](const Block& b) {
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) a.left_after[pc] = b.count - a.left_after[pc];
+  };
   for (std::uint32_t pc = 0; pc < n; ++pc) {
-    const Insn& insn = a.insns[pc];
-    if (insn.second_slot) continue;
-    const Kind k = insn.info().kind;
-    if (k == Kind::jump) {
-      leader[insn.target] = true;
-      if (a.jumps_to[insn.target] < 255) ++a.jumps_to[insn.target];
+    if (a.leader[pc]) {
+      if (!a.blocks.empty()) close(a.blocks.back());
+      a.blocks.push_back(Block{pc, pc, 0, false});
+      a.flow.emplace_back();
     }
-    if (k == Kind::jump || k == Kind::call || k == Kind::exit) leader[pc + 1] = true;
-  }
-  a.block_of.assign(n, 0);
-  a.left_after.assign(n, 0);
-  for (std::uint32_t pc = 0; pc < n; ++pc) {
-    if (leader[pc]) a.blocks.push_back(Block{pc, pc, 0, false});
     Block& b = a.blocks.back();
+    detail::BlockFlow& flow = a.flow.back();
     b.end = pc + 1;
     const Insn& insn = a.insns[pc];
     a.block_of[pc] = static_cast<std::uint32_t>(a.blocks.size() - 1);
-    if (insn.second_slot) continue;
-    ++b.count;
-    // A backward jump's target is in a block made already.
-    if (insn.info().kind == Kind::jump && insn.target <= pc)
-      a.blocks[a.block_of[insn.target]].loop_head = true;
-  }
-  for (const Block& b : a.blocks) {
-    std::uint32_t left = 0;
-    for (std::uint32_t pc = b.end; pc-- > b.first;) {
-      a.left_after[pc] = left;
-      if (!a.insns[pc].second_slot) ++left;
+    flow.last = insn.second_slot ? pc - 1 : pc;
+    if (!insn.second_slot) {
+      ++b.count;
+      flow.gen |= static_cast<RegSet>(a.reads[pc] & ~flow.kill);
+      flow.kill |= a.writes[pc];
+      // A backward jump's target is in a block made already.
+      if (insn.info().kind == Kind::jump && insn.target <= pc)
+        a.blocks[a.block_of[insn.target]].loop_head = true;
     }
+    a.left_after[pc] = b.count;
   }
-}
-
-// Functions, and what each slot reads and writes (computed once: the passes below visit
-// slots many times).
-void build_functions(const std::vector<isa::Function>& functions, Analysis& a) {
-  const std::size_t n = a.insns.size();
-  a.function_of.assign(n, 0);
-  a.reads.assign(n, 0);
-  a.writes.assign(n, 0);
-  for (const isa::Function& f : functions) {
-    const auto index = static_cast<std::uint32_t>(a.functions.size());
-    Function fn{f.start, f.end, 0, false, false};
-    for (std::uint32_t pc = f.start; pc < f.end; ++pc) {
-      a.function_of[pc] = index;
-      const Insn& insn = a.insns[pc];
-      if (insn.second_slot) continue;
-      a.reads[pc] = reads_of(insn, index == 0);
-      a.writes[pc] = writes_of(insn);
-      fn.written |= a.writes[pc];
-      const isa::OpInfo& row = insn.info();
-      if (row.kind == Kind::call) {
-        if (row.operation == Operation::local)
-          fn.local_calls = true;
-        else
-          fn.helper_calls = true;
-      }
-    }
-    a.functions.push_back(fn);
-  }
-}
-
-// The blocks each block continues into (at most two), found once for both fixpoints.
-struct Edges {
-  std::uint32_t to[2];
-  std::uint32_t count;
-  std::uint32_t last;  // the block's last instruction (not an lddw's second slot)
-};
-std::vector<Edges> block_edges(const Analysis& a) {
-  std::vector<Edges> edges(a.blocks.size(), Edges{{0, 0}, 0, 0});
+  close(a.blocks.back());
   std::uint32_t succ[2];
-  for (std::size_t i = 0; i < a.blocks.size(); ++i) {
-    const Block& b = a.blocks[i];
-    Edges& e = edges[i];
-    e.last = b.end - 1;
-    if (a.insns[e.last].second_slot) --e.last;
-    const int ns = successors(a.insns, e.last, succ);
+  for (detail::BlockFlow& flow : a.flow) {
+    const int ns = successors(a.insns, flow.last, succ);
     for (int s = 0; s < ns; ++s)
-      if (succ[s] < a.insns.size()) e.to[e.count++] = a.block_of[succ[s]];
+      if (succ[s] < n) flow.to[flow.successors++] = a.block_of[succ[s]];
   }
-  return edges;
 }
 
-// Backward liveness: per block (use before def, def), a fixpoint over blocks, then per pc.
-void build_liveness(Analysis& a, const std::vector<Edges>& edges) {
+// Backward liveness: a fixpoint over blocks, then per pc.
+void build_liveness(Analysis& a) {
   const std::size_t nb = a.blocks.size();
-  std::vector<RegSet> gen(nb, 0), kill(nb, 0), live_in(nb, 0), live_out(nb, 0);
-  for (std::size_t i = 0; i < nb; ++i) {
-    const Block& b = a.blocks[i];
-    RegSet g = 0, k = 0;
-    for (std::uint32_t pc = b.end; pc-- > b.first;) {
-      if (a.insns[pc].second_slot) continue;
-      g = static_cast<RegSet>((g & ~a.writes[pc]) | a.reads[pc]);
-      k |= a.writes[pc];
-    }
-    gen[i] = g;
-    kill[i] = k;
-  }
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t i = nb; i-- > 0;) {
+      detail::BlockFlow& f = a.flow[i];
       RegSet out = 0;
-      for (std::uint32_t s = 0; s < edges[i].count; ++s) out |= live_in[edges[i].to[s]];
-      const auto in = static_cast<RegSet>(gen[i] | (out & ~kill[i]));
-      if (out != live_out[i] || in != live_in[i]) {
-        live_out[i] = out;
-        live_in[i] = in;
+      for (std::uint32_t s = 0; s < f.successors; ++s) out |= a.flow[f.to[s]].live_in;
+      const auto in = static_cast<RegSet>(f.gen | (out & ~f.kill));
+      if (out != f.live_out || in != f.live_in) {
+        f.live_out = out;
+        f.live_in = in;
         changed = true;
       }
     }
   }
-  a.live_out.assign(a.insns.size(), 0);
+  a.live_out.resize(a.insns.size());
   for (std::size_t i = 0; i < nb; ++i) {
     const Block& b = a.blocks[i];
-    RegSet live = live_out[i];
+    RegSet live = a.flow[i].live_out;
     for (std::uint32_t pc = b.end; pc-- > b.first;) {
       a.live_out[pc] = live;
       if (a.insns[pc].second_slot) continue;
@@ -259,18 +275,9 @@ void build_liveness(Analysis& a, const std::vector<Edges>& edges) {
 }
 
 // Forward "derived from r10" over each function: r10 itself, copies of such registers and
-// such registers plus or minus a constant or a register that is not itself derived.
-// What build_frame_derived follows: registers holding r10 plus or minus something, and the
-// 8-byte slots of the current frame holding such a value (bit i: r10 - 8 * (i + 1)), so that a
-// stack pointer spilled and loaded again still counts. Only a hint for the order of checks.
-struct FrameFacts {
-  RegSet regs = 0;
-  std::uint64_t slots = 0;
-  friend bool operator==(const FrameFacts&, const FrameFacts&) = default;
-  FrameFacts operator&(const FrameFacts& o) const {
-    return {static_cast<RegSet>(regs & o.regs), slots & o.slots};
-  }
-};
+// such registers plus or minus a constant or a register that is not itself derived (and frame
+// slots holding such a value, see detail::FrameFacts).
+using detail::FrameFacts;
 
 // The frame slot an r10-relative access of 8 aligned bytes at `off` is, or -1.
 int frame_slot(int base, std::int16_t off, unsigned width) {
@@ -317,57 +324,52 @@ FrameFacts frame_transfer(const Insn& in, RegSet d, FrameFacts facts) {
   return facts;
 }
 
-void build_frame_derived(Analysis& a, const std::vector<Edges>& edges) {
+// The fixpoint's walks record frame_derived for each pc they pass; a block's last walk starts
+// from what finally enters it, and a block no walk reaches keeps 0 (nothing is derived there).
+void build_frame_derived(Analysis& a) {
   const std::size_t nb = a.blocks.size();
   constexpr FrameFacts unknown{0xffff, ~std::uint64_t{0}};  // not reached yet: the identity of the meet
-  std::vector<FrameFacts> in(nb, unknown);
-  // A block's walk is redone only when what enters it changed since the last walk.
-  std::vector<FrameFacts> walked_in(nb, unknown), out(nb);
-  for (const Function& f : a.functions) in[a.block_of[f.start]] = FrameFacts{reg_bit(isa::frame_pointer), 0};
+  a.frame.assign(nb, detail::BlockFrame{unknown, unknown, {}});
+  a.frame_derived.assign(a.insns.size(), 0);
+  for (const Function& f : a.functions)
+    a.frame[a.block_of[f.start]].in = FrameFacts{reg_bit(isa::frame_pointer), 0};
   for (bool changed = true; changed;) {
     changed = false;
     for (std::size_t i = 0; i < nb; ++i) {
-      if (in[i] == unknown) continue;
-      if (in[i] != walked_in[i]) {
+      detail::BlockFrame& bf = a.frame[i];
+      if (bf.in == unknown) continue;
+      const detail::BlockFlow& flow = a.flow[i];
+      if (bf.in != bf.walked_in) {
         const Block& b = a.blocks[i];
-        FrameFacts cur = in[i];
-        const std::uint32_t last = edges[i].last;
+        FrameFacts cur = bf.in;
         for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
+          a.frame_derived[pc] = cur.regs;
           if (a.insns[pc].second_slot) continue;
-          if (pc != last || a.insns[pc].info().kind != Kind::call)
+          if (pc != flow.last || a.insns[pc].info().kind != Kind::call)
             cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
         }
         // After a bpf-to-bpf call r0-r5 are the callee's; r6-r10 are restored.
-        if (a.insns[last].info().kind == Kind::call) cur.regs = static_cast<RegSet>(cur.regs & ~caller_regs);
-        walked_in[i] = in[i];
-        out[i] = cur;
+        if (a.insns[flow.last].info().kind == Kind::call)
+          cur.regs = static_cast<RegSet>(cur.regs & ~caller_regs);
+        bf.walked_in = bf.in;
+        bf.out = cur;
       }
-      const FrameFacts cur = out[i];
-      for (std::uint32_t s = 0; s < edges[i].count; ++s) {
-        const std::uint32_t t = edges[i].to[s];
-        const FrameFacts met = in[t] & cur;
-        if (met != in[t]) {
-          in[t] = met;
+      for (std::uint32_t s = 0; s < flow.successors; ++s) {
+        FrameFacts& in = a.frame[flow.to[s]].in;
+        const FrameFacts met = in & bf.out;
+        if (met != in) {
+          in = met;
           changed = true;
         }
       }
-    }
-  }
-  a.frame_derived.assign(a.insns.size(), 0);
-  for (std::size_t i = 0; i < nb; ++i) {
-    const Block& b = a.blocks[i];
-    FrameFacts cur = in[i] == unknown ? FrameFacts{} : in[i];
-    for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
-      a.frame_derived[pc] = cur.regs;
-      if (!a.insns[pc].second_slot) cur = frame_transfer(a.insns[pc], a.writes[pc], cur);
     }
   }
 }
 
 }  // namespace
 
-RegSet uses(const Insn& insn, bool in_entry) { return reads_of(insn, in_entry); }
-RegSet defs(const Insn& insn) { return writes_of(insn); }
+RegSet uses(const Insn& insn, bool in_entry) { return reads(insn, in_entry); }
+RegSet defs(const Insn& insn) { return writes(insn); }
 
 Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                const vm::CompileOptions& options, Analysis& a) {
@@ -376,12 +378,12 @@ Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
   if (Status s = isa::validate(program, vopts, a.layout); !s) return s.error();
   a.blocks.clear();
   a.functions.clear();
-  if (Status s = decode_all(program, a.layout.ops, helpers, options, a.insns); !s) return s.error();
+  assign_functions(program.insns.size(), a.layout.functions, a);
+  if (Status s = decode_all(program, helpers, options, a); !s) return s.error();
   build_functions(a.layout.functions, a);
   build_blocks(a);
-  const std::vector<Edges> edges = block_edges(a);
-  build_liveness(a, edges);
-  build_frame_derived(a, edges);
+  build_liveness(a);
+  build_frame_derived(a);
   return {};
 }
 

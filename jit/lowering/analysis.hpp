@@ -77,6 +77,37 @@ struct Function {
   bool helper_calls = false;  // calls helpers (call N or callx)
 };
 
+namespace detail {
+
+// What build_frame_derived follows: registers holding r10 plus or minus something, and the
+// 8-byte slots of the current frame holding such a value (bit i: r10 - 8 * (i + 1)), so that a
+// stack pointer spilled and loaded again still counts. Only a hint for the order of checks.
+struct FrameFacts {
+  RegSet regs = 0;
+  std::uint64_t slots = 0;
+  friend bool operator==(const FrameFacts&, const FrameFacts&) = default;
+  FrameFacts operator&(const FrameFacts& o) const {
+    return {static_cast<RegSet>(regs & o.regs), slots & o.slots};
+  }
+};
+
+// Per block, what the liveness fixpoint works with (and the frame_derived one reads).
+struct BlockFlow {
+  std::uint32_t to[2] = {0, 0};  // the blocks it continues into
+  std::uint32_t successors = 0;  // how many of `to`
+  std::uint32_t last = 0;        // its last instruction (an lddw's first slot for its second)
+  RegSet gen = 0, kill = 0;      // read before written in the block; written in it
+  RegSet live_in = 0, live_out = 0;
+};
+
+// Per block, what the frame_derived fixpoint works with: its walk is redone only when what
+// enters it changed since the last walk.
+struct BlockFrame {
+  FrameFacts in, walked_in, out;
+};
+
+}  // namespace detail
+
 struct Analysis {
   std::vector<Insn> insns;
   std::vector<Block> blocks;               // in program order
@@ -89,7 +120,13 @@ struct Analysis {
   std::vector<RegSet> live_out;            // per pc
   std::vector<RegSet> frame_derived;       // per pc, before it runs
   std::vector<std::uint8_t> jumps_to;      // per pc: how many jumps target it (saturates at 255)
-  isa::Layout layout;                      // isa::validate()'s, kept for its capacity
+
+  // analyze()'s working buffers, kept only for their capacity (no meaning after it returns).
+  isa::Layout layout;                     // isa::validate()'s
+  std::vector<std::uint8_t> leader;       // per pc and one past the end: a block starts there
+  std::vector<std::uint32_t> calls;       // pcs of calls, in order
+  std::vector<detail::BlockFlow> flow;    // per block
+  std::vector<detail::BlockFrame> frame;  // per block
 
   bool block_start(std::uint32_t pc) const { return blocks[block_of[pc]].first == pc; }
   bool live_after(std::uint32_t pc, int reg) const { return (live_out[pc] & reg_bit(reg)) != 0; }

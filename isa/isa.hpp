@@ -104,10 +104,10 @@ constexpr const OpInfo& info(Op op) { return op_table[static_cast<std::size_t>(o
 
 namespace detail {
 
-// decode() is inline (every engine, the verifier and validation call it per slot) and reads two
+// decode() is inline (every engine, the verifier and validation call it per slot) and reads
 // small tables derived from op_table: the rows sorted by opcode byte, each with its
 // distinguishing field as a bit range of the instruction word, and per opcode byte where its
-// rows are.
+// rows are and a copy of its first (most slots decode with one look-up).
 struct Form {
   std::uint32_t mask = 0;   // the field's bits, after `shift` (0: Disc::none, nothing to compare)
   std::uint32_t value = 0;  // disc_value, truncated to the field
@@ -119,6 +119,7 @@ struct Forms {
   std::array<Form, op_count> forms{};  // sorted by opcode byte, in table order within one
   std::array<std::uint8_t, 256> first{};
   std::array<std::uint8_t, 256> count{};
+  std::array<Form, 256> first_form{};  // forms[first[b]], or one that matches nothing
 };
 
 constexpr Form form_of(const OpInfo& row) {
@@ -141,6 +142,8 @@ constexpr Forms build_forms() {
   for (std::size_t b = 0, at = 0; b < 256; at += t.count[b], ++b)
     t.first[b] = next[b] = static_cast<std::uint8_t>(at);
   for (const OpInfo& row : op_table) t.forms[next[row.opcode]++] = form_of(row);
+  for (std::size_t b = 0; b < 256; ++b)
+    t.first_form[b] = t.count[b] ? t.forms[t.first[b]] : Form{0, 1, 0, Op{}};
   return t;
 }
 
@@ -152,8 +155,10 @@ inline constexpr Forms forms = build_forms();
 // known one whose distinguishing field holds an undefined value).
 constexpr std::optional<Op> decode(const Insn& insn) {
   const std::uint64_t word = std::bit_cast<std::uint64_t>(insn);
+  const detail::Form& form = detail::forms.first_form[insn.opcode];
+  if ((word >> form.shift & form.mask) == form.value) return form.op;
   const std::uint8_t first = detail::forms.first[insn.opcode];
-  for (std::uint8_t i = first; i < first + detail::forms.count[insn.opcode]; ++i) {
+  for (std::uint8_t i = first + 1; i < first + detail::forms.count[insn.opcode]; ++i) {
     const detail::Form& f = detail::forms.forms[i];
     if ((word >> f.shift & f.mask) == f.value) return f.op;
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -69,75 +71,90 @@ constexpr Unused unused_fields(const OpInfo& row) {
   return u;
 }
 
-// The register field an instruction form writes.
-enum class Written : std::uint8_t { none, dst, src, r0 };
-
-constexpr Written written_register(const OpInfo& row) {
+// The register an instruction writes, or -1.
+constexpr int written_register(const OpInfo& row, const Insn& insn) {
   switch (row.kind) {
     case Kind::alu:
     case Kind::load:
-    case Kind::lddw: return Written::dst;
+    case Kind::lddw: return insn.dst();
     case Kind::atomic:
-      if (row.operation == Operation::cmpxchg) return Written::r0;
+      if (row.operation == Operation::cmpxchg) return 0;
       if (row.operation == Operation::xchg || row.operation == Operation::fetch_add ||
           row.operation == Operation::fetch_bor || row.operation == Operation::fetch_band ||
           row.operation == Operation::fetch_bxor)
-        return Written::src;
-      return Written::none;
-    case Kind::legacy: return Written::r0;
-    default: return Written::none;
+        return insn.src();
+      return -1;
+    case Kind::legacy: return 0;
+    default: return -1;
   }
 }
 
-// Per form what pass 1 checks, derived from the table once rather than per slot; small, so that
-// pass 1 reads the wide table rows only to name a form in an error.
-struct Rules {
-  std::uint8_t unused = 0;  // field_bits of the fields left unused
-  Written written = Written::none;
-  std::uint8_t min_cpu = 0;
-  bool src_is_disc = false;  // decode() checked the source field
-  Kind kind = Kind::exit;
-  Operation operation = Operation::exit;
-};
-
-enum : std::uint8_t { dst_bit = 1, src_bit = 2, off_bit = 4, imm_bit = 8 };
-
-constexpr std::uint8_t field_bits(const Unused& u) {
-  return static_cast<std::uint8_t>((u.dst ? dst_bit : 0) | (u.src ? src_bit : 0) | (u.off ? off_bit : 0) |
-                                   (u.imm ? imm_bit : 0));
+// The checks of one instruction on its own, in the order they report; `op` is its form.
+Status check_fields(const Insn& insn, Op op, std::size_t pc, const ValidateOptions& options) {
+  const OpInfo& row = info(op);
+  if (row.min_cpu > options.cpu_version)
+    return at(pc, fmt::format("{} needs CPU v{}, the program is limited to v{}", row.name, row.min_cpu,
+                              options.cpu_version));
+  if (insn.dst() >= register_count)
+    return at(pc, fmt::format("invalid destination register r{}", insn.dst()));
+  if (insn.src() >= register_count && row.disc != Disc::src)
+    return at(pc, fmt::format("invalid source register r{}", insn.src()));
+  const Unused unused = unused_fields(row);
+  if (unused.dst && insn.dst() != 0)
+    return at(pc, fmt::format("{}: reserved destination field is {}, not 0", row.name, insn.dst()));
+  if (unused.src && insn.src() != 0)
+    return at(pc, fmt::format("{}: reserved source field is {}, not 0", row.name, insn.src()));
+  if (unused.off && insn.off != 0)
+    return at(pc, fmt::format("{}: reserved offset field is {}, not 0", row.name, insn.off));
+  if (unused.imm && insn.imm != 0)
+    return at(pc, fmt::format("{}: reserved immediate field is {}, not 0", row.name, insn.imm));
+  if (row.operation == Operation::callx && insn.dst() >= frame_pointer)
+    return at(pc, fmt::format("callx through r{}", insn.dst()));
+  if (written_register(row, insn) == frame_pointer) return at(pc, "r10 is read-only");
+  return {};
 }
 
-// The fields of `insn` that are not zero.
-std::uint8_t nonzero_fields(const Insn& insn) {
-  return static_cast<std::uint8_t>((insn.dst() != 0 ? dst_bit : 0) | (insn.src() != 0 ? src_bit : 0) |
-                                   (insn.off != 0 ? off_bit : 0) | (insn.imm != 0 ? imm_bit : 0));
+// Per form, check_fields() as a few masks over the instruction word, derived from the same
+// rules once: pass 1 calls check_fields() only for a slot that fails them (which it then
+// reports). Also what pass 1 needs of the table row, so that it reads no row otherwise.
+struct Rules {
+  std::uint64_t reserved = 0;  // bits of the word that must be zero (the unused fields)
+  std::uint16_t dst_ok = 0;    // bit r: the dst field may hold r
+  std::uint16_t src_ok = 0;    // bit r: the src field may hold r
+  std::uint8_t min_cpu = 0;
+  Kind kind = Kind::exit;
+  Operation operation = Operation::exit;
+  bool branch = false;  // a jump or call local: pass 2 checks its target
+};
+
+constexpr Rules rules_for(const OpInfo& row) {
+  constexpr std::uint16_t registers = (1u << register_count) - 1;
+  constexpr std::uint16_t fp = 1u << frame_pointer;
+  const Unused unused = unused_fields(row);
+  Insn dst_10, src_10;  // which field, if any, names the register written
+  dst_10.set_dst(frame_pointer);
+  src_10.set_src(frame_pointer);
+  Rules r;
+  r.reserved = (unused.dst ? 0x0f00u : 0u) | (unused.src ? 0xf000u : 0u) | (unused.off ? 0xffff0000u : 0u) |
+               (unused.imm ? 0xffffffff00000000u : 0u);
+  r.dst_ok = registers;
+  if (row.operation == Operation::callx || written_register(row, dst_10) == frame_pointer) r.dst_ok &= ~fp;
+  r.src_ok = row.disc == Disc::src ? 0xffff : registers;  // decode() checked a distinguishing src
+  if (written_register(row, src_10) == frame_pointer) r.src_ok &= ~fp;
+  r.min_cpu = row.min_cpu;
+  r.kind = row.kind;
+  r.operation = row.operation;
+  r.branch = row.kind == Kind::jump || (row.kind == Kind::call && row.operation == Operation::local);
+  return r;
 }
 
 constexpr std::array<Rules, op_count> build_rules() {
   std::array<Rules, op_count> rules{};
-  for (std::size_t i = 0; i < op_count; ++i) {
-    const OpInfo& row = op_table[i];
-    rules[i] = {field_bits(unused_fields(row)),
-                written_register(row),
-                row.min_cpu,
-                row.disc == Disc::src,
-                row.kind,
-                row.operation};
-  }
+  for (std::size_t i = 0; i < op_count; ++i) rules[i] = rules_for(op_table[i]);
   return rules;
 }
 
 constexpr std::array<Rules, op_count> rules_of = build_rules();
-
-bool writes_frame_pointer(Written written, const Insn& insn) {
-  switch (written) {
-    case Written::dst: return insn.dst() == frame_pointer;
-    case Written::src: return insn.src() == frame_pointer;
-    case Written::none:
-    case Written::r0: return false;
-  }
-  return false;
-}
 
 bool test_bit(const std::vector<std::uint64_t>& bits, std::size_t i) {
   return (bits[i / 64] >> (i % 64) & 1) != 0;
@@ -184,7 +201,8 @@ Status validate(const Program& program, const ValidateOptions& options, Layout& 
   // Pass 1: each instruction on its own; note lddw second slots, branches and call-local targets.
   out.ops.resize(n);
   out.second_slots.assign((n + 63) / 64, 0);
-  out.branches.clear();
+  out.branches.resize(n);  // filled without a branch per slot, cut to size after pass 1
+  std::size_t branches = 0;
   out.call_targets.clear();
   Op* const ops = out.ops.data();
   const int cpu_version = options.cpu_version;
@@ -194,27 +212,11 @@ Status validate(const Program& program, const ValidateOptions& options, Layout& 
     if (!op) return at(pc, describe_unknown(insn));
     ops[pc] = *op;
     const Rules& rules = rules_of[static_cast<std::size_t>(*op)];
-    if (rules.min_cpu > cpu_version) {
-      const OpInfo& row = info(*op);
-      return at(pc, fmt::format("{} needs CPU v{}, the program is limited to v{}", row.name, row.min_cpu,
-                                cpu_version));
+    const std::uint64_t word = std::bit_cast<std::uint64_t>(insn);
+    if ((word & rules.reserved) != 0 || (rules.dst_ok >> insn.dst() & 1) == 0 ||
+        (rules.src_ok >> insn.src() & 1) == 0 || rules.min_cpu > cpu_version) {
+      if (Status s = check_fields(insn, *op, pc, options); !s) return s;
     }
-    if (insn.dst() >= register_count) return at(pc, fmt::format("invalid destination register r{}", insn.dst()));
-    if (insn.src() >= register_count && !rules.src_is_disc)
-      return at(pc, fmt::format("invalid source register r{}", insn.src()));
-    if (const std::uint8_t reserved = nonzero_fields(insn) & rules.unused; reserved != 0) {
-      const std::string_view name = info(*op).name;
-      if (reserved & dst_bit)
-        return at(pc, fmt::format("{}: reserved destination field is {}, not 0", name, insn.dst()));
-      if (reserved & src_bit)
-        return at(pc, fmt::format("{}: reserved source field is {}, not 0", name, insn.src()));
-      if (reserved & off_bit)
-        return at(pc, fmt::format("{}: reserved offset field is {}, not 0", name, insn.off));
-      return at(pc, fmt::format("{}: reserved immediate field is {}, not 0", name, insn.imm));
-    }
-    if (rules.operation == Operation::callx && insn.dst() >= frame_pointer)
-      return at(pc, fmt::format("callx through r{}", insn.dst()));
-    if (writes_frame_pointer(rules.written, insn)) return at(pc, "r10 is read-only");
     const Kind kind = rules.kind;
     if (kind == Kind::lddw) {
       if (pc + 1 >= n) return at(pc, "lddw is truncated: its second slot is missing");
@@ -232,15 +234,16 @@ Status validate(const Program& program, const ValidateOptions& options, Layout& 
       out.second_slots[pc / 64] |= std::uint64_t{1} << (pc % 64);
       ops[pc] = *op;
     }
-    if (kind == Kind::jump) out.branches.push_back(static_cast<std::uint32_t>(pc));
     if (kind == Kind::call && rules.operation == Operation::local) {
       auto t = branch_target(insn, *op, pc);
       if (t < 0 || static_cast<std::size_t>(t) >= n)
         return at(pc, fmt::format("call local target {} is outside the program (0..{})", t, n - 1));
       out.call_targets.push_back(static_cast<std::uint32_t>(t));
-      out.branches.push_back(static_cast<std::uint32_t>(pc));
     }
+    out.branches[branches] = static_cast<std::uint32_t>(pc);
+    branches += rules.branch;
   }
+  out.branches.resize(branches);
 
   // Functions: given by the loader, or discovered from call targets.
   auto& functions = out.functions;

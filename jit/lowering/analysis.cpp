@@ -83,13 +83,16 @@ constexpr RegUseTables build_reg_use() {
 }
 constexpr RegUseTables reg_use = build_reg_use();
 
-RegSet registers(const RegUse& use, const Insn& insn) {
-  return static_cast<RegSet>(use.fixed | (reg_bit(insn.dst) & use.dst) | (reg_bit(insn.src) & use.src));
+// `dst` and `src`: reg_bit() of the slot's fields.
+RegSet registers(const RegUse& use, RegSet dst, RegSet src) {
+  return static_cast<RegSet>(use.fixed | (dst & use.dst) | (src & use.src));
 }
-RegSet reads(const Insn& insn, bool in_entry) {
-  return registers(reg_use.reads[in_entry][static_cast<std::size_t>(insn.op)], insn);
+RegSet reads(isa::Op op, bool in_entry, RegSet dst, RegSet src) {
+  return registers(reg_use.reads[in_entry][static_cast<std::size_t>(op)], dst, src);
 }
-RegSet writes(const Insn& insn) { return registers(reg_use.writes[static_cast<std::size_t>(insn.op)], insn); }
+RegSet writes(isa::Op op, RegSet dst, RegSet src) {
+  return registers(reg_use.writes[static_cast<std::size_t>(op)], dst, src);
+}
 
 Error at(std::size_t pc, std::string message) {
   Error e(std::move(message));
@@ -122,8 +125,9 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     d.imm = in.imm;
     d.imm64 = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
     d.proven = options.proven(pc);
-    a.reads[pc] = reads(d, a.function_of[pc] == 0);
-    a.writes[pc] = writes(d);
+    const RegSet dst = reg_bit(in.dst()), src = reg_bit(in.src());
+    a.reads[pc] = reads(op, a.function_of[pc] == 0, dst, src);
+    a.writes[pc] = writes(op, dst, src);
     switch (row.kind) {
       case Kind::jump:
         d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc));
@@ -368,8 +372,10 @@ void build_frame_derived(Analysis& a) {
 
 }  // namespace
 
-RegSet uses(const Insn& insn, bool in_entry) { return reads(insn, in_entry); }
-RegSet defs(const Insn& insn) { return writes(insn); }
+RegSet uses(const Insn& insn, bool in_entry) {
+  return reads(insn.op, in_entry, reg_bit(insn.dst), reg_bit(insn.src));
+}
+RegSet defs(const Insn& insn) { return writes(insn.op, reg_bit(insn.dst), reg_bit(insn.src)); }
 
 Status analyze(const isa::Program& program, const vm::HelperRegistry& helpers,
                const vm::CompileOptions& options, Analysis& a) {

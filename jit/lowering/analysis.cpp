@@ -104,20 +104,27 @@ Error at(std::size_t pc, std::string message) {
 // compile time; per slot also what it reads and writes, and where blocks start.
 Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers,
                   const vm::CompileOptions& options, Analysis& a) {
-  const auto& insns = program.insns;
-  const std::size_t n = insns.size();
+  const std::size_t n = program.insns.size();
   a.insns.resize(n);
   a.reads.resize(n);
   a.writes.resize(n);
   a.jumps_to.assign(n, 0);
   a.leader.assign(n + 1, 0);
   a.calls.clear();
+  // Plain pointers: the compiler cannot tell that byte stores leave the vectors' own alone.
+  const isa::Insn* const insns = program.insns.data();
+  const isa::Op* const ops = a.layout.ops.data();
+  const std::uint32_t* const function_of = a.function_of.data();
+  Insn* const out = a.insns.data();
+  RegSet* const reads_out = a.reads.data();
+  RegSet* const writes_out = a.writes.data();
+  std::uint8_t* const jumps_to = a.jumps_to.data();
+  std::uint8_t* const leader = a.leader.data();
   for (std::size_t pc = 0; pc < n; ++pc) {
     const isa::Insn& in = insns[pc];
-    const isa::Op op = a.layout.ops[pc];
+    const isa::Op op = ops[pc];
     const isa::OpInfo& row = isa::info(op);
-    Insn& d = a.insns[pc];
-    d = Insn{};  // the vector may hold a previous program's slots
+    Insn d;
     d.op = op;
     d.dst = static_cast<std::uint8_t>(in.dst());
     d.src = static_cast<std::uint8_t>(in.src());
@@ -126,27 +133,27 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     d.imm64 = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
     d.proven = options.proven(pc);
     const RegSet dst = reg_bit(in.dst()), src = reg_bit(in.src());
-    a.reads[pc] = reads(op, a.function_of[pc] == 0, dst, src);
-    a.writes[pc] = writes(op, dst, src);
+    reads_out[pc] = reads(op, function_of[pc] == 0, dst, src);
+    writes_out[pc] = writes(op, dst, src);
     switch (row.kind) {
       case Kind::jump:
         d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc));
-        a.leader[d.target] = 1;
-        if (a.jumps_to[d.target] < 255) ++a.jumps_to[d.target];
-        a.leader[pc + 1] = 1;
+        leader[d.target] = 1;
+        if (jumps_to[d.target] < 255) ++jumps_to[d.target];
+        leader[pc + 1] = 1;
         break;
       case Kind::lddw: {
         auto value = vm::lddw_operand(in, insns[pc + 1], op, options);
         if (!value) return at(pc, value.error().message);
         d.imm64 = *value;
-        ++pc;
-        a.insns[pc] = d;
-        a.insns[pc].second_slot = true;
-        a.reads[pc] = a.writes[pc] = 0;
+        out[pc] = d;
+        ++pc;  // the second slot: the same, marked
+        d.second_slot = true;
+        reads_out[pc] = writes_out[pc] = 0;
         break;
       }
       case Kind::call:
-        a.leader[pc + 1] = 1;
+        leader[pc + 1] = 1;
         a.calls.push_back(static_cast<std::uint32_t>(pc));
         if (row.operation == Operation::local) {
           d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc));
@@ -158,9 +165,10 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
           return at(pc, "kfunc calls are not supported");
         }
         break;
-      case Kind::exit: a.leader[pc + 1] = 1; break;
+      case Kind::exit: leader[pc + 1] = 1; break;
       default: break;
     }
+    out[pc] = d;
   }
   return {};
 }
@@ -213,39 +221,52 @@ void build_blocks(Analysis& a) {
   a.block_of.resize(n);
   a.left_after.resize(n);
   a.flow.clear();
+  const Insn* const insns = a.insns.data();
+  const RegSet* const reads = a.reads.data();
+  const RegSet* const writes = a.writes.data();
+  const std::uint8_t* const leader = a.leader.data();
+  std::uint32_t* const block_of = a.block_of.data();
+  std::uint32_t* const left_after = a.left_after.data();
   // left_after holds, until its block is closed, how many of the block's instructions run up to
   // and including pc.
   auto close = [&](const Block& b) {
-    for (std::uint32_t pc = b.first; pc < b.end; ++pc) a.left_after[pc] = b.count - a.left_after[pc];
+    for (std::uint32_t pc = b.first; pc < b.end; ++pc) left_after[pc] = b.count - left_after[pc];
   };
+  Block b;
+  detail::BlockFlow flow;
   for (std::uint32_t pc = 0; pc < n; ++pc) {
-    if (a.leader[pc]) {
-      if (!a.blocks.empty()) close(a.blocks.back());
-      a.blocks.push_back(Block{pc, pc, 0, false});
-      a.flow.emplace_back();
+    if (leader[pc] && pc > 0) {
+      close(b);
+      a.blocks.push_back(b);
+      a.flow.push_back(flow);
+      b = Block{pc, pc, 0, false};
+      flow = detail::BlockFlow{};
     }
-    Block& b = a.blocks.back();
-    detail::BlockFlow& flow = a.flow.back();
     b.end = pc + 1;
-    const Insn& insn = a.insns[pc];
-    a.block_of[pc] = static_cast<std::uint32_t>(a.blocks.size() - 1);
+    const Insn& insn = insns[pc];
+    block_of[pc] = static_cast<std::uint32_t>(a.blocks.size());
+    // An lddw's second slot reads and writes nothing.
+    flow.gen |= static_cast<RegSet>(reads[pc] & ~flow.kill);
+    flow.kill |= writes[pc];
     flow.last = insn.second_slot ? pc - 1 : pc;
-    if (!insn.second_slot) {
-      ++b.count;
-      flow.gen |= static_cast<RegSet>(a.reads[pc] & ~flow.kill);
-      flow.kill |= a.writes[pc];
-      // A backward jump's target is in a block made already.
-      if (insn.info().kind == Kind::jump && insn.target <= pc)
-        a.blocks[a.block_of[insn.target]].loop_head = true;
+    b.count += insn.second_slot ? 0 : 1;
+    // A backward jump's target is in a block made already (or this one).
+    if (insn.info().kind == Kind::jump && insn.target <= pc) {
+      if (insn.target >= b.first)
+        b.loop_head = true;
+      else
+        a.blocks[block_of[insn.target]].loop_head = true;
     }
-    a.left_after[pc] = b.count;
+    left_after[pc] = b.count;
   }
-  close(a.blocks.back());
+  close(b);
+  a.blocks.push_back(b);
+  a.flow.push_back(flow);
   std::uint32_t succ[2];
-  for (detail::BlockFlow& flow : a.flow) {
-    const int ns = successors(a.insns, flow.last, succ);
+  for (detail::BlockFlow& f : a.flow) {
+    const int ns = successors(a.insns, f.last, succ);
     for (int s = 0; s < ns; ++s)
-      if (succ[s] < n) flow.to[flow.successors++] = a.block_of[succ[s]];
+      if (succ[s] < n) f.to[f.successors++] = block_of[succ[s]];
   }
 }
 
@@ -270,9 +291,8 @@ void build_liveness(Analysis& a) {
   for (std::size_t i = 0; i < nb; ++i) {
     const Block& b = a.blocks[i];
     RegSet live = a.flow[i].live_out;
-    for (std::uint32_t pc = b.end; pc-- > b.first;) {
+    for (std::uint32_t pc = b.end; pc-- > b.first;) {  // an lddw's second slot reads and writes nothing
       a.live_out[pc] = live;
-      if (a.insns[pc].second_slot) continue;
       live = static_cast<RegSet>((live & ~a.writes[pc]) | a.reads[pc]);
     }
   }

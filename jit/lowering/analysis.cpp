@@ -120,6 +120,7 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
   RegSet* const writes_out = a.writes.data();
   std::uint8_t* const jumps_to = a.jumps_to.data();
   std::uint8_t* const leader = a.leader.data();
+  const bool any_proven = !options.proven_accesses.empty();
   for (std::size_t pc = 0; pc < n; ++pc) {
     const isa::Insn& in = insns[pc];
     const isa::Op op = ops[pc];
@@ -131,7 +132,7 @@ Status decode_all(const isa::Program& program, const vm::HelperRegistry& helpers
     d.off = in.off;
     d.imm = in.imm;
     d.imm64 = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
-    d.proven = options.proven(pc);
+    d.proven = any_proven && options.proven(pc);
     const RegSet dst = reg_bit(in.dst()), src = reg_bit(in.src());
     reads_out[pc] = reads(op, function_of[pc] == 0, dst, src);
     writes_out[pc] = writes(op, dst, src);
@@ -218,9 +219,11 @@ int successors(const std::vector<Insn>& insns, std::uint32_t pc, std::uint32_t o
 void build_blocks(Analysis& a) {
   const auto n = static_cast<std::uint32_t>(a.insns.size());
   for (const Function& f : a.functions) a.leader[f.start] = 1;
+  const auto blocks = static_cast<std::size_t>(std::count(a.leader.begin(), a.leader.begin() + n, 1));
+  a.blocks.resize(blocks);
+  a.flow.resize(blocks);
   a.block_of.resize(n);
   a.left_after.resize(n);
-  a.flow.clear();
   const Insn* const insns = a.insns.data();
   const RegSet* const reads = a.reads.data();
   const RegSet* const writes = a.writes.data();
@@ -232,19 +235,21 @@ void build_blocks(Analysis& a) {
   auto close = [&](const Block& b) {
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) left_after[pc] = b.count - left_after[pc];
   };
+  std::uint32_t block = 0;  // the open one, kept in b and flow until closed
   Block b;
   detail::BlockFlow flow;
   for (std::uint32_t pc = 0; pc < n; ++pc) {
     if (leader[pc] && pc > 0) {
       close(b);
-      a.blocks.push_back(b);
-      a.flow.push_back(flow);
+      a.blocks[block] = b;
+      a.flow[block] = flow;
+      ++block;
       b = Block{pc, pc, 0, false};
       flow = detail::BlockFlow{};
     }
     b.end = pc + 1;
     const Insn& insn = insns[pc];
-    block_of[pc] = static_cast<std::uint32_t>(a.blocks.size());
+    block_of[pc] = block;
     // An lddw's second slot reads and writes nothing.
     flow.gen |= static_cast<RegSet>(reads[pc] & ~flow.kill);
     flow.kill |= writes[pc];
@@ -260,8 +265,8 @@ void build_blocks(Analysis& a) {
     left_after[pc] = b.count;
   }
   close(b);
-  a.blocks.push_back(b);
-  a.flow.push_back(flow);
+  a.blocks[block] = b;
+  a.flow[block] = flow;
   std::uint32_t succ[2];
   for (detail::BlockFlow& f : a.flow) {
     const int ns = successors(a.insns, f.last, succ);

@@ -173,14 +173,6 @@ std::string describe_unknown(const Insn& insn) {
 
 }  // namespace
 
-std::ptrdiff_t branch_target(const Insn& insn, Op op, std::size_t pc) {
-  auto& row = info(op);
-  auto pc1 = static_cast<std::ptrdiff_t>(pc) + 1;
-  if (row.kind == Kind::call) return pc1 + insn.imm;
-  if (row.kind == Kind::jump && row.operation == Operation::ja && row.width == 32) return pc1 + insn.imm;
-  return pc1 + insn.off;
-}
-
 Status validate(Program& program, const ValidateOptions& options) {
   Layout layout;
   Status status = validate(std::as_const(program), options, layout);

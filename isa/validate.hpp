@@ -41,6 +41,13 @@ struct Layout {
 Status validate(const Program& program, const ValidateOptions& options, Layout& out);
 
 // The target pc of a jump or call-local at `pc` (ja32 uses imm, the others off; call local imm).
-std::ptrdiff_t branch_target(const Insn& insn, Op op, std::size_t pc);
+// Inline: the engines resolve every jump through it.
+constexpr std::ptrdiff_t branch_target(const Insn& insn, Op op, std::size_t pc) {
+  const OpInfo& row = info(op);
+  const auto pc1 = static_cast<std::ptrdiff_t>(pc) + 1;
+  if (row.kind == Kind::call) return pc1 + insn.imm;
+  if (row.kind == Kind::jump && row.operation == Operation::ja && row.width == 32) return pc1 + insn.imm;
+  return pc1 + insn.off;
+}
 
 }  // namespace bpfvm::isa

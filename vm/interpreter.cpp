@@ -507,6 +507,7 @@ Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program
 
   const auto& insns = program.insns;
   std::vector<Decoded> code(insns.size());
+  const bool any_proven = !options.proven_accesses.empty();
   for (std::size_t pc = 0; pc < insns.size(); ++pc) {
     const isa::Insn& in = insns[pc];
     const Op op = layout.ops[pc];
@@ -517,7 +518,7 @@ Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program
     d.src = static_cast<std::uint8_t>(in.src());
     d.off = in.off;
     d.imm = static_cast<std::uint64_t>(static_cast<std::int64_t>(in.imm));
-    d.proven = options.proven(pc);
+    d.proven = any_proven && options.proven(pc);
     switch (info.kind) {
       case Kind::jump: d.target = static_cast<std::uint32_t>(isa::branch_target(in, op, pc)); break;
       case Kind::lddw: {

@@ -508,9 +508,10 @@ Result<std::unique_ptr<Executable>> make_interpreter(const isa::Program& program
   const auto& insns = program.insns;
   std::vector<Decoded> code(insns.size());
   const bool any_proven = !options.proven_accesses.empty();
+  const Op* const ops = layout.ops.data();  // not reloaded after each byte stored
   for (std::size_t pc = 0; pc < insns.size(); ++pc) {
     const isa::Insn& in = insns[pc];
-    const Op op = layout.ops[pc];
+    const Op op = ops[pc];
     const isa::OpInfo& info = isa::info(op);
     Decoded& d = code[pc];
     d.op = op;

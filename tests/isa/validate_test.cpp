@@ -117,3 +117,15 @@ TEST_CASE("a call local must land on a function start when functions are given")
   REQUIRE_FALSE(s.ok());
   CHECK_THAT(s.error().message, Catch::Contains("call local target 3 is not the start of a function"));
 }
+
+TEST_CASE("a call local into a gap between given functions is refused") {
+  // 0: call +2 (to 3, which no function holds); 1: exit; 2: exit (a gap: 2-3); 4: r0 = 1; 5: exit
+  Program p;
+  p.name = "entry";
+  p.insns = {make(0x85, 0, 1, 0, 2), exit_insn, exit_insn, mov_r0_0, make(0xb7, 0, 0, 0, 1), exit_insn};
+  p.functions = {{"entry", 0, 2}, {"f", 4, 6}};
+  auto s = validate(p);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().insn == 0);
+  CHECK_THAT(s.error().message, Catch::Contains("call local target 3 is not the start of a function"));
+}

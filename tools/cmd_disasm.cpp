@@ -97,7 +97,8 @@ Result<JitCode> jit_code(NativeArch arch, const isa::Program& program, vm::Compi
     out.insn_offset = std::move(listing->insn_offset);
     out.body_end = listing->body_end;
     out.head = "prologue";
-    out.tail = "out of line: slow copies of blocks, trap paths, slow-path thunks";
+    out.tail =
+        "out of line: loop copies checked at entry, slow copies of blocks, trap paths, slow-path thunks";
     return out;
   }
 #endif

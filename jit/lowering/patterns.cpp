@@ -77,10 +77,12 @@ std::optional<ScaledSum> scaled_sum(const Analysis& a, std::uint32_t pc) {
   return s;
 }
 
-bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp) {
+bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp,
+                     bool checked_before) {
   if (at >= a.insns.size()) return false;
   const Insn& access = a.insns[at];
-  if (access.second_slot || !access.proven || a.jumps_to[at] != 0 || a.block_start(at)) return false;
+  if (access.second_slot || !(access.proven || checked_before) || a.jumps_to[at] != 0 || a.block_start(at))
+    return false;
   const isa::OpInfo& row = access.info();
   if (row.kind == Kind::load) {
     if (access.src != d || (access.dst != d && a.live_after(at, d))) return false;

@@ -44,9 +44,11 @@ std::optional<ScaledSum> scaled_sum(const Analysis& a, std::uint32_t pc);
 
 // Whether the load or store at `at` through rD (d), which the window before it (an address or
 // scaled sum) computed as some address + disp, can take that address as its operand, so that
-// rD is never computed: the verifier proved the access (no check needs rD), no jump enters it,
+// rD is never computed: no check needs rD (the verifier proved the access, or `checked_before`:
+// the backend checked it some other way, as for a hoisted loop's accesses), no jump enters it,
 // it is in the window's block, rD is dead after it (or is the loaded register), and disp + off
 // is a 32-bit displacement.
-bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp);
+bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp,
+                     bool checked_before = false);
 
 }  // namespace bpfvm::jit::lowering

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstddef>
 
+#include "jit/lowering/loops.hpp"
 #include "jit/lowering/patterns.hpp"
 #include "jit/x64/assembler.hpp"
 #include "jit/x64/state.hpp"
@@ -135,6 +136,14 @@ struct Group {
   unsigned kinds;  // 1 read, 2 write, 3 both
 };
 
+// A hoisted loop's labels (lowering/loops.hpp): its copy without the hoisted checks has a label
+// per pc (`copy + pc - head`) and per block start after the payment (`copy_body + pc - head`);
+// the ordinary copy's back edges enter the head after its entry check (`checked_head`).
+struct LoopLabels {
+  std::uint32_t copy = 0, copy_body = 0;
+  Label checked_head;
+};
+
 // What an Emitter allocates, kept per thread between compiles (emit.hpp): the vectors keep
 // their capacity, so a compile neither allocates them again nor faults their pages in.
 struct Workspace {
@@ -147,6 +156,8 @@ struct Workspace {
   std::vector<Label> body;
   std::vector<Cold> cold;
   std::vector<std::uint32_t> insn_offset;
+  std::vector<lowering::HoistedLoop> loops;
+  std::vector<LoopLabels> loop_labels;
 };
 
 class Emitter {
@@ -165,7 +176,9 @@ class Emitter {
         outlined_(w.outlined),
         body_(w.body),
         cold_(w.cold),
-        insn_offset_(w.insn_offset) {}
+        insn_offset_(w.insn_offset),
+        loops_(w.loops),
+        loop_labels_(w.loop_labels) {}
 
   Result<Emitted> run() {
     const auto n = static_cast<std::uint32_t>(an_.insns.size());
@@ -192,6 +205,7 @@ class Emitter {
     has_slow_.assign(an_.blocks.size(), false);
     window_.assign(n, 0);
     for (std::size_t b = 0; b < an_.blocks.size(); ++b) plan(b);
+    plan_loops();
     // Block-level decisions, each needing the one before complete for every block: which blocks
     // the conditional move before them pays for, which gotos pay with their target, which
     // loops close with one jcc. Jumps end blocks, so only a block's last slot can start these.
@@ -225,6 +239,7 @@ class Emitter {
       block_entry(i);
       instruction(pc);
     }
+    for (std::size_t i = 0; i < loops_.size(); ++i) unchecked_copy(i);
     // The thunks first: the slow copies and stubs after them call and jump back to them, which
     // needs no fix-up.
     thunks();
@@ -307,13 +322,8 @@ class Emitter {
   // and the trap can be taken at the segment's entry with the exact pc and count.
 
   bool checked(const Insn& in) const {
-    if (in.proven) return false;
-    switch (in.info().kind) {
-      case Kind::load: return !in_frame(in.src, in.off, in.info().width / 8u);
-      case Kind::store:
-      case Kind::atomic: return !in_frame(in.dst, in.off, in.info().width / 8u);
-      default: return false;
-    }
+    const Kind kind = in.info().kind;
+    return (kind == Kind::load || kind == Kind::store || kind == Kind::atomic) && lowering::needs_check(in);
   }
   bool ends_segment(std::uint32_t pc) const {
     return checked(an_.insns[pc]) || an_.insns[pc].info().kind == Kind::legacy;
@@ -409,29 +419,203 @@ class Emitter {
 
   // The fast copy of a block (an outlined goto comes after the functions; a conditional move's
   // mov was emitted with its jump).
+  // In a hoisted loop's unchecked copy (copy_), the same with the copy's labels; the listing's
+  // offsets stay the ordinary copy's.
   void fast_block(std::uint32_t index) {
     const lowering::Block& b = an_.blocks[index];
-    insn_offset_[b.first] = static_cast<std::uint32_t>(a_.size());
+    const bool ordinary = copy_ == nullptr;
+    if (ordinary) insn_offset_[b.first] = static_cast<std::uint32_t>(a_.size());
     if (outlined_[b.first]) return;
     // A loop starts a 64-byte line (nops on the way in): a small loop that crosses a line
     // runs up to twice as slow on AMD Zen (measured: inet_csum, memcpy_cmp).
     if (b.loop_head) a_.nop(-a_.size() % loop_alignment);
     // Jumps, calls and fall-throughs out of slow copies only ever enter at a block start.
-    a_.bind(at_pc(b.first));
+    a_.bind(ordinary ? at_pc(b.first) : copy_label(b.first));
     if (fused_move(b.first)) return;
+    if (ordinary && b.loop_head) loop_entry_check(b.first);
     block_entry(index);
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
       // The block's first instruction starts with the alignment and the payment.
-      if (pc != b.first) insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
+      if (ordinary && pc != b.first) insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
       if (an_.insns[pc].second_slot) continue;
       access_entry(pc);
       if (const std::uint32_t more = address_sum(pc)) {
         for (const std::uint32_t last = pc + more; pc < last;)
-          insn_offset_[++pc] = static_cast<std::uint32_t>(a_.size());
+          if (++pc; ordinary) insn_offset_[pc] = static_cast<std::uint32_t>(a_.size());
         continue;
       }
       instruction(pc);
     }
+  }
+
+  // ---- loops checked once per entry (jit/lowering/loops.hpp) ----
+
+  // Not with blinding: the entry check's constants come from the program's.
+  void plan_loops() {
+    loops_.clear();
+    loop_labels_.clear();
+    if (blinding() || std::find(has_slow_.begin(), has_slow_.end(), true) == has_slow_.end()) return;
+    lowering::hoisted_loops(an_, loops_);
+    for (const lowering::HoistedLoop& loop : loops_) {
+      const std::uint32_t n = loop.end - loop.head;
+      loop_labels_.push_back(LoopLabels{a_.new_labels(n).id, a_.new_labels(n).id, a_.new_label()});
+      // An address sum before a hoisted access folds into it in the unchecked copy.
+      for (const std::uint32_t at : loop.accesses) {
+        if (at < loop.head + 2 || (window_[at - 2] & address_sum_window) == 0) continue;
+        const Insn& add = an_.insns[at - 1];
+        const std::int64_t disp = add.info().source == Source::imm ? add.imm : 0;
+        if (lowering::foldable_access(an_, at, an_.insns[at - 2].dst, disp, true))
+          window_[at - 2] |= folded_in_copy_window;
+      }
+    }
+  }
+  const lowering::HoistedLoop* loop_at(std::uint32_t head, std::size_t* index = nullptr) const {
+    const auto it =
+        std::lower_bound(loops_.begin(), loops_.end(), head,
+                         [](const lowering::HoistedLoop& l, std::uint32_t h) { return l.head < h; });
+    if (it == loops_.end() || it->head != head) return nullptr;
+    if (index) *index = static_cast<std::size_t>(it - loops_.begin());
+    return &*it;
+  }
+  bool in_copy(std::uint32_t pc) const { return copy_ && pc >= copy_->head && pc < copy_->end; }
+  Label copy_label(std::uint32_t pc) const { return Label{copy_labels_->copy + pc - copy_->head}; }
+  bool hoisted(std::uint32_t pc) const {
+    return copy_ && std::binary_search(copy_->accesses.begin(), copy_->accesses.end(), pc);
+  }
+
+  // Where the fast code's jump from `from` to `to` goes: within an unchecked copy, to the copy;
+  // a back edge of the ordinary copy to a hoisted loop's head, past the head's entry check (it
+  // failed when the loop was entered).
+  Label pc_label(std::uint32_t from, std::uint32_t to) const {
+    if (in_copy(to)) return copy_label(to);
+    std::size_t i = 0;
+    if (fast_ && !copy_ && an_.blocks[an_.block_of[to]].loop_head && loop_at(to, &i) && from >= to &&
+        from < loops_[i].end)
+      return loop_labels_[i].checked_head;
+    return at_pc(to);
+  }
+  // The same for entering a block after its payment (a merged goto's target).
+  Label body_label(std::uint32_t block) const {
+    const std::uint32_t first = an_.blocks[block].first;
+    return in_copy(first) ? Label{copy_labels_->copy_body + first - copy_->head} : body_[block];
+  }
+
+  // The copy of a hoisted loop without its hoisted checks, out of line: entered only from its
+  // entry check, it leaves for the ordinary code (whose own checks make any way out sound).
+  void unchecked_copy(std::size_t i) {
+    copy_ = &loops_[i];
+    copy_labels_ = &loop_labels_[i];
+    const std::uint32_t first = an_.block_of[copy_->head], last = an_.block_of[copy_->end - 1];
+    for (std::uint32_t b = first; b <= last; ++b) fast_block(b);
+    // The loop's end falls through unless its last block is a goto in line.
+    const Insn& end = an_.insns[last_of(an_.blocks[last])];
+    if (outlined_[an_.blocks[last].first] ||
+        !(end.info().kind == Kind::jump && end.info().operation == Operation::ja))
+      a_.jmp(at_pc(copy_->end));
+    // Its outlined gotos (a jump over a goto enters them) after it, as the ordinary copy's.
+    for (std::uint32_t b = first; b <= last; ++b) {
+      if (!outlined_[an_.blocks[b].first]) continue;
+      a_.bind(copy_label(an_.blocks[b].first));
+      block_entry(b);
+      instruction(an_.blocks[b].first);
+    }
+    copy_ = nullptr;
+    copy_labels_ = nullptr;
+  }
+
+  // At a hoisted loop's head (before its payment): K (lowering::Trip) from the registers, then
+  // every range [sum + lo, sum + hi + K * step) must be inside the first region (or the current
+  // frame) for the access kinds it holds. Then the unchecked copy runs; else the ordinary one,
+  // whose back edges come back after this check.
+  void loop_entry_check(std::uint32_t head) {
+    std::size_t i = 0;
+    const lowering::HoistedLoop* loop = loop_at(head, &i);
+    if (!loop) return;
+    const lowering::Trip& t = loop->trip;
+    const Label fail = loop_labels_[i].checked_head;
+    const std::int32_t step = std::int32_t{1} << t.log2_step;
+    // r10 = D = B - c, where c <= B < 2^62: the counter stays below B + step < 2^63, where
+    // signed compares agree with unsigned ones.
+    if (t.bound_is_reg) {
+      a_.mov(Size::b64, tmp, host[t.bound_reg]);
+      a_.shift(Shift::shr, Size::b64, tmp, 62);
+      a_.jcc(Cond::ne, fail);
+      a_.mov(Size::b64, tmp, host[t.bound_reg]);
+    } else {
+      a_.mov_imm(tmp, t.bound);
+    }
+    a_.alu(Alu::sub, Size::b64, tmp, host[t.counter]);
+    a_.jcc(Cond::b, fail);
+    switch (t.cont) {
+      case lowering::Trip::Continue::at_most:
+      case lowering::Trip::Continue::below:
+        if (t.cont == lowering::Trip::Continue::at_most) a_.alu(Alu::add, Size::b64, tmp, 1);
+        if (t.counted_first) {  // D - 1, or 0 when D is 0: floor((D - 1) / s) = ceil(D / s) - 1
+          a_.alu(Alu::sub, Size::b64, tmp, 1);
+          a_.alu(Alu::adc, Size::b64, tmp, 0);
+        } else if (step > 1) {
+          a_.alu(Alu::add, Size::b64, tmp, step - 1);
+        }
+        if (t.log2_step != 0) a_.shift(Shift::shr, Size::b64, tmp, t.log2_step);
+        break;
+      case lowering::Trip::Continue::not_equal:
+        if (step > 1) {
+          a_.test(Size::b64, tmp, step - 1);
+          a_.jcc(Cond::ne, fail);
+          a_.shift(Shift::shr, Size::b64, tmp, t.log2_step);
+        }
+        if (t.counted_first) {
+          a_.alu(Alu::sub, Size::b64, tmp, 1);
+          a_.jcc(Cond::b, fail);
+        }
+        break;
+    }
+    // K < 2^31, so K * step (< 2^31) + span cannot wrap.
+    a_.alu(Alu::cmp, Size::b64, tmp, 0x7fffffff);
+    a_.jcc(Cond::a, fail);
+    a_.mov(Size::b64, field(BPFVM_FIELD(trips)), tmp);
+    for (const lowering::Range& r : loop->ranges) {
+      // r11 = K * step + (hi - lo): the span; r10 = the sum of the registers + lo: the start.
+      if (r.step != 0) {
+        a_.imul(Size::b64, addr_reg, tmp, static_cast<std::int32_t>(r.step));
+        a_.alu(Alu::add, Size::b64, addr_reg, r.hi - r.lo);
+      } else {
+        a_.mov_imm32(addr_reg, static_cast<std::uint32_t>(r.hi - r.lo));
+      }
+      const Reg start = tmp;
+      switch (r.count) {
+        case 0: a_.mov_imm(start, static_cast<std::uint64_t>(std::int64_t{r.lo})); break;
+        case 1: a_.lea(Size::b64, start, ptr(host[r.regs[0]], r.lo)); break;
+        default:
+          a_.lea(Size::b64, start, ptr(host[r.regs[0]], host[r.regs[1]], 1, r.lo));
+          if (r.count == 3) a_.alu(Alu::add, Size::b64, start, host[r.regs[2]]);
+          break;
+      }
+      if (r.stack) {  // [start, start + span) inside [r10 - 512, r10)
+        a_.alu(Alu::add, Size::b64, addr_reg, start);
+        a_.jcc(Cond::b, fail);
+        a_.alu(Alu::cmp, Size::b64, addr_reg, rbp);
+        a_.jcc(Cond::a, fail);
+        a_.alu(Alu::add, Size::b64, start, isa::stack_frame_size);
+        a_.alu(Alu::cmp, Size::b64, start, rbp);
+        a_.jcc(Cond::b, fail);
+      } else {
+        const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) *
+                                                            static_cast<std::int32_t>(r.kinds - 1);
+        a_.alu(Alu::cmp, Size::b64, start, field(region + BPFVM_FIELD_OF(FastRegion, start)));
+        a_.jcc(Cond::b, fail);
+        a_.alu(Alu::add, Size::b64, addr_reg, start);
+        a_.jcc(Cond::b, fail);
+        a_.alu(Alu::cmp, Size::b64, addr_reg, field(region + BPFVM_FIELD_OF(FastRegion, end)));
+        a_.jcc(Cond::a, fail);
+      }
+      if (&r != &loop->ranges.back()) a_.mov(Size::b64, tmp, field(BPFVM_FIELD(trips)));
+    }
+    a_.jmp(copy_label_of(i, head));
+    a_.bind(fail);
+  }
+  Label copy_label_of(std::size_t i, std::uint32_t pc) const {
+    return Label{loop_labels_[i].copy + pc - loops_[i].head};
   }
 
   // The fast copy's entry to a block: its budget, and the label a merged goto enters by.
@@ -444,7 +628,7 @@ class Emitter {
       else
         budget_check(b.first, b.count);
     }
-    if (valid(body_[index])) a_.bind(body_[index]);
+    if (valid(body_[index])) a_.bind(body_label(index));
   }
 
   // What the fast copy emits before the instruction at pc: a group check, or (for a legacy
@@ -456,7 +640,7 @@ class Emitter {
       a_.jmp(slow_[pc]);
       return;
     }
-    if (group_at_[pc] < 0) return;
+    if (group_at_[pc] < 0 || hoisted(pc)) return;
     const Group& g = groups_[static_cast<std::size_t>(group_at_[pc])];
     // Bases derived from r10 are tried against the stack first, others against the first
     // region; the other place is tried out of line before falling back to the slow copy.
@@ -581,7 +765,7 @@ class Emitter {
     const Insn& mov = an_.insns[pc];
     const Insn& add = an_.insns[pc + 1];
     const Reg d = host[mov.dst], s = host[mov.src];
-    if ((window_[pc] & folded_access_window) != 0) {
+    if ((window_[pc] & folded_access_window) != 0 || (copy_ && (window_[pc] & folded_in_copy_window) != 0)) {
       const Insn& in = an_.insns[pc + 2];
       load_or_store(in, add.info().source == Source::imm
                             ? ptr(s, add.imm + in.off)
@@ -960,18 +1144,18 @@ class Emitter {
         Cold& c = defer(Cold::What::budget_after_goto, pc, count);
         c.span = in.target;
         a_.jcc(Cond::b, c.at);
-        a_.jmp(body_[target]);
+        a_.jmp(body_label(target));
         return;
       }
       // A goto to the next instruction is nothing in line; a slow copy must still leave.
-      if (in.target != next || !fast_) a_.jmp(at_pc(in.target));
+      if (in.target != next || !fast_) a_.jmp(fast_ ? pc_label(pc, in.target) : at_pc(in.target));
       return;
     }
     if (fast_ && (window_[pc] & goto_paid_early_window) != 0) return goto_paid_early(pc, in, row);
     if (fast_ && (window_[pc] & jump_over_goto_window) != 0) {
       // The goto (out of line) is taken when this jump is not.
       compare(in, row);
-      return a_.jcc(invert(condition(row.operation)), at_pc(pc + 1));
+      return a_.jcc(invert(condition(row.operation)), pc_label(pc, pc + 1));
     }
     // The mov of a conditional move is the next slot (lowering::ConditionalMove).
     const std::uint32_t move_pc = pc + 1;
@@ -979,7 +1163,7 @@ class Emitter {
     // A moved constant goes to r11 before the compare (blinding's xor would clobber the flags).
     if (move && move->info().source == Source::imm) load_constant(addr_reg, sext(move->imm));
     compare(in, row);
-    if (!move) return a_.jcc(condition(row.operation), at_pc(in.target));
+    if (!move) return a_.jcc(condition(row.operation), fast_ ? pc_label(pc, in.target) : at_pc(in.target));
     const Cond runs = invert(condition(row.operation));
     const Reg moved = move->info().source == Source::reg ? host[move->src] : addr_reg;
     if (!opt_.budget) return a_.cmov(runs, Size::b64, host[move->dst], moved);
@@ -1033,17 +1217,17 @@ class Emitter {
     const Insn& go = an_.insns[pc + 1];
     if (!opt_.budget) {  // nothing to pay: the loop closes with one jcc
       compare(in, row);
-      a_.jcc(invert(condition(row.operation)), at_pc(go.target));
-      return a_.jmp(at_pc(in.target));
+      a_.jcc(invert(condition(row.operation)), pc_label(pc + 1, go.target));
+      return a_.jmp(pc_label(pc, in.target));
     }
     const std::uint32_t target = an_.block_of[go.target];
     const std::uint32_t count = an_.blocks[target].count + 1;
     a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
     a_.jcc(Cond::b, defer(Cold::What::goto_paid_early, pc, count).at);
     compare(in, row);
-    a_.jcc(invert(condition(row.operation)), body_[target]);
+    a_.jcc(invert(condition(row.operation)), body_label(target));
     a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(count));
-    a_.jmp(at_pc(in.target));
+    a_.jmp(pc_label(pc, in.target));
   }
 
   // Loops closed by a conditional jump and a goto (docs/JIT-x64.md): marks the jump at pc when
@@ -1285,7 +1469,8 @@ class Emitter {
   static constexpr std::size_t loop_alignment = 64;
   static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2,
                                 jump_over_goto_window = 4, goto_paid_early_window = 8,
-                                folded_access_window = 16, scaled_sum_window = 32;
+                                folded_access_window = 16, scaled_sum_window = 32,
+                                folded_in_copy_window = 64;  // folded in a hoisted loop's unchecked copy
   std::vector<std::uint8_t>& window_;
   std::vector<Group>& groups_;
   std::vector<bool>& has_slow_;     // per block
@@ -1297,6 +1482,10 @@ class Emitter {
   bool fast_ = true;
   std::vector<Cold>& cold_;
   std::vector<std::uint32_t>& insn_offset_;
+  std::vector<lowering::HoistedLoop>& loops_;    // in program order
+  std::vector<LoopLabels>& loop_labels_;         // per loop
+  const lowering::HoistedLoop* copy_ = nullptr;  // the loop whose unchecked copy is being emitted
+  const LoopLabels* copy_labels_ = nullptr;
   Label exit_, legacy_thunk_, trap_tail_, budget_thunk_;
   std::vector<BudgetSite>* budget_sites_ = nullptr;
   Label check_entry_;  // the stack, then check_thunk_

@@ -58,6 +58,7 @@ struct JitState {
   std::uint64_t spill[8];      // scratch for sequences that need more than r10 and r11
   std::uint64_t legacy_value;  // result of a legacy packet load
   std::uint64_t blinding_key;  // constant blinding: the code holds constants xor this
+  std::uint64_t trips;         // a hoisted loop's entry check: the last iteration that can start
 };
 
 // The C++ side of a run, reached from JitState::run.

@@ -1,0 +1,328 @@
+#include "jit/lowering/loops.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <optional>
+
+namespace bpfvm::jit::lowering {
+namespace {
+
+using isa::Kind;
+using isa::Operation;
+using isa::Source;
+
+// Loops longer than this are left alone: it bounds the work per loop head.
+constexpr std::uint32_t max_loop = 256;
+constexpr std::size_t max_ranges = 4;
+constexpr std::int64_t max_step = std::int64_t{1} << 30;
+
+// A register's value at some point of an iteration: the sum of some registers' values at the
+// iteration's head, plus disp.
+struct Expr {
+  std::array<std::uint8_t, 3> regs{};
+  std::uint8_t count = 0;
+  bool known = false;
+  std::int64_t disp = 0;
+};
+
+bool fits32(std::int64_t v) { return v == static_cast<std::int32_t>(v); }
+
+// `a op b` as `b swapped(op) a`.
+Operation swapped(Operation o) {
+  switch (o) {
+    case Operation::jlt: return Operation::jgt;
+    case Operation::jle: return Operation::jge;
+    case Operation::jgt: return Operation::jlt;
+    case Operation::jge: return Operation::jle;
+    case Operation::jslt: return Operation::jsgt;
+    case Operation::jsle: return Operation::jsge;
+    case Operation::jsgt: return Operation::jslt;
+    case Operation::jsge: return Operation::jsle;
+    default: return o;  // jeq, jne
+  }
+}
+
+Operation negated(Operation o) {
+  switch (o) {
+    case Operation::jeq: return Operation::jne;
+    case Operation::jne: return Operation::jeq;
+    case Operation::jlt: return Operation::jge;
+    case Operation::jge: return Operation::jlt;
+    case Operation::jle: return Operation::jgt;
+    case Operation::jgt: return Operation::jle;
+    case Operation::jslt: return Operation::jsge;
+    case Operation::jsge: return Operation::jslt;
+    case Operation::jsle: return Operation::jsgt;
+    case Operation::jsgt: return Operation::jsle;
+    default: return o;
+  }
+}
+
+class LoopScan {
+ public:
+  LoopScan(const Analysis& a, std::uint32_t head_block)
+      : a_(a), hb_(head_block), head_(a.blocks[head_block].first) {}
+
+  std::optional<HoistedLoop> run() {
+    if (!find_end()) return std::nullopt;
+    find_spine();
+    find_inductions();
+    HoistedLoop loop;
+    loop.head = head_;
+    loop.end = end_;
+    if (!find_trip(loop.trip)) return std::nullopt;
+    find_accesses(loop);
+    if (loop.accesses.empty()) return std::nullopt;
+    return loop;
+  }
+
+ private:
+  bool inside(std::uint32_t pc) const { return pc >= head_ && pc < end_; }
+
+  // The loop ends after a back edge to the head (within max_loop and the function): the last
+  // one for which the loop qualifies. A back edge after the end is an entry like any other
+  // (a nest whose outer loop also closes at this head keeps its inner loop).
+  bool find_end() {
+    const std::uint32_t fn_end = a_.functions[a_.function_of[head_]].end;
+    const std::uint32_t limit = std::min(fn_end, head_ + max_loop);
+    std::array<std::uint32_t, 4> back_edges{};
+    std::size_t count = 0;
+    for (std::uint32_t pc = head_; pc < limit; ++pc) {
+      const Insn& in = a_.insns[pc];
+      if (in.second_slot || in.info().kind != Kind::jump || in.target != head_) continue;
+      if (count == back_edges.size()) {  // keep the last four
+        std::shift_left(back_edges.begin(), back_edges.end(), 1);
+        --count;
+      }
+      back_edges[count++] = pc;
+    }
+    while (count > 0) {
+      end_ = back_edges[--count] + 1;
+      if (single_entry_innermost()) return true;
+    }
+    return false;
+  }
+
+  // No calls, exits or legacy loads; no backward jump but to the head; no jump from outside
+  // into the loop but to the head.
+  bool single_entry_innermost() {
+    writes_ = {};
+    std::array<std::uint16_t, max_loop> jumps_in{};
+    for (std::uint32_t pc = head_; pc < end_; ++pc) {
+      const Insn& in = a_.insns[pc];
+      if (in.second_slot) continue;
+      const Kind kind = in.info().kind;
+      if (kind == Kind::call || kind == Kind::exit || kind == Kind::legacy) return false;
+      if (kind == Kind::jump && inside(in.target)) {
+        if (in.target <= pc && in.target != head_) return false;
+        ++jumps_in[in.target - head_];
+      }
+      for (int r = 0; r < 10; ++r) {
+        if ((a_.writes[pc] & reg_bit(r)) == 0) continue;
+        ++writes_[static_cast<std::size_t>(r)];
+        write_pc_[static_cast<std::size_t>(r)] = pc;
+      }
+    }
+    for (std::uint32_t pc = head_ + 1; pc < end_; ++pc)
+      if (a_.jumps_to[pc] == 255 || a_.jumps_to[pc] != jumps_in[pc - head_]) return false;
+    return true;
+  }
+
+  // A block every iteration runs: no jump within the loop passes over it, and no back edge
+  // comes before it (the loop's blocks form a forward graph in program order).
+  void find_spine() {
+    std::uint32_t reach = head_;
+    bool back_edge_before = false;
+    for (std::uint32_t b = hb_; b < a_.blocks.size() && a_.blocks[b].first < end_; ++b) {
+      const Block& block = a_.blocks[b];
+      const bool spine = reach <= block.first && !back_edge_before;
+      for (std::uint32_t pc = block.first; pc < block.end; ++pc) spine_[pc - head_] = spine;
+      std::uint32_t last = block.end - 1;
+      if (a_.insns[last].second_slot) --last;
+      const Insn& in = a_.insns[last];
+      if (in.info().kind != Kind::jump) continue;
+      if (in.target == head_) back_edge_before = true;
+      if (inside(in.target)) reach = std::max(reach, in.target);
+    }
+  }
+
+  void find_inductions() {
+    for (int r = 0; r < 10; ++r) {
+      if (writes_[static_cast<std::size_t>(r)] != 1) continue;
+      const std::uint32_t pc = write_pc_[r];
+      const Insn& in = a_.insns[pc];
+      const isa::OpInfo& row = in.info();
+      if (row.kind != Kind::alu || row.width != 64 || row.source != Source::imm || in.dst != r ||
+          !spine_[pc - head_] || in.imm == 0)
+        continue;
+      if (row.operation == Operation::add)
+        step_[r] = in.imm;
+      else if (row.operation == Operation::sub)
+        step_[r] = -std::int64_t{in.imm};
+    }
+  }
+  bool invariant(int r) const { return r == 10 || writes_[static_cast<std::size_t>(r)] == 0; }
+  bool counter(int r) const {
+    const std::int64_t s = step_[static_cast<std::size_t>(r)];
+    return r < 10 && s > 0 && s <= max_step && std::has_single_bit(static_cast<std::uint64_t>(s));
+  }
+
+  // The first conditional jump on the spine that leaves the loop unless a counter is below,
+  // at most or not equal to a bound.
+  bool find_trip(Trip& trip) {
+    for (std::uint32_t pc = head_; pc < end_; ++pc) {
+      const Insn& in = a_.insns[pc];
+      if (in.second_slot || !spine_[pc - head_]) continue;
+      const isa::OpInfo& row = in.info();
+      if (row.kind != Kind::jump || row.width != 64 || row.operation == Operation::ja ||
+          row.operation == Operation::jset)
+        continue;
+      const bool taken_stays = inside(in.target), next_stays = inside(pc + 1);
+      if (taken_stays == next_stays) continue;
+      Operation stay = taken_stays ? row.operation : negated(row.operation);
+      int c = in.dst;
+      bool bound_reg = row.source == Source::reg;
+      int b = in.src;
+      if (!counter(c) || (bound_reg && !invariant(b))) {
+        if (!bound_reg || !counter(in.src) || !invariant(in.dst)) continue;
+        c = in.src;
+        b = in.dst;
+        stay = swapped(stay);
+      }
+      switch (stay) {
+        case Operation::jlt:
+        case Operation::jslt: trip.cont = Trip::Continue::below; break;
+        case Operation::jle:
+        case Operation::jsle: trip.cont = Trip::Continue::at_most; break;
+        case Operation::jne: trip.cont = Trip::Continue::not_equal; break;
+        default: continue;
+      }
+      if (!bound_reg && in.imm < 0) continue;  // a bound of 2^63 or more
+      trip.counter = static_cast<std::uint8_t>(c);
+      trip.log2_step = static_cast<std::uint8_t>(std::countr_zero(static_cast<std::uint64_t>(step_[c])));
+      trip.counted_first = write_pc_[c] < pc;
+      trip.bound_is_reg = bound_reg;
+      trip.bound_reg = static_cast<std::uint8_t>(b);
+      trip.bound = bound_reg ? 0 : static_cast<std::uint64_t>(in.imm);
+      return true;
+    }
+    return false;
+  }
+
+  // Follows each block's registers as sums of head values and records every access that needs
+  // a check and whose base is such a sum.
+  void find_accesses(HoistedLoop& loop) {
+    for (std::uint32_t b = hb_; b < a_.blocks.size() && a_.blocks[b].first < end_; ++b) {
+      const Block& block = a_.blocks[b];
+      std::array<Expr, 11> e{};
+      for (int r = 0; r <= 10; ++r) {
+        const bool induction = r < 10 && step_[static_cast<std::size_t>(r)] != 0;
+        if (!invariant(r) && !induction) continue;
+        Expr& x = e[static_cast<std::size_t>(r)];
+        x.known = true;
+        x.count = 1;
+        x.regs[0] = static_cast<std::uint8_t>(r);
+        if (induction && write_pc_[r] < block.first) x.disp = step_[static_cast<std::size_t>(r)];
+      }
+      for (std::uint32_t pc = block.first; pc < block.end; ++pc) {
+        const Insn& in = a_.insns[pc];
+        if (in.second_slot) continue;
+        const isa::OpInfo& row = in.info();
+        if ((row.kind == Kind::load || row.kind == Kind::store || row.kind == Kind::atomic) &&
+            needs_check(in)) {
+          const int base = row.kind == Kind::load ? in.src : in.dst;
+          const unsigned kind = row.kind == Kind::load ? 1u : row.kind == Kind::store ? 2u : 3u;
+          const bool stack = (a_.frame_derived[pc] & reg_bit(base)) != 0;
+          if (record(loop, e[static_cast<std::size_t>(base)], in.off, row.width / 8u, kind, stack))
+            loop.accesses.push_back(pc);
+        }
+        step_expressions(in, row, pc, e);
+      }
+    }
+  }
+
+  void step_expressions(const Insn& in, const isa::OpInfo& row, std::uint32_t pc,
+                        std::array<Expr, 11>& e) const {
+    if (a_.writes[pc] == 0) return;
+    Expr& d = e[in.dst];
+    if (row.kind == Kind::alu && row.width == 64) {
+      const Expr& s = e[in.src];
+      switch (row.operation) {
+        case Operation::mov:
+          if (row.source == Source::reg) {
+            d = s;
+          } else {
+            d = Expr{};
+            d.known = true;
+            d.disp = in.imm;
+          }
+          return;
+        case Operation::add:
+        case Operation::sub:
+          if (!d.known) return;
+          if (row.source == Source::imm) {
+            d.disp += row.operation == Operation::add ? std::int64_t{in.imm} : -std::int64_t{in.imm};
+          } else if (row.operation == Operation::add && s.known && d.count + s.count <= 3) {
+            const Expr src = s;  // s may be d
+            for (std::uint8_t i = 0; i < src.count; ++i) d.regs[d.count++] = src.regs[i];
+            d.disp += src.disp;
+          } else {
+            d.known = false;
+          }
+          return;
+        default: break;
+      }
+    }
+    for (int r = 0; r < 10; ++r)
+      if ((a_.writes[pc] & reg_bit(r)) != 0) e[static_cast<std::size_t>(r)].known = false;
+  }
+
+  // Adds [x + off, x + off + size) to the loop's ranges; false when it cannot be hoisted.
+  bool record(HoistedLoop& loop, Expr x, std::int16_t off, unsigned size, unsigned kind, bool stack) const {
+    if (!x.known) return false;
+    std::int64_t step = 0;
+    for (std::uint8_t i = 0; i < x.count; ++i) step += x.regs[i] == 10 ? 0 : step_[x.regs[i]];
+    const std::int64_t lo = x.disp + off, hi = lo + size;
+    if (step < 0 || step >= (std::int64_t{1} << 31) || !fits32(lo) || !fits32(hi)) return false;
+    std::sort(x.regs.begin(), x.regs.begin() + x.count);
+    std::fill(x.regs.begin() + x.count, x.regs.end(), std::uint8_t{0});  // copies leave stale entries
+    for (Range& r : loop.ranges) {
+      if (r.count != x.count || r.regs != x.regs || r.step != step || r.stack != stack) continue;
+      r.lo = std::min(r.lo, static_cast<std::int32_t>(lo));
+      r.hi = std::max(r.hi, static_cast<std::int32_t>(hi));
+      r.kinds |= kind;
+      return true;
+    }
+    if (loop.ranges.size() == max_ranges) return false;
+    loop.ranges.push_back(Range{x.regs, x.count, static_cast<std::int32_t>(lo), static_cast<std::int32_t>(hi),
+                                static_cast<std::uint32_t>(step), kind, stack});
+    return true;
+  }
+
+  const Analysis& a_;
+  const std::uint32_t hb_, head_;
+  std::uint32_t end_ = 0;
+  std::array<std::uint16_t, 10> writes_{};
+  std::array<std::uint32_t, 10> write_pc_{};
+  std::array<std::int64_t, 10> step_{};  // inductions: the step; else 0
+  std::array<bool, max_loop> spine_{};
+};
+
+}  // namespace
+
+bool needs_check(const Insn& access) {
+  if (access.proven) return false;
+  const isa::OpInfo& row = access.info();
+  const int base = row.kind == Kind::load ? access.src : access.dst;
+  const int bytes = row.width / 8;
+  return !(base == isa::frame_pointer && access.off >= -isa::stack_frame_size && access.off + bytes <= 0);
+}
+
+void hoisted_loops(const Analysis& a, std::vector<HoistedLoop>& out) {
+  out.clear();
+  for (std::uint32_t b = 0; b < a.blocks.size(); ++b)
+    if (a.blocks[b].loop_head)
+      if (auto loop = LoopScan(a, b).run()) out.push_back(std::move(*loop));
+}
+
+}  // namespace bpfvm::jit::lowering

@@ -1,0 +1,75 @@
+// Loops whose memory accesses can be checked once per entry instead of once per iteration, for
+// programs the verifier has not proven (docs/JIT-x64.md, "Loops checked once per entry").
+//
+// A loop qualifies when it is an innermost natural loop laid out as consecutive blocks
+// [head, end), entered only at its head, with no calls, exits or legacy loads, and a counter c
+// that decides how many iterations run:
+// - c is written once per iteration, by `c += s` (64-bit, s a power of two up to 2^30), in a
+//   block every iteration runs (every path from the head to a back edge passes it);
+// - a 64-bit conditional jump in such a block leaves the loop unless `c < B`, `c <= B` or
+//   `c != B` (signed forms too), where B is a constant or a register the loop never writes.
+// Registers the loop never writes are invariant; those written once per iteration by `r += s`
+// in such a block are inductions (step s, may be negative). An access is hoisted when its base
+// register holds, at the access, a sum of at most three invariant or induction registers' head
+// values plus a constant: in iteration k its address is then A + off + k * S, S the steps' sum.
+//
+// At the head, with the registers' values there, a backend works out K, the last iteration that
+// can start (Trip), and checks each Range once for k = 0..K; if every range is inside the
+// memory the accesses may use, a copy of the loop without those checks runs. The checks need
+// c <= B < 2^62 at the head (so c stays below B + s < 2^63: it never wraps, and signed and
+// unsigned compares agree), and for `!=` that B - c is a multiple of s; otherwise the ordinary
+// copy runs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "jit/lowering/analysis.hpp"
+
+namespace bpfvm::jit::lowering {
+
+// How many iterations can start: with D = B - c (at the head) and the test seeing c + s when c
+// is counted before the test in an iteration (`counted_first`), else c:
+//   below (c < B):     K = ceil(D / s) - 1 when counted first (0 when D = 0), else ceil(D / s)
+//   at_most (c <= B):  the same with D + 1
+//   not_equal:         K = D / s - 1 when counted first (D = 0 never ends), else D / s
+// Iterations 0..K run (the last one may stop at the test or earlier).
+struct Trip {
+  enum class Continue : std::uint8_t { below, at_most, not_equal };
+  Continue cont = Continue::below;
+  std::uint8_t counter = 0;
+  std::uint8_t log2_step = 0;
+  bool counted_first = false;
+  bool bound_is_reg = false;
+  std::uint8_t bound_reg = 0;
+  std::uint64_t bound = 0;  // when !bound_is_reg: below 2^31
+};
+
+// Accesses at sum(regs at the head) + [lo, hi) + k * step for k = 0..K. `stack`: the bases were
+// derived from r10 (checked against the current frame, else against the first region).
+struct Range {
+  std::array<std::uint8_t, 3> regs{};
+  std::uint8_t count = 0;  // how many of regs
+  std::int32_t lo = 0, hi = 0;
+  std::uint32_t step = 0;  // below 2^31
+  unsigned kinds = 0;      // 1 read, 2 write, 3 both
+  bool stack = false;
+};
+
+struct HoistedLoop {
+  std::uint32_t head = 0, end = 0;  // the loop's pcs [head, end)
+  Trip trip;
+  std::vector<Range> ranges;
+  std::vector<std::uint32_t> accesses;  // the pcs of the hoisted accesses, increasing
+};
+
+// An access needs a check unless the verifier proved it or it is r10 plus a constant inside the
+// current frame (what both backends leave unchecked).
+bool needs_check(const Insn& access);
+
+// The loops of `a` that qualify and hoist at least one access that needs a check, in program
+// order. `out` keeps its capacity between calls.
+void hoisted_loops(const Analysis& a, std::vector<HoistedLoop>& out);
+
+}  // namespace bpfvm::jit::lowering

@@ -70,6 +70,7 @@ class LoopScan {
     HoistedLoop loop;
     loop.head = head_;
     loop.end = end_;
+    loop.entry = entry_;
     if (!find_trip(loop.trip)) return std::nullopt;
     find_accesses(loop);
     if (loop.accesses.empty()) return std::nullopt;
@@ -78,6 +79,17 @@ class LoopScan {
 
  private:
   bool inside(std::uint32_t pc) const { return pc >= head_ && pc < end_; }
+  // Where pc comes in an iteration, which starts at the entry: [entry, end) then [head, entry).
+  std::uint32_t pos(std::uint32_t pc) const {
+    return pc >= entry_ ? pc - entry_ : pc - head_ + (end_ - entry_);
+  }
+  // The loop's blocks in iteration order.
+  template <typename F>
+  void for_each_block(F f) const {
+    const std::uint32_t entry_block = a_.block_of[entry_], last = a_.block_of[end_ - 1];
+    for (std::uint32_t b = entry_block; b <= last; ++b) f(a_.blocks[b]);
+    for (std::uint32_t b = hb_; b < entry_block; ++b) f(a_.blocks[b]);
+  }
 
   // The loop ends after a back edge to the head (within max_loop and the function): the last
   // one for which the loop qualifies. A back edge after the end is an entry like any other
@@ -103,47 +115,91 @@ class LoopScan {
     return false;
   }
 
-  // No calls, exits or legacy loads; no backward jump but to the head; no jump from outside
-  // into the loop but to the head.
+  // No calls, exits or legacy loads; entered from outside at one place, the entry: the head,
+  // or (a rotated loop, which clang makes of `while` loops) one pc inside when nothing from
+  // outside reaches the head; no backward jump in iteration order but to the entry.
   bool single_entry_innermost() {
-    writes_ = {};
     std::array<std::uint16_t, max_loop> jumps_in{};
     for (std::uint32_t pc = head_; pc < end_; ++pc) {
       const Insn& in = a_.insns[pc];
       if (in.second_slot) continue;
       const Kind kind = in.info().kind;
       if (kind == Kind::call || kind == Kind::exit || kind == Kind::legacy) return false;
-      if (kind == Kind::jump && inside(in.target)) {
-        if (in.target <= pc && in.target != head_) return false;
-        ++jumps_in[in.target - head_];
-      }
+      if (kind == Kind::jump && inside(in.target)) ++jumps_in[in.target - head_];
+    }
+    entry_ = head_;
+    for (std::uint32_t pc = head_ + 1; pc < end_; ++pc) {
+      if (a_.jumps_to[pc] == 255) return false;
+      if (a_.jumps_to[pc] == jumps_in[pc - head_]) continue;
+      if (entry_ != head_ || !head_unreachable_from_outside(jumps_in[0])) return false;
+      entry_ = pc;
+    }
+    for (std::uint32_t pc = head_; pc < end_; ++pc) {
+      const Insn& in = a_.insns[pc];
+      if (!in.second_slot && in.info().kind == Kind::jump && inside(in.target) && in.target != entry_ &&
+          pos(in.target) <= pos(pc))
+        return false;
+    }
+    find_body();
+    return true;
+  }
+
+  // The blocks from which the entry can be reached again; the others only leave the loop, so
+  // what they write does not matter to the next iteration (a loop's exit path laid out inside
+  // it). Then what the body writes.
+  void find_body() {
+    std::array<std::uint32_t, max_loop> order{};
+    std::size_t count = 0;
+    for_each_block([&](const Block& block) { order[count++] = a_.block_of[block.first]; });
+    auto reaches_entry = [&](std::uint32_t to) { return to == entry_ || (inside(to) && body_[to - head_]); };
+    while (count > 0) {
+      const Block& block = a_.blocks[order[--count]];
+      std::uint32_t last = block.end - 1;
+      if (a_.insns[last].second_slot) --last;
+      const isa::OpInfo& row = a_.insns[last].info();
+      bool body = false;
+      if (row.kind == Kind::jump) body = reaches_entry(a_.insns[last].target);
+      if (!(row.kind == Kind::jump && row.operation == Operation::ja))
+        body = body || reaches_entry(block.end);
+      for (std::uint32_t pc = block.first; pc < block.end; ++pc) body_[pc - head_] = body;
+    }
+    writes_ = {};
+    for (std::uint32_t pc = head_; pc < end_; ++pc) {
+      if (!body_[pc - head_]) continue;
       for (int r = 0; r < 10; ++r) {
         if ((a_.writes[pc] & reg_bit(r)) == 0) continue;
         ++writes_[static_cast<std::size_t>(r)];
         write_pc_[static_cast<std::size_t>(r)] = pc;
       }
     }
-    for (std::uint32_t pc = head_ + 1; pc < end_; ++pc)
-      if (a_.jumps_to[pc] == 255 || a_.jumps_to[pc] != jumps_in[pc - head_]) return false;
-    return true;
+  }
+  // No jump from outside, no fall-through into it, not a function's start.
+  bool head_unreachable_from_outside(std::uint32_t jumps_from_inside) const {
+    if (a_.jumps_to[head_] != jumps_from_inside || a_.functions[a_.function_of[head_]].start == head_)
+      return false;
+    std::uint32_t before = head_ - 1;
+    if (a_.insns[before].second_slot) --before;
+    const isa::OpInfo& row = a_.insns[before].info();
+    return row.kind == Kind::exit || (row.kind == Kind::jump && row.operation == Operation::ja);
   }
 
-  // A block every iteration runs: no jump within the loop passes over it, and no back edge
-  // comes before it (the loop's blocks form a forward graph in program order).
+  // A body block every iteration runs: no jump within the body passes over it, and no back edge
+  // to the entry comes before it (in iteration order the loop's blocks form a forward graph).
   void find_spine() {
-    std::uint32_t reach = head_;
+    std::uint32_t reach = 0;
     bool back_edge_before = false;
-    for (std::uint32_t b = hb_; b < a_.blocks.size() && a_.blocks[b].first < end_; ++b) {
-      const Block& block = a_.blocks[b];
-      const bool spine = reach <= block.first && !back_edge_before;
+    for_each_block([&](const Block& block) {
+      const bool spine = body_[block.first - head_] && reach <= pos(block.first) && !back_edge_before;
       for (std::uint32_t pc = block.first; pc < block.end; ++pc) spine_[pc - head_] = spine;
       std::uint32_t last = block.end - 1;
       if (a_.insns[last].second_slot) --last;
       const Insn& in = a_.insns[last];
-      if (in.info().kind != Kind::jump) continue;
-      if (in.target == head_) back_edge_before = true;
-      if (inside(in.target)) reach = std::max(reach, in.target);
-    }
+      if (in.info().kind != Kind::jump || !inside(in.target)) return;
+      if (in.target == entry_)
+        back_edge_before = true;
+      else if (body_[in.target - head_])
+        reach = std::max(reach, pos(in.target));
+    });
   }
 
   void find_inductions() {
@@ -177,7 +233,8 @@ class LoopScan {
       if (row.kind != Kind::jump || row.width != 64 || row.operation == Operation::ja ||
           row.operation == Operation::jset)
         continue;
-      const bool taken_stays = inside(in.target), next_stays = inside(pc + 1);
+      auto stays = [&](std::uint32_t to) { return inside(to) && body_[to - head_]; };
+      const bool taken_stays = stays(in.target), next_stays = stays(pc + 1);
       if (taken_stays == next_stays) continue;
       Operation stay = taken_stays ? row.operation : negated(row.operation);
       int c = in.dst;
@@ -200,7 +257,7 @@ class LoopScan {
       if (!bound_reg && in.imm < 0) continue;  // a bound of 2^63 or more
       trip.counter = static_cast<std::uint8_t>(c);
       trip.log2_step = static_cast<std::uint8_t>(std::countr_zero(static_cast<std::uint64_t>(step_[c])));
-      trip.counted_first = write_pc_[c] < pc;
+      trip.counted_first = pos(write_pc_[c]) < pos(pc);
       trip.bound_is_reg = bound_reg;
       trip.bound_reg = static_cast<std::uint8_t>(b);
       trip.bound = bound_reg ? 0 : static_cast<std::uint64_t>(in.imm);
@@ -212,8 +269,8 @@ class LoopScan {
   // Follows each block's registers as sums of head values and records every access that needs
   // a check and whose base is such a sum.
   void find_accesses(HoistedLoop& loop) {
-    for (std::uint32_t b = hb_; b < a_.blocks.size() && a_.blocks[b].first < end_; ++b) {
-      const Block& block = a_.blocks[b];
+    for_each_block([&](const Block& block) {
+      if (!body_[block.first - head_]) return;  // an exit path: its accesses keep their checks
       std::array<Expr, 11> e{};
       for (int r = 0; r <= 10; ++r) {
         const bool induction = r < 10 && step_[static_cast<std::size_t>(r)] != 0;
@@ -222,7 +279,7 @@ class LoopScan {
         x.known = true;
         x.count = 1;
         x.regs[0] = static_cast<std::uint8_t>(r);
-        if (induction && write_pc_[r] < block.first) x.disp = step_[static_cast<std::size_t>(r)];
+        if (induction && pos(write_pc_[r]) < pos(block.first)) x.disp = step_[static_cast<std::size_t>(r)];
       }
       for (std::uint32_t pc = block.first; pc < block.end; ++pc) {
         const Insn& in = a_.insns[pc];
@@ -238,7 +295,8 @@ class LoopScan {
         }
         step_expressions(in, row, pc, e);
       }
-    }
+    });
+    std::sort(loop.accesses.begin(), loop.accesses.end());
   }
 
   void step_expressions(const Insn& in, const isa::OpInfo& row, std::uint32_t pc,
@@ -301,11 +359,12 @@ class LoopScan {
 
   const Analysis& a_;
   const std::uint32_t hb_, head_;
-  std::uint32_t end_ = 0;
+  std::uint32_t end_ = 0, entry_ = 0;
   std::array<std::uint16_t, 10> writes_{};
   std::array<std::uint32_t, 10> write_pc_{};
   std::array<std::int64_t, 10> step_{};  // inductions: the step; else 0
   std::array<bool, max_loop> spine_{};
+  std::array<bool, max_loop> body_{};
 };
 
 }  // namespace

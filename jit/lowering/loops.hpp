@@ -2,21 +2,23 @@
 // programs the verifier has not proven (docs/JIT-x64.md, "Loops checked once per entry").
 //
 // A loop qualifies when it is an innermost natural loop laid out as consecutive blocks
-// [head, end), entered only at its head, with no calls, exits or legacy loads, and a counter c
-// that decides how many iterations run:
+// [head, end), entered only at its head or only at one pc inside (its entry: a rotated loop,
+// whose iterations run [entry, end) then [head, entry)), with no calls, exits or legacy loads,
+// and a counter c that decides how many iterations run:
 // - c is written once per iteration, by `c += s` (64-bit, s a power of two up to 2^30), in a
-//   block every iteration runs (every path from the head to a back edge passes it);
+//   block every iteration runs (every path from the entry back to it passes it);
 // - a 64-bit conditional jump in such a block leaves the loop unless `c < B`, `c <= B` or
 //   `c != B` (signed forms too), where B is a constant or a register the loop never writes.
 // Registers the loop never writes are invariant; those written once per iteration by `r += s`
 // in such a block are inductions (step s, may be negative). An access is hoisted when its base
-// register holds, at the access, a sum of at most three invariant or induction registers' head
-// values plus a constant: in iteration k its address is then A + off + k * S, S the steps' sum.
+// register holds, at the access, a sum of at most three invariant or induction registers'
+// values at the iteration's start plus a constant: in iteration k its address is then
+// A + off + k * S, S the steps' sum.
 //
-// At the head, with the registers' values there, a backend works out K, the last iteration that
+// At the entry, with the registers' values there, a backend works out K, the last iteration that
 // can start (Trip), and checks each Range once for k = 0..K; if every range is inside the
 // memory the accesses may use, a copy of the loop without those checks runs. The checks need
-// c <= B < 2^62 at the head (so c stays below B + s < 2^63: it never wraps, and signed and
+// c <= B < 2^62 at the entry (so c stays below B + s < 2^63: it never wraps, and signed and
 // unsigned compares agree), and for `!=` that B - c is a multiple of s; otherwise the ordinary
 // copy runs.
 #pragma once
@@ -29,7 +31,7 @@
 
 namespace bpfvm::jit::lowering {
 
-// How many iterations can start: with D = B - c (at the head) and the test seeing c + s when c
+// How many iterations can start: with D = B - c (at the entry) and the test seeing c + s when c
 // is counted before the test in an iteration (`counted_first`), else c:
 //   below (c < B):     K = ceil(D / s) - 1 when counted first (0 when D = 0), else ceil(D / s)
 //   at_most (c <= B):  the same with D + 1
@@ -46,7 +48,7 @@ struct Trip {
   std::uint64_t bound = 0;  // when !bound_is_reg: below 2^31
 };
 
-// Accesses at sum(regs at the head) + [lo, hi) + k * step for k = 0..K. `stack`: the bases were
+// Accesses at sum(regs at the entry) + [lo, hi) + k * step for k = 0..K. `stack`: the bases were
 // derived from r10 (checked against the current frame, else against the first region).
 struct Range {
   std::array<std::uint8_t, 3> regs{};
@@ -59,6 +61,7 @@ struct Range {
 
 struct HoistedLoop {
   std::uint32_t head = 0, end = 0;  // the loop's pcs [head, end)
+  std::uint32_t entry = 0;          // where it is entered from outside: head, or inside it
   Trip trip;
   std::vector<Range> ranges;
   std::vector<std::uint32_t> accesses;  // the pcs of the hoisted accesses, increasing

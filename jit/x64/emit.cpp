@@ -137,11 +137,13 @@ struct Group {
 };
 
 // A hoisted loop's labels (lowering/loops.hpp): its copy without the hoisted checks has a label
-// per pc (`copy + pc - head`) and per block start after the payment (`copy_body + pc - head`);
-// the ordinary copy's back edges enter the head after its entry check (`checked_head`).
+// per pc (`copy + pc - head`) and per block start after the payment (`copy_body + pc - head`).
+// Entered at its head, the entry check is in line and the ordinary copy's back edges come in
+// after it (`after_check`); entered inside (rotated), the check is out of line (`check`) and
+// only the jumps from outside go there.
 struct LoopLabels {
   std::uint32_t copy = 0, copy_body = 0;
-  Label checked_head;
+  Label after_check, check;
 };
 
 // What an Emitter allocates, kept per thread between compiles (emit.hpp): the vectors keep
@@ -432,7 +434,7 @@ class Emitter {
     // Jumps, calls and fall-throughs out of slow copies only ever enter at a block start.
     a_.bind(ordinary ? at_pc(b.first) : copy_label(b.first));
     if (fused_move(b.first)) return;
-    if (ordinary && b.loop_head) loop_entry_check(b.first);
+    if (ordinary && !loops_.empty()) inline_entry_check(b.first);
     block_entry(index);
     for (std::uint32_t pc = b.first; pc < b.end; ++pc) {
       // The block's first instruction starts with the alignment and the payment.
@@ -458,7 +460,8 @@ class Emitter {
     lowering::hoisted_loops(an_, loops_);
     for (const lowering::HoistedLoop& loop : loops_) {
       const std::uint32_t n = loop.end - loop.head;
-      loop_labels_.push_back(LoopLabels{a_.new_labels(n).id, a_.new_labels(n).id, a_.new_label()});
+      loop_labels_.push_back(
+          LoopLabels{a_.new_labels(n).id, a_.new_labels(n).id, a_.new_label(), a_.new_label()});
       // An address sum before a hoisted access folds into it in the unchecked copy.
       for (const std::uint32_t at : loop.accesses) {
         if (at < loop.head + 2 || (window_[at - 2] & address_sum_window) == 0) continue;
@@ -469,11 +472,12 @@ class Emitter {
       }
     }
   }
-  const lowering::HoistedLoop* loop_at(std::uint32_t head, std::size_t* index = nullptr) const {
+  // The loop entered at `entry` (loops do not overlap: their entries come in order too).
+  const lowering::HoistedLoop* loop_at(std::uint32_t entry, std::size_t* index = nullptr) const {
     const auto it =
-        std::lower_bound(loops_.begin(), loops_.end(), head,
-                         [](const lowering::HoistedLoop& l, std::uint32_t h) { return l.head < h; });
-    if (it == loops_.end() || it->head != head) return nullptr;
+        std::lower_bound(loops_.begin(), loops_.end(), entry,
+                         [](const lowering::HoistedLoop& l, std::uint32_t e) { return l.entry < e; });
+    if (it == loops_.end() || it->entry != entry) return nullptr;
     if (index) *index = static_cast<std::size_t>(it - loops_.begin());
     return &*it;
   }
@@ -483,16 +487,16 @@ class Emitter {
     return copy_ && std::binary_search(copy_->accesses.begin(), copy_->accesses.end(), pc);
   }
 
-  // Where the fast code's jump from `from` to `to` goes: within an unchecked copy, to the copy;
-  // a back edge of the ordinary copy to a hoisted loop's head, past the head's entry check (it
-  // failed when the loop was entered).
+  // Where the fast code's jump from `from` to `to` goes: within an unchecked copy, to the copy.
+  // To a hoisted loop's entry: from inside the ordinary copy, past the entry check (it failed
+  // when the loop was entered); from outside a rotated loop, to its out-of-line check.
   Label pc_label(std::uint32_t from, std::uint32_t to) const {
     if (in_copy(to)) return copy_label(to);
     std::size_t i = 0;
-    if (fast_ && !copy_ && an_.blocks[an_.block_of[to]].loop_head && loop_at(to, &i) && from >= to &&
-        from < loops_[i].end)
-      return loop_labels_[i].checked_head;
-    return at_pc(to);
+    if (!fast_ || copy_ || loops_.empty() || !loop_at(to, &i)) return at_pc(to);
+    const bool inside = from >= loops_[i].head && from < loops_[i].end;
+    if (loops_[i].entry == loops_[i].head) return inside ? loop_labels_[i].after_check : at_pc(to);
+    return inside ? at_pc(to) : loop_labels_[i].check;
   }
   // The same for entering a block after its payment (a merged goto's target).
   Label body_label(std::uint32_t block) const {
@@ -503,6 +507,13 @@ class Emitter {
   // The copy of a hoisted loop without its hoisted checks, out of line: entered only from its
   // entry check, it leaves for the ordinary code (whose own checks make any way out sound).
   void unchecked_copy(std::size_t i) {
+    if (loops_[i].entry != loops_[i].head) {
+      a_.bind(loop_labels_[i].check);
+      const Label fail = a_.new_label();
+      entry_check(i, fail);
+      a_.bind(fail);
+      a_.jmp(at_pc(loops_[i].entry));
+    }
     copy_ = &loops_[i];
     copy_labels_ = &loop_labels_[i];
     const std::uint32_t first = an_.block_of[copy_->head], last = an_.block_of[copy_->end - 1];
@@ -523,16 +534,21 @@ class Emitter {
     copy_labels_ = nullptr;
   }
 
-  // At a hoisted loop's head (before its payment): K (lowering::Trip) from the registers, then
-  // every range [sum + lo, sum + hi + K * step) must be inside the first region (or the current
-  // frame) for the access kinds it holds. Then the unchecked copy runs; else the ordinary one,
-  // whose back edges come back after this check.
-  void loop_entry_check(std::uint32_t head) {
+  // At the head of a loop entered there (before its payment): the entry check, the ordinary
+  // copy after it.
+  void inline_entry_check(std::uint32_t pc) {
     std::size_t i = 0;
-    const lowering::HoistedLoop* loop = loop_at(head, &i);
-    if (!loop) return;
+    if (!loop_at(pc, &i) || loops_[i].entry != loops_[i].head) return;
+    entry_check(i, loop_labels_[i].after_check);
+    a_.bind(loop_labels_[i].after_check);
+  }
+
+  // K (lowering::Trip) from the registers, then every range [sum + lo, sum + hi + K * step) must
+  // be inside the first region (or the current frame) for the access kinds it holds: then the
+  // unchecked copy runs, from the entry; else this jumps to `fail`.
+  void entry_check(std::size_t i, Label fail) {
+    const lowering::HoistedLoop* loop = &loops_[i];
     const lowering::Trip& t = loop->trip;
-    const Label fail = loop_labels_[i].checked_head;
     const std::int32_t step = std::int32_t{1} << t.log2_step;
     // r10 = D = B - c, where c <= B < 2^62: the counter stays below B + step < 2^63, where
     // signed compares agree with unsigned ones.
@@ -611,8 +627,7 @@ class Emitter {
       }
       if (&r != &loop->ranges.back()) a_.mov(Size::b64, tmp, field(BPFVM_FIELD(trips)));
     }
-    a_.jmp(copy_label_of(i, head));
-    a_.bind(fail);
+    a_.jmp(copy_label_of(i, loop->entry));
   }
   Label copy_label_of(std::size_t i, std::uint32_t pc) const {
     return Label{loop_labels_[i].copy + pc - loops_[i].head};

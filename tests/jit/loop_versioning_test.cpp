@@ -154,6 +154,63 @@ TEST_CASE("loops: the analysis finds counters, bounds and ranges as worked out b
     CHECK(l.ranges[0].kinds == 3);
     CHECK(l.accesses == std::vector<std::uint32_t>{1, 2, 4});
   }
+  SECTION("a rotated loop: entered at its test, not at its head") {
+    // pc 0: goto 3             the only way in from outside: pc 3 is the entry
+    // pc 1: r1 += 4            head (the back edge at pc 4 comes here)
+    // pc 2: r7 += 1            falls through into the entry: the iteration's back edge
+    // pc 3: r4 = *(u32 *)(r1 + 0)
+    // pc 4: if r7 < r2 goto 1
+    // pc 5: exit
+    // An iteration runs 3, 4, 1, 2: the load comes before r1 moves (offset 0), and the test
+    // before r7 moves (not counted first).
+    const auto loops =
+        loops_of("goto +2\n r1 += 4\n r7 += 1\n r4 = *(u32 *)(r1 + 0)\n if r7 < r2 goto -4\n exit\n");
+    REQUIRE(loops.size() == 1);
+    const HoistedLoop& l = loops[0];
+    CHECK(l.head == 1);
+    CHECK(l.entry == 3);
+    CHECK(l.end == 5);
+    CHECK(l.trip.cont == Trip::Continue::below);
+    CHECK(l.trip.counter == 7);
+    CHECK(!l.trip.counted_first);
+    CHECK(l.trip.bound_is_reg);
+    CHECK(l.trip.bound_reg == 2);
+    REQUIRE(l.ranges.size() == 1);
+    CHECK(l.ranges[0].regs[0] == 1);
+    CHECK(l.ranges[0].lo == 0);
+    CHECK(l.ranges[0].hi == 4);
+    CHECK(l.ranges[0].step == 4);
+    CHECK(l.accesses == std::vector<std::uint32_t>{3});
+  }
+  SECTION("an exit path laid out inside a rotated loop does not count as the loop's") {
+    // pc 0: goto 6             the entry
+    // pc 1: r1 += 8            head
+    // pc 2: r7 += 1
+    // pc 3: if r7 < r6 goto 6  stays in the loop; else falls into the exit path
+    // pc 4: r6 = 0             the exit path writes the bound ...
+    // pc 5: goto 9             ... and leaves: r6 stays invariant for the iterations
+    // pc 6: r3 = *(u64 *)(r1 + 0)
+    // pc 7: if r3 != 0 goto 1
+    // pc 8: r0 = 1
+    // pc 9: exit
+    const auto loops = loops_of(
+        "goto +5\n r1 += 8\n r7 += 1\n if r7 < r6 goto +2\n r6 = 0\n goto +3\n"
+        " r3 = *(u64 *)(r1 + 0)\n if r3 != 0 goto -7\n r0 = 1\n exit\n");
+    REQUIRE(loops.size() == 1);
+    const HoistedLoop& l = loops[0];
+    CHECK(l.head == 1);
+    CHECK(l.entry == 6);
+    CHECK(l.end == 8);
+    CHECK(l.trip.counter == 7);
+    CHECK(l.trip.counted_first);
+    CHECK(l.trip.bound_reg == 6);
+    REQUIRE(l.ranges.size() == 1);
+    CHECK(l.ranges[0].regs[0] == 1);
+    CHECK(l.ranges[0].lo == 0);
+    CHECK(l.ranges[0].hi == 8);
+    CHECK(l.ranges[0].step == 8);
+    CHECK(l.accesses == std::vector<std::uint32_t>{6});
+  }
   SECTION("loops the analysis leaves alone") {
     // The counter moves on one path only (pc 3 is skipped when r4 > 5).
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n if r4 > 5 goto +1\n r7 += 1\n r4 = *(u8 *)(r1 + 0)\n"
@@ -167,8 +224,10 @@ TEST_CASE("loops: the analysis finds counters, bounds and ranges as worked out b
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r2 += 1\n r7 += 1\n if r7 < r2 goto -4\n exit\n").empty());
     // A call in the loop.
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n call 5\n r7 += 1\n if r7 < 9 goto -4\n exit\n").empty());
-    // Entered in the middle (a rotated loop): pc 1 is a jump target from before the head.
-    CHECK(loops_of("goto +1\n r7 += 1\n r4 = *(u8 *)(r1 + 0)\n if r7 < 9 goto -3\n exit\n").empty());
+    // Entered at two places: pc 0 falls through into the head (pc 1) and jumps to pc 3.
+    CHECK(loops_of(
+              "if r2 > 5 goto +2\n r1 += 4\n r7 += 1\n r4 = *(u32 *)(r1 + 0)\n if r7 < r2 goto -4\n exit\n")
+              .empty());
   }
   SECTION("an access through a register loaded in the loop keeps its check") {
     // pc 0 reads through r1 (never written: step 0, one range [0, 8)); pc 1 through r3, which
@@ -202,6 +261,9 @@ class LoopGenerator {
     const bool stack = below(5) == 0;
     l.push_back(stack ? "r8 = r10" : "r8 = r6");
     l.push_back("r8 += " + std::to_string(stack ? -static_cast<int>(below(600)) : start_offset()));
+    // A third of the loops are rotated: entered by a jump into their middle.
+    const bool rotated = below(3) == 0;
+    if (rotated) l.push_back("goto entry");
     l.push_back("head:");
     std::vector<std::vector<std::string>> items;
     const int updates = below(10) == 0 ? 2 : below(12) == 0 ? 0 : 1;
@@ -212,6 +274,11 @@ class LoopGenerator {
       items.push_back({"r8 += " + pick<std::string>({"1", "2", "4", "8", "-8", "0", "3", "16", "-1"})});
     for (int n = 1 + below(3); n > 0; --n) items.push_back(access());
     if (below(4) == 0) items.push_back({"if r0 > " + std::to_string(below(100000)) + " goto out"});
+    // An exit path laid out inside the loop: it changes the counter, the bound and the pointer,
+    // then leaves.
+    if (below(4) == 0)
+      items.push_back({"if r0 < " + std::to_string(below(100000)) + " goto stay", "r9 = 0", "r7 += 5",
+                       "r8 += 64", "goto out", "stay:"});
     // A branch around the next item (which leaves it off the path every iteration takes).
     if (below(4) == 0 && !items.empty()) {
       const std::size_t i = below(static_cast<int>(items.size()));
@@ -225,8 +292,13 @@ class LoopGenerator {
     if (!test_is_back_edge)
       items.insert(items.begin() + below(static_cast<int>(items.size()) + 1),
                    std::vector<std::string>{test + " goto out"});
-    for (const auto& item : items)
-      for (const auto& line : item) l.push_back(line);
+    const std::size_t entry =
+        rotated ? static_cast<std::size_t>(below(static_cast<int>(items.size()) + 1)) : 0;
+    for (std::size_t i = 0; i <= items.size(); ++i) {
+      if (rotated && i == entry) l.push_back("entry:");
+      if (i < items.size())
+        for (const auto& line : items[i]) l.push_back(line);
+    }
     if (test_is_back_edge) {
       l.push_back(test + " goto head");
     } else {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 #include <optional>
+#include <span>
+#include <utility>
 
 namespace bpfvm::jit::lowering {
 namespace {
@@ -63,8 +65,9 @@ class LoopScan {
   LoopScan(const Analysis& a, std::uint32_t head_block)
       : a_(a), hb_(head_block), head_(a.blocks[head_block].first) {}
 
-  std::optional<HoistedLoop> run() {
-    if (!find_end()) return std::nullopt;
+  // `latches`: the pcs of the back edges to the head within max_loop, in increasing order.
+  std::optional<HoistedLoop> run(std::span<const std::uint32_t> latches) {
+    if (!find_end(latches)) return std::nullopt;
     find_spine();
     find_inductions();
     HoistedLoop loop;
@@ -83,33 +86,34 @@ class LoopScan {
   std::uint32_t pos(std::uint32_t pc) const {
     return pc >= entry_ ? pc - entry_ : pc - head_ + (end_ - entry_);
   }
-  // The loop's blocks in iteration order.
+  // The loop's blocks in iteration order, or in reverse.
   template <typename F>
   void for_each_block(F f) const {
     const std::uint32_t entry_block = a_.block_of[entry_], last = a_.block_of[end_ - 1];
     for (std::uint32_t b = entry_block; b <= last; ++b) f(a_.blocks[b]);
     for (std::uint32_t b = hb_; b < entry_block; ++b) f(a_.blocks[b]);
   }
-
-  // The loop ends after a back edge to the head (within max_loop and the function): the last
-  // one for which the loop qualifies. A back edge after the end is an entry like any other
-  // (a nest whose outer loop also closes at this head keeps its inner loop).
-  bool find_end() {
-    const std::uint32_t fn_end = a_.functions[a_.function_of[head_]].end;
-    const std::uint32_t limit = std::min(fn_end, head_ + max_loop);
-    std::array<std::uint32_t, 4> back_edges{};
-    std::size_t count = 0;
-    for (std::uint32_t pc = head_; pc < limit; ++pc) {
-      const Insn& in = a_.insns[pc];
-      if (in.second_slot || in.info().kind != Kind::jump || in.target != head_) continue;
-      if (count == back_edges.size()) {  // keep the last four
-        std::shift_left(back_edges.begin(), back_edges.end(), 1);
-        --count;
-      }
-      back_edges[count++] = pc;
+  template <typename F>
+  void for_each_block_reversed(F f) const {
+    const std::uint32_t entry_block = a_.block_of[entry_], last = a_.block_of[end_ - 1];
+    for (std::uint32_t b = entry_block; b-- > hb_;) f(a_.blocks[b]);
+    for (std::uint32_t b = last + 1; b-- > entry_block;) f(a_.blocks[b]);
+  }
+  // Counts what the instruction at pc writes.
+  void count_writes(std::uint32_t pc) {
+    for (RegSet w = a_.writes[pc] & all_regs; w != 0; w &= static_cast<RegSet>(w - 1)) {
+      const auto r = static_cast<std::size_t>(std::countr_zero(w));
+      ++writes_[r];
+      write_pc_[r] = pc;
     }
-    while (count > 0) {
-      end_ = back_edges[--count] + 1;
+  }
+
+  // The loop ends after a back edge to the head: the last one (of the last four) for which the
+  // loop qualifies. A back edge after the end is an entry like any other (a nest whose outer
+  // loop also closes at this head keeps its inner loop).
+  bool find_end(std::span<const std::uint32_t> latches) {
+    for (std::size_t tried = 0; tried < 4 && tried < latches.size(); ++tried) {
+      end_ = latches[latches.size() - 1 - tried] + 1;
       if (single_entry_innermost()) return true;
     }
     return false;
@@ -119,13 +123,15 @@ class LoopScan {
   // or (a rotated loop, which clang makes of `while` loops) one pc inside when nothing from
   // outside reaches the head; no backward jump in iteration order but to the entry.
   bool single_entry_innermost() {
-    std::array<std::uint16_t, max_loop> jumps_in{};
+    std::array<std::uint8_t, max_loop> jumps_in;  // saturating: jumps_to does too
+    std::fill_n(jumps_in.begin(), end_ - head_, std::uint8_t{0});
     for (std::uint32_t pc = head_; pc < end_; ++pc) {
       const Insn& in = a_.insns[pc];
       if (in.second_slot) continue;
       const Kind kind = in.info().kind;
       if (kind == Kind::call || kind == Kind::exit || kind == Kind::legacy) return false;
-      if (kind == Kind::jump && inside(in.target)) ++jumps_in[in.target - head_];
+      if (kind == Kind::jump && inside(in.target) && jumps_in[in.target - head_] < 255)
+        ++jumps_in[in.target - head_];
     }
     entry_ = head_;
     for (std::uint32_t pc = head_ + 1; pc < end_; ++pc) {
@@ -148,12 +154,8 @@ class LoopScan {
   // what they write does not matter to the next iteration (a loop's exit path laid out inside
   // it). Then what the body writes.
   void find_body() {
-    std::array<std::uint32_t, max_loop> order{};
-    std::size_t count = 0;
-    for_each_block([&](const Block& block) { order[count++] = a_.block_of[block.first]; });
     auto reaches_entry = [&](std::uint32_t to) { return to == entry_ || (inside(to) && body_[to - head_]); };
-    while (count > 0) {
-      const Block& block = a_.blocks[order[--count]];
+    for_each_block_reversed([&](const Block& block) {
       std::uint32_t last = block.end - 1;
       if (a_.insns[last].second_slot) --last;
       const isa::OpInfo& row = a_.insns[last].info();
@@ -161,17 +163,11 @@ class LoopScan {
       if (row.kind == Kind::jump) body = reaches_entry(a_.insns[last].target);
       if (!(row.kind == Kind::jump && row.operation == Operation::ja))
         body = body || reaches_entry(block.end);
-      for (std::uint32_t pc = block.first; pc < block.end; ++pc) body_[pc - head_] = body;
-    }
+      std::fill(body_.begin() + (block.first - head_), body_.begin() + (block.end - head_), body);
+    });
     writes_ = {};
-    for (std::uint32_t pc = head_; pc < end_; ++pc) {
-      if (!body_[pc - head_]) continue;
-      for (int r = 0; r < 10; ++r) {
-        if ((a_.writes[pc] & reg_bit(r)) == 0) continue;
-        ++writes_[static_cast<std::size_t>(r)];
-        write_pc_[static_cast<std::size_t>(r)] = pc;
-      }
-    }
+    for (std::uint32_t pc = head_; pc < end_; ++pc)
+      if (body_[pc - head_]) count_writes(pc);
   }
   // No jump from outside, no fall-through into it, not a function's start.
   bool head_unreachable_from_outside(std::uint32_t jumps_from_inside) const {
@@ -190,7 +186,7 @@ class LoopScan {
     bool back_edge_before = false;
     for_each_block([&](const Block& block) {
       const bool spine = body_[block.first - head_] && reach <= pos(block.first) && !back_edge_before;
-      for (std::uint32_t pc = block.first; pc < block.end; ++pc) spine_[pc - head_] = spine;
+      std::fill(spine_.begin() + (block.first - head_), spine_.begin() + (block.end - head_), spine);
       std::uint32_t last = block.end - 1;
       if (a_.insns[last].second_slot) --last;
       const Insn& in = a_.insns[last];
@@ -363,8 +359,9 @@ class LoopScan {
   std::array<std::uint16_t, 10> writes_{};
   std::array<std::uint32_t, 10> write_pc_{};
   std::array<std::int64_t, 10> step_{};  // inductions: the step; else 0
-  std::array<bool, max_loop> spine_{};
-  std::array<bool, max_loop> body_{};
+  // Per pc - head within [head, end); written before they are read.
+  std::array<bool, max_loop> spine_;
+  std::array<bool, max_loop> body_;
 };
 
 }  // namespace
@@ -379,9 +376,24 @@ bool needs_check(const Insn& access) {
 
 void hoisted_loops(const Analysis& a, std::vector<HoistedLoop>& out) {
   out.clear();
-  for (std::uint32_t b = 0; b < a.blocks.size(); ++b)
-    if (a.blocks[b].loop_head)
-      if (auto loop = LoopScan(a, b).run()) out.push_back(std::move(*loop));
+  // The back edges (head, latch) no longer than max_loop, from one pass over the blocks' last
+  // slots (jumps end blocks).
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> back_edges;
+  for (const Block& b : a.blocks) {
+    const std::uint32_t last = a.insns[b.end - 1].second_slot ? b.end - 2 : b.end - 1;
+    const Insn& in = a.insns[last];
+    if (in.info().kind == Kind::jump && in.target <= last && last - in.target < max_loop)
+      back_edges.emplace_back(in.target, last);
+  }
+  std::sort(back_edges.begin(), back_edges.end());
+  std::array<std::uint32_t, max_loop> latches{};
+  for (std::size_t i = 0; i < back_edges.size();) {
+    const std::uint32_t head = back_edges[i].first;
+    std::size_t count = 0;
+    for (; i < back_edges.size() && back_edges[i].first == head; ++i) latches[count++] = back_edges[i].second;
+    if (auto loop = LoopScan(a, a.block_of[head]).run({latches.data(), count}))
+      out.push_back(std::move(*loop));
+  }
 }
 
 }  // namespace bpfvm::jit::lowering

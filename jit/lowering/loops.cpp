@@ -123,15 +123,17 @@ class LoopScan {
   // or (a rotated loop, which clang makes of `while` loops) one pc inside when nothing from
   // outside reaches the head; no backward jump in iteration order but to the entry.
   bool single_entry_innermost() {
+    // Block by block first (jumps, calls and exits end blocks): a nest's outer loop fails here
+    // at its inner loop's back edge, before any per-instruction work.
     std::array<std::uint8_t, max_loop> jumps_in;  // saturating: jumps_to does too
     std::fill_n(jumps_in.begin(), end_ - head_, std::uint8_t{0});
-    for (std::uint32_t pc = head_; pc < end_; ++pc) {
-      const Insn& in = a_.insns[pc];
-      if (in.second_slot) continue;
+    for (std::uint32_t b = hb_; b < a_.blocks.size() && a_.blocks[b].first < end_; ++b) {
+      const Insn& in = a_.insns[last_of(a_.blocks[b])];
       const Kind kind = in.info().kind;
-      if (kind == Kind::call || kind == Kind::exit || kind == Kind::legacy) return false;
-      if (kind == Kind::jump && inside(in.target) && jumps_in[in.target - head_] < 255)
-        ++jumps_in[in.target - head_];
+      if (kind == Kind::call || kind == Kind::exit) return false;
+      if (kind != Kind::jump || !inside(in.target)) continue;
+      if (in.target != head_ && in.target < a_.blocks[b].end) return false;  // an inner loop
+      if (jumps_in[in.target - head_] < 255) ++jumps_in[in.target - head_];
     }
     entry_ = head_;
     for (std::uint32_t pc = head_ + 1; pc < end_; ++pc) {
@@ -140,14 +142,20 @@ class LoopScan {
       if (entry_ != head_ || !head_unreachable_from_outside(jumps_in[0])) return false;
       entry_ = pc;
     }
-    for (std::uint32_t pc = head_; pc < end_; ++pc) {
-      const Insn& in = a_.insns[pc];
-      if (!in.second_slot && in.info().kind == Kind::jump && inside(in.target) && in.target != entry_ &&
-          pos(in.target) <= pos(pc))
+    for (std::uint32_t b = hb_; b < a_.blocks.size() && a_.blocks[b].first < end_; ++b) {
+      const std::uint32_t last = last_of(a_.blocks[b]);
+      const Insn& in = a_.insns[last];
+      if (in.info().kind == Kind::jump && inside(in.target) && in.target != entry_ &&
+          pos(in.target) <= pos(last))
         return false;
     }
+    for (std::uint32_t pc = head_; pc < end_; ++pc)
+      if (a_.insns[pc].info().kind == Kind::legacy) return false;
     find_body();
     return true;
+  }
+  std::uint32_t last_of(const Block& b) const {
+    return a_.insns[b.end - 1].second_slot ? b.end - 2 : b.end - 1;
   }
 
   // The blocks from which the entry can be reached again; the others only leave the loop, so
@@ -156,8 +164,7 @@ class LoopScan {
   void find_body() {
     auto reaches_entry = [&](std::uint32_t to) { return to == entry_ || (inside(to) && body_[to - head_]); };
     for_each_block_reversed([&](const Block& block) {
-      std::uint32_t last = block.end - 1;
-      if (a_.insns[last].second_slot) --last;
+      const std::uint32_t last = last_of(block);
       const isa::OpInfo& row = a_.insns[last].info();
       bool body = false;
       if (row.kind == Kind::jump) body = reaches_entry(a_.insns[last].target);
@@ -187,9 +194,7 @@ class LoopScan {
     for_each_block([&](const Block& block) {
       const bool spine = body_[block.first - head_] && reach <= pos(block.first) && !back_edge_before;
       std::fill(spine_.begin() + (block.first - head_), spine_.begin() + (block.end - head_), spine);
-      std::uint32_t last = block.end - 1;
-      if (a_.insns[last].second_slot) --last;
-      const Insn& in = a_.insns[last];
+      const Insn& in = a_.insns[last_of(block)];
       if (in.info().kind != Kind::jump || !inside(in.target)) return;
       if (in.target == entry_)
         back_edge_before = true;

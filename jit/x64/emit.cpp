@@ -160,6 +160,7 @@ struct Workspace {
   std::vector<std::uint32_t> insn_offset;
   std::vector<lowering::HoistedLoop> loops;
   std::vector<LoopLabels> loop_labels;
+  std::vector<std::int32_t> entry_of;
 };
 
 class Emitter {
@@ -180,7 +181,8 @@ class Emitter {
         cold_(w.cold),
         insn_offset_(w.insn_offset),
         loops_(w.loops),
-        loop_labels_(w.loop_labels) {}
+        loop_labels_(w.loop_labels),
+        entry_of_(w.entry_of) {}
 
   Result<Emitted> run() {
     const auto n = static_cast<std::uint32_t>(an_.insns.size());
@@ -458,7 +460,11 @@ class Emitter {
     loop_labels_.clear();
     if (blinding() || std::find(has_slow_.begin(), has_slow_.end(), true) == has_slow_.end()) return;
     lowering::hoisted_loops(an_, loops_);
-    for (const lowering::HoistedLoop& loop : loops_) {
+    if (loops_.empty()) return;
+    entry_of_.assign(an_.blocks.size(), -1);
+    for (std::size_t i = 0; i < loops_.size(); ++i) {
+      const lowering::HoistedLoop& loop = loops_[i];
+      entry_of_[an_.block_of[loop.entry]] = static_cast<std::int32_t>(i);
       const std::uint32_t n = loop.end - loop.head;
       loop_labels_.push_back(
           LoopLabels{a_.new_labels(n).id, a_.new_labels(n).id, a_.new_label(), a_.new_label()});
@@ -472,14 +478,11 @@ class Emitter {
       }
     }
   }
-  // The loop entered at `entry` (loops do not overlap: their entries come in order too).
-  const lowering::HoistedLoop* loop_at(std::uint32_t entry, std::size_t* index = nullptr) const {
-    const auto it =
-        std::lower_bound(loops_.begin(), loops_.end(), entry,
-                         [](const lowering::HoistedLoop& l, std::uint32_t e) { return l.entry < e; });
-    if (it == loops_.end() || it->entry != entry) return nullptr;
-    if (index) *index = static_cast<std::size_t>(it - loops_.begin());
-    return &*it;
+  // The loop entered at pc (a block start), or -1.
+  std::int32_t loop_entered_at(std::uint32_t pc) const {
+    if (loops_.empty()) return -1;
+    const std::int32_t i = entry_of_[an_.block_of[pc]];
+    return i >= 0 && loops_[static_cast<std::size_t>(i)].entry == pc ? i : -1;
   }
   bool in_copy(std::uint32_t pc) const { return copy_ && pc >= copy_->head && pc < copy_->end; }
   Label copy_label(std::uint32_t pc) const { return Label{copy_labels_->copy + pc - copy_->head}; }
@@ -492,8 +495,9 @@ class Emitter {
   // when the loop was entered); from outside a rotated loop, to its out-of-line check.
   Label pc_label(std::uint32_t from, std::uint32_t to) const {
     if (in_copy(to)) return copy_label(to);
-    std::size_t i = 0;
-    if (!fast_ || copy_ || loops_.empty() || !loop_at(to, &i)) return at_pc(to);
+    const std::int32_t entered = fast_ && !copy_ ? loop_entered_at(to) : -1;
+    if (entered < 0) return at_pc(to);
+    const auto i = static_cast<std::size_t>(entered);
     const bool inside = from >= loops_[i].head && from < loops_[i].end;
     if (loops_[i].entry == loops_[i].head) return inside ? loop_labels_[i].after_check : at_pc(to);
     return inside ? at_pc(to) : loop_labels_[i].check;
@@ -537,8 +541,9 @@ class Emitter {
   // At the head of a loop entered there (before its payment): the entry check, the ordinary
   // copy after it.
   void inline_entry_check(std::uint32_t pc) {
-    std::size_t i = 0;
-    if (!loop_at(pc, &i) || loops_[i].entry != loops_[i].head) return;
+    const std::int32_t entered = loop_entered_at(pc);
+    if (entered < 0 || loops_[static_cast<std::size_t>(entered)].head != pc) return;
+    const auto i = static_cast<std::size_t>(entered);
     entry_check(i, loop_labels_[i].after_check);
     a_.bind(loop_labels_[i].after_check);
   }
@@ -1497,8 +1502,9 @@ class Emitter {
   bool fast_ = true;
   std::vector<Cold>& cold_;
   std::vector<std::uint32_t>& insn_offset_;
-  std::vector<lowering::HoistedLoop>& loops_;    // in program order
-  std::vector<LoopLabels>& loop_labels_;         // per loop
+  std::vector<lowering::HoistedLoop>& loops_;  // in program order
+  std::vector<LoopLabels>& loop_labels_;       // per loop
+  std::vector<std::int32_t>& entry_of_;  // per block, when there are loops: the loop entered there, or -1
   const lowering::HoistedLoop* copy_ = nullptr;  // the loop whose unchecked copy is being emitted
   const LoopLabels* copy_labels_ = nullptr;
   Label exit_, legacy_thunk_, trap_tail_, budget_thunk_;

@@ -19,9 +19,10 @@ constexpr std::size_t max_ranges = 4;
 constexpr std::int64_t max_step = std::int64_t{1} << 30;
 
 // A register's value at some point of an iteration: the sum of some registers' values at the
-// iteration's head, plus disp.
+// iteration's start, each shifted left by its log2_scale, plus disp.
 struct Expr {
   std::array<std::uint8_t, 3> regs{};
+  std::array<std::uint8_t, 3> log2_scale{};
   std::uint8_t count = 0;
   bool known = false;
   std::int64_t disp = 0;
@@ -70,11 +71,12 @@ class LoopScan {
     if (!find_end(latches)) return std::nullopt;
     find_spine();
     find_inductions();
+    find_bounds();
     HoistedLoop loop;
     loop.head = head_;
     loop.end = end_;
     loop.entry = entry_;
-    if (!find_trip(loop.trip)) return std::nullopt;
+    loop.has_trip = find_trip(loop.trip);
     find_accesses(loop);
     if (loop.accesses.empty()) return std::nullopt;
     return loop;
@@ -99,12 +101,13 @@ class LoopScan {
     for (std::uint32_t b = entry_block; b-- > hb_;) f(a_.blocks[b]);
     for (std::uint32_t b = last + 1; b-- > entry_block;) f(a_.blocks[b]);
   }
-  // Counts what the instruction at pc writes.
+  // Counts what the instruction at pc writes; write_pc_ keeps the last write in iteration order,
+  // first_write_ the position of the first.
   void count_writes(std::uint32_t pc) {
     for (RegSet w = a_.writes[pc] & all_regs; w != 0; w &= static_cast<RegSet>(w - 1)) {
       const auto r = static_cast<std::size_t>(std::countr_zero(w));
-      ++writes_[r];
-      write_pc_[r] = pc;
+      if (writes_[r]++ == 0 || pos(pc) > pos(write_pc_[r])) write_pc_[r] = pc;
+      if (writes_[r] == 1 || pos(pc) < first_write_[r]) first_write_[r] = pos(pc);
     }
   }
 
@@ -121,7 +124,8 @@ class LoopScan {
 
   // No calls, exits or legacy loads; entered from outside at one place, the entry: the head,
   // or (a rotated loop, which clang makes of `while` loops) one pc inside when nothing from
-  // outside reaches the head; no backward jump in iteration order but to the entry.
+  // outside reaches the head; no backward jump in iteration order but to the entry. Other
+  // jumps from outside may only enter exit paths.
   bool single_entry_innermost() {
     // Block by block first (jumps, calls and exits end blocks): a nest's outer loop fails here
     // at its inner loop's back edge, before any per-instruction work.
@@ -135,13 +139,33 @@ class LoopScan {
       if (in.target != head_ && in.target < a_.blocks[b].end) return false;  // an inner loop
       if (jumps_in[in.target - head_] < 255) ++jumps_in[in.target - head_];
     }
-    entry_ = head_;
+    for (std::uint32_t pc = head_; pc < end_; ++pc)
+      if (a_.insns[pc].info().kind == Kind::legacy) return false;
+    // The pcs inside that code outside jumps to: at most one may be in the body (the entry);
+    // the others start exit paths laid out inside, which never come back.
+    std::array<std::uint32_t, 4> outside_in{};
+    std::size_t count = 0;
     for (std::uint32_t pc = head_ + 1; pc < end_; ++pc) {
       if (a_.jumps_to[pc] == 255) return false;
       if (a_.jumps_to[pc] == jumps_in[pc - head_]) continue;
-      if (entry_ != head_ || !head_unreachable_from_outside(jumps_in[0])) return false;
-      entry_ = pc;
+      if (count == outside_in.size()) return false;
+      outside_in[count++] = pc;
     }
+    // The entry: the head, or (when nothing from outside reaches the head) one of those pcs.
+    const bool rotatable = count > 0 && head_unreachable_from_outside(jumps_in[0]);
+    for (std::size_t candidate = 0; candidate <= count; ++candidate) {
+      if (candidate > 0 && !rotatable) break;
+      entry_ = candidate == 0 ? head_ : outside_in[candidate - 1];
+      if (!forward_in_iteration_order()) continue;
+      find_body();
+      if (std::all_of(outside_in.begin(), outside_in.begin() + count,
+                      [&](std::uint32_t pc) { return pc == entry_ || !body_[pc - head_]; }))
+        return true;
+    }
+    return false;
+  }
+  // No jump inside goes back in iteration order, but to the entry.
+  bool forward_in_iteration_order() const {
     for (std::uint32_t b = hb_; b < a_.blocks.size() && a_.blocks[b].first < end_; ++b) {
       const std::uint32_t last = last_of(a_.blocks[b]);
       const Insn& in = a_.insns[last];
@@ -149,9 +173,6 @@ class LoopScan {
           pos(in.target) <= pos(last))
         return false;
     }
-    for (std::uint32_t pc = head_; pc < end_; ++pc)
-      if (a_.insns[pc].info().kind == Kind::legacy) return false;
-    find_body();
     return true;
   }
   std::uint32_t last_of(const Block& b) const {
@@ -218,6 +239,21 @@ class LoopScan {
         step_[r] = -std::int64_t{in.imm};
     }
   }
+  // A register whose last write in every iteration is `&= m` (m >= 0, 64- or 32-bit) on the
+  // spine: at each iteration's start it is at most m, given that it is at the entry (checked
+  // there at run time).
+  void find_bounds() {
+    for (int r = 0; r < 10; ++r) {
+      bound_[static_cast<std::size_t>(r)] = -1;
+      if (writes_[static_cast<std::size_t>(r)] == 0 || step_[static_cast<std::size_t>(r)] != 0) continue;
+      const std::uint32_t pc = write_pc_[static_cast<std::size_t>(r)];
+      const Insn& in = a_.insns[pc];
+      const isa::OpInfo& row = in.info();
+      if (row.kind == Kind::alu && row.operation == Operation::band && row.source == Source::imm &&
+          in.dst == r && in.imm >= 0 && spine_[pc - head_])
+        bound_[static_cast<std::size_t>(r)] = in.imm;
+    }
+  }
   bool invariant(int r) const { return r == 10 || writes_[static_cast<std::size_t>(r)] == 0; }
   bool counter(int r) const {
     const std::int64_t s = step_[static_cast<std::size_t>(r)];
@@ -274,13 +310,16 @@ class LoopScan {
       if (!body_[block.first - head_]) return;  // an exit path: its accesses keep their checks
       std::array<Expr, 11> e{};
       for (int r = 0; r <= 10; ++r) {
-        const bool induction = r < 10 && step_[static_cast<std::size_t>(r)] != 0;
-        if (!invariant(r) && !induction) continue;
-        Expr& x = e[static_cast<std::size_t>(r)];
+        const auto i = static_cast<std::size_t>(r);
+        const bool induction = r < 10 && step_[i] != 0;
+        // A bounded register is its start value until its first write in the iteration.
+        const bool bounded = r < 10 && bound_[i] >= 0 && first_write_[i] >= pos(block.first);
+        if (!invariant(r) && !induction && !bounded) continue;
+        Expr& x = e[i];
         x.known = true;
         x.count = 1;
         x.regs[0] = static_cast<std::uint8_t>(r);
-        if (induction && pos(write_pc_[r]) < pos(block.first)) x.disp = step_[static_cast<std::size_t>(r)];
+        if (induction && pos(write_pc_[i]) < pos(block.first)) x.disp = step_[i];
       }
       for (std::uint32_t pc = block.first; pc < block.end; ++pc) {
         const Insn& in = a_.insns[pc];
@@ -323,11 +362,24 @@ class LoopScan {
             d.disp += row.operation == Operation::add ? std::int64_t{in.imm} : -std::int64_t{in.imm};
           } else if (row.operation == Operation::add && s.known && d.count + s.count <= 3) {
             const Expr src = s;  // s may be d
-            for (std::uint8_t i = 0; i < src.count; ++i) d.regs[d.count++] = src.regs[i];
+            for (std::uint8_t i = 0; i < src.count; ++i, ++d.count) {
+              d.regs[d.count] = src.regs[i];
+              d.log2_scale[d.count] = src.log2_scale[i];
+            }
             d.disp += src.disp;
           } else {
             d.known = false;
           }
+          return;
+        case Operation::lsh:  // an array index: (sum) << k as a sum of scaled terms
+          if (!d.known || row.source != Source::imm || in.imm < 1 || in.imm > 3 || d.disp < -(1ll << 40) ||
+              d.disp > (1ll << 40))
+            break;
+          for (std::uint8_t i = 0; i < d.count; ++i) {
+            d.log2_scale[i] = static_cast<std::uint8_t>(d.log2_scale[i] + in.imm);
+            if (d.log2_scale[i] > 3) d.known = false;
+          }
+          d.disp *= std::int64_t{1} << in.imm;
           return;
         default: break;
       }
@@ -336,25 +388,69 @@ class LoopScan {
       if ((a_.writes[pc] & reg_bit(r)) != 0) e[static_cast<std::size_t>(r)].known = false;
   }
 
-  // Adds [x + off, x + off + size) to the loop's ranges; false when it cannot be hoisted.
-  bool record(HoistedLoop& loop, Expr x, std::int16_t off, unsigned size, unsigned kind, bool stack) const {
+  // Adds [x + off, x + off + size) to the loop's ranges; false when it cannot be hoisted. A
+  // bounded register's term is left out of the range's start and adds its bound, scaled, to the
+  // range's end; an induction's adds its step, scaled, to the range's step.
+  bool record(HoistedLoop& loop, const Expr& x, std::int16_t off, unsigned size, unsigned kind,
+              bool stack) const {
     if (!x.known) return false;
-    std::int64_t step = 0;
-    for (std::uint8_t i = 0; i < x.count; ++i) step += x.regs[i] == 10 ? 0 : step_[x.regs[i]];
-    const std::int64_t lo = x.disp + off, hi = lo + size;
-    if (step < 0 || step >= (std::int64_t{1} << 31) || !fits32(lo) || !fits32(hi)) return false;
-    std::sort(x.regs.begin(), x.regs.begin() + x.count);
-    std::fill(x.regs.begin() + x.count, x.regs.end(), std::uint8_t{0});  // copies leave stale entries
-    for (Range& r : loop.ranges) {
-      if (r.count != x.count || r.regs != x.regs || r.step != step || r.stack != stack) continue;
-      r.lo = std::min(r.lo, static_cast<std::int32_t>(lo));
-      r.hi = std::max(r.hi, static_cast<std::int32_t>(hi));
-      r.kinds |= kind;
-      return true;
+    Range range;
+    range.stack = stack;
+    range.kinds = kind;
+    std::int64_t step = 0, bounded = 0;
+    std::array<std::uint8_t, 3> bounded_regs{};
+    std::size_t bounded_count = 0;
+    for (std::uint8_t i = 0; i < x.count; ++i) {
+      const std::uint8_t r = x.regs[i];
+      if (r < 10 && bound_[r] >= 0) {
+        bounded += bound_[r] << x.log2_scale[i];
+        bounded_regs[bounded_count++] = r;
+        continue;
+      }
+      if (r < 10) step += step_[r] << x.log2_scale[i];
+      range.regs[range.count] = r;
+      range.log2_scale[range.count++] = x.log2_scale[i];
     }
-    if (loop.ranges.size() == max_ranges) return false;
-    loop.ranges.push_back(Range{x.regs, x.count, static_cast<std::int32_t>(lo), static_cast<std::int32_t>(hi),
-                                static_cast<std::uint32_t>(step), kind, stack});
+    const std::int64_t lo = x.disp + off, hi = lo + size;
+    constexpr std::int64_t limit = std::int64_t{1} << 31;
+    if (step < 0 || step >= limit || (step != 0 && !loop.has_trip) || !fits32(lo) || !fits32(hi) ||
+        hi - lo + bounded >= limit)
+      return false;
+    // One order for the terms, so that equal sums make one range.
+    std::array<std::uint16_t, 3> terms{};
+    for (std::uint8_t i = 0; i < range.count; ++i)
+      terms[i] = static_cast<std::uint16_t>(range.regs[i] << 8 | range.log2_scale[i]);
+    for (std::uint8_t i = 1; i < range.count; ++i)  // insertion sort: at most three
+      for (std::uint8_t j = i; j > 0 && terms[j - 1] > terms[j]; --j) std::swap(terms[j - 1], terms[j]);
+    for (std::uint8_t i = 0; i < range.count; ++i) {
+      range.regs[i] = static_cast<std::uint8_t>(terms[i] >> 8);
+      range.log2_scale[i] = static_cast<std::uint8_t>(terms[i] & 0xff);
+    }
+    range.step = static_cast<std::uint32_t>(step);
+    Range* same = nullptr;
+    for (Range& r : loop.ranges)
+      if (r.count == range.count && r.regs == range.regs && r.log2_scale == range.log2_scale &&
+          r.step == range.step && r.stack == stack)
+        same = &r;
+    if (!same && loop.ranges.size() == max_ranges) return false;
+    if (!same) {
+      range.lo = static_cast<std::int32_t>(lo);
+      range.hi = static_cast<std::int32_t>(hi);
+      same = &loop.ranges.emplace_back(range);
+    }
+    const std::int32_t new_lo = std::min(same->lo, static_cast<std::int32_t>(lo));
+    const std::int32_t new_hi = std::max(same->hi, static_cast<std::int32_t>(hi));
+    const std::int64_t new_bounded = std::max<std::int64_t>(same->bounded, bounded);
+    if (std::int64_t{new_hi} - new_lo + new_bounded >= limit) return false;
+    same->lo = new_lo;
+    same->hi = new_hi;
+    same->bounded = static_cast<std::uint32_t>(new_bounded);
+    same->kinds |= kind;
+    for (std::size_t i = 0; i < bounded_count; ++i) {
+      const std::uint8_t r = bounded_regs[i];
+      if (std::none_of(loop.bounds.begin(), loop.bounds.end(), [&](const Bound& b) { return b.reg == r; }))
+        loop.bounds.push_back(Bound{r, static_cast<std::uint32_t>(bound_[r])});
+    }
     return true;
   }
 
@@ -363,7 +459,9 @@ class LoopScan {
   std::uint32_t end_ = 0, entry_ = 0;
   std::array<std::uint16_t, 10> writes_{};
   std::array<std::uint32_t, 10> write_pc_{};
-  std::array<std::int64_t, 10> step_{};  // inductions: the step; else 0
+  std::array<std::int64_t, 10> step_{};          // inductions: the step; else 0
+  std::array<std::int64_t, 10> bound_{};         // bounded registers: the bound; else -1
+  std::array<std::uint32_t, 10> first_write_{};  // the position of each register's first write
   // Per pc - head within [head, end); written before they are read.
   std::array<bool, max_loop> spine_;
   std::array<bool, max_loop> body_;

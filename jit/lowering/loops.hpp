@@ -4,20 +4,24 @@
 // A loop qualifies when it is an innermost natural loop laid out as consecutive blocks
 // [head, end), entered only at its head or only at one pc inside (its entry: a rotated loop,
 // whose iterations run [entry, end) then [head, entry)), with no calls, exits or legacy loads,
-// and a counter c that decides how many iterations run:
+// and (for accesses that move) a counter c that decides how many iterations run:
 // - c is written once per iteration, by `c += s` (64-bit, s a power of two up to 2^30), in a
 //   block every iteration runs (every path from the entry back to it passes it);
 // - a 64-bit conditional jump in such a block leaves the loop unless `c < B`, `c <= B` or
 //   `c != B` (signed forms too), where B is a constant or a register the loop never writes.
 // Registers the loop never writes are invariant; those written once per iteration by `r += s`
-// in such a block are inductions (step s, may be negative). An access is hoisted when its base
-// register holds, at the access, a sum of at most three invariant or induction registers'
-// values at the iteration's start plus a constant: in iteration k its address is then
-// A + off + k * S, S the steps' sum.
+// in such a block are inductions (step s, may be negative); those whose last write in an
+// iteration is `&= m` in such a block are bounded (at most m at each iteration's start, when
+// they are at the entry). An access is hoisted when its base register holds, at the access, a
+// sum of at most three such registers' values at the iteration's start, each shifted left by 0
+// to 3, plus a constant: in iteration k its address is then A + off + k * S (S the inductions'
+// scaled steps) plus at most M (the bounded registers' scaled bounds). Without a counter, only
+// accesses with S = 0 are hoisted: their range does not depend on k.
 //
 // At the entry, with the registers' values there, a backend works out K, the last iteration that
-// can start (Trip), and checks each Range once for k = 0..K; if every range is inside the
-// memory the accesses may use, a copy of the loop without those checks runs. The checks need
+// can start (Trip), tests each bounded register against its bound and checks each Range once
+// for k = 0..K; if every range is inside the memory the accesses may use, a copy of the loop
+// without those checks runs. The checks need
 // c <= B < 2^62 at the entry (so c stays below B + s < 2^63: it never wraps, and signed and
 // unsigned compares agree), and for `!=` that B - c is a multiple of s; otherwise the ordinary
 // copy runs.
@@ -48,21 +52,34 @@ struct Trip {
   std::uint64_t bound = 0;  // when !bound_is_reg: below 2^31
 };
 
-// Accesses at sum(regs at the entry) + [lo, hi) + k * step for k = 0..K. `stack`: the bases were
-// derived from r10 (checked against the current frame, else against the first region).
+// Accesses at sum(regs[i] << log2_scale[i], values at the entry) + [lo, hi + bounded) + k * step
+// for k = 0..K (step is 0 without a Trip). `bounded` is what bounded registers (HoistedLoop::
+// bounds) add at most. `stack`: the bases were derived from r10 (checked against the current
+// frame, else against the first region).
 struct Range {
   std::array<std::uint8_t, 3> regs{};
+  std::array<std::uint8_t, 3> log2_scale{};
   std::uint8_t count = 0;  // how many of regs
   std::int32_t lo = 0, hi = 0;
-  std::uint32_t step = 0;  // below 2^31
-  unsigned kinds = 0;      // 1 read, 2 write, 3 both
+  std::uint32_t step = 0;  // hi - lo + bounded and step are below 2^31
+  std::uint32_t bounded = 0;
+  unsigned kinds = 0;  // 1 read, 2 write, 3 both
   bool stack = false;
+};
+
+// A register whose last write in every iteration is `&= max`: at most max at each iteration's
+// start when it is at the entry (which the entry check tests).
+struct Bound {
+  std::uint8_t reg = 0;
+  std::uint32_t max = 0;
 };
 
 struct HoistedLoop {
   std::uint32_t head = 0, end = 0;  // the loop's pcs [head, end)
   std::uint32_t entry = 0;          // where it is entered from outside: head, or inside it
+  bool has_trip = false;            // without a counter, only ranges that do not move (step 0)
   Trip trip;
+  std::vector<Bound> bounds;
   std::vector<Range> ranges;
   std::vector<std::uint32_t> accesses;  // the pcs of the hoisted accesses, increasing
 };

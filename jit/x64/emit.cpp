@@ -468,14 +468,6 @@ class Emitter {
       const std::uint32_t n = loop.end - loop.head;
       loop_labels_.push_back(
           LoopLabels{a_.new_labels(n).id, a_.new_labels(n).id, a_.new_label(), a_.new_label()});
-      // An address sum before a hoisted access folds into it in the unchecked copy.
-      for (const std::uint32_t at : loop.accesses) {
-        if (at < loop.head + 2 || (window_[at - 2] & address_sum_window) == 0) continue;
-        const Insn& add = an_.insns[at - 1];
-        const std::int64_t disp = add.info().source == Source::imm ? add.imm : 0;
-        if (lowering::foldable_access(an_, at, an_.insns[at - 2].dst, disp, true))
-          window_[at - 2] |= folded_in_copy_window;
-      }
     }
   }
   // The loop entered at pc (a block start), or -1.
@@ -553,7 +545,56 @@ class Emitter {
   // unchecked copy runs, from the entry; else this jumps to `fail`.
   void entry_check(std::size_t i, Label fail) {
     const lowering::HoistedLoop* loop = &loops_[i];
-    const lowering::Trip& t = loop->trip;
+    for (const lowering::Bound& b : loop->bounds) {
+      a_.alu(Alu::cmp, Size::b64, host[b.reg], static_cast<std::int32_t>(b.max));
+      a_.jcc(Cond::a, fail);
+    }
+    if (loop->has_trip) trips(loop->trip, fail);
+    for (const lowering::Range& r : loop->ranges) {
+      // r11 = K * step + (hi - lo) + bounded: the span; r10 = the scaled registers + lo: the start.
+      const auto span = static_cast<std::int32_t>(r.hi - r.lo + static_cast<std::int32_t>(r.bounded));
+      if (r.step != 0) {
+        a_.mov(Size::b64, tmp, field(BPFVM_FIELD(trips)));
+        a_.imul(Size::b64, addr_reg, tmp, static_cast<std::int32_t>(r.step));
+        a_.alu(Alu::add, Size::b64, addr_reg, span);
+      } else {
+        a_.mov_imm32(addr_reg, static_cast<std::uint32_t>(span));
+      }
+      const Reg start = tmp;
+      if (r.count == 0) a_.mov_imm(start, static_cast<std::uint64_t>(std::int64_t{r.lo}));
+      for (std::uint8_t term = 0; term < r.count; ++term) {
+        const Reg reg = host[r.regs[term]];
+        const auto scale = static_cast<std::uint8_t>(1u << r.log2_scale[term]);
+        if (term == 0)
+          a_.lea(Size::b64, start, scale == 1 ? ptr(reg, r.lo) : index_ptr(reg, scale, r.lo));
+        else
+          a_.lea(Size::b64, start, ptr(start, reg, scale, 0));
+      }
+      if (r.stack) {  // [start, start + span) inside [r10 - 512, r10)
+        a_.alu(Alu::add, Size::b64, addr_reg, start);
+        a_.jcc(Cond::b, fail);
+        a_.alu(Alu::cmp, Size::b64, addr_reg, rbp);
+        a_.jcc(Cond::a, fail);
+        a_.alu(Alu::add, Size::b64, start, isa::stack_frame_size);
+        a_.alu(Alu::cmp, Size::b64, start, rbp);
+        a_.jcc(Cond::b, fail);
+      } else {
+        const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) *
+                                                            static_cast<std::int32_t>(r.kinds - 1);
+        a_.alu(Alu::cmp, Size::b64, start, field(region + BPFVM_FIELD_OF(FastRegion, start)));
+        a_.jcc(Cond::b, fail);
+        a_.alu(Alu::add, Size::b64, addr_reg, start);
+        a_.jcc(Cond::b, fail);
+        a_.alu(Alu::cmp, Size::b64, addr_reg, field(region + BPFVM_FIELD_OF(FastRegion, end)));
+        a_.jcc(Cond::a, fail);
+      }
+    }
+    a_.jmp(copy_label_of(i, loop->entry));
+  }
+
+  // K into state.trips (lowering::Trip), or to `fail` when the counter and its bound are outside
+  // what the check covers.
+  void trips(const lowering::Trip& t, Label fail) {
     const std::int32_t step = std::int32_t{1} << t.log2_step;
     // r10 = D = B - c, where c <= B < 2^62: the counter stays below B + step < 2^63, where
     // signed compares agree with unsigned ones.
@@ -595,44 +636,6 @@ class Emitter {
     a_.alu(Alu::cmp, Size::b64, tmp, 0x7fffffff);
     a_.jcc(Cond::a, fail);
     a_.mov(Size::b64, field(BPFVM_FIELD(trips)), tmp);
-    for (const lowering::Range& r : loop->ranges) {
-      // r11 = K * step + (hi - lo): the span; r10 = the sum of the registers + lo: the start.
-      if (r.step != 0) {
-        a_.imul(Size::b64, addr_reg, tmp, static_cast<std::int32_t>(r.step));
-        a_.alu(Alu::add, Size::b64, addr_reg, r.hi - r.lo);
-      } else {
-        a_.mov_imm32(addr_reg, static_cast<std::uint32_t>(r.hi - r.lo));
-      }
-      const Reg start = tmp;
-      switch (r.count) {
-        case 0: a_.mov_imm(start, static_cast<std::uint64_t>(std::int64_t{r.lo})); break;
-        case 1: a_.lea(Size::b64, start, ptr(host[r.regs[0]], r.lo)); break;
-        default:
-          a_.lea(Size::b64, start, ptr(host[r.regs[0]], host[r.regs[1]], 1, r.lo));
-          if (r.count == 3) a_.alu(Alu::add, Size::b64, start, host[r.regs[2]]);
-          break;
-      }
-      if (r.stack) {  // [start, start + span) inside [r10 - 512, r10)
-        a_.alu(Alu::add, Size::b64, addr_reg, start);
-        a_.jcc(Cond::b, fail);
-        a_.alu(Alu::cmp, Size::b64, addr_reg, rbp);
-        a_.jcc(Cond::a, fail);
-        a_.alu(Alu::add, Size::b64, start, isa::stack_frame_size);
-        a_.alu(Alu::cmp, Size::b64, start, rbp);
-        a_.jcc(Cond::b, fail);
-      } else {
-        const std::int32_t region = BPFVM_FIELD(fast) + static_cast<std::int32_t>(sizeof(FastRegion)) *
-                                                            static_cast<std::int32_t>(r.kinds - 1);
-        a_.alu(Alu::cmp, Size::b64, start, field(region + BPFVM_FIELD_OF(FastRegion, start)));
-        a_.jcc(Cond::b, fail);
-        a_.alu(Alu::add, Size::b64, addr_reg, start);
-        a_.jcc(Cond::b, fail);
-        a_.alu(Alu::cmp, Size::b64, addr_reg, field(region + BPFVM_FIELD_OF(FastRegion, end)));
-        a_.jcc(Cond::a, fail);
-      }
-      if (&r != &loop->ranges.back()) a_.mov(Size::b64, tmp, field(BPFVM_FIELD(trips)));
-    }
-    a_.jmp(copy_label_of(i, loop->entry));
   }
   Label copy_label_of(std::size_t i, std::uint32_t pc) const {
     return Label{loop_labels_[i].copy + pc - loops_[i].head};
@@ -785,7 +788,11 @@ class Emitter {
     const Insn& mov = an_.insns[pc];
     const Insn& add = an_.insns[pc + 1];
     const Reg d = host[mov.dst], s = host[mov.src];
-    if ((window_[pc] & folded_access_window) != 0 || (copy_ && (window_[pc] & folded_in_copy_window) != 0)) {
+    // Folded into a proven access, or in a loop's unchecked copy into a hoisted one.
+    if ((window_[pc] & folded_access_window) != 0 ||
+        (hoisted(pc + 2) &&
+         lowering::foldable_access(an_, pc + 2, mov.dst, add.info().source == Source::imm ? add.imm : 0,
+                                   true))) {
       const Insn& in = an_.insns[pc + 2];
       load_or_store(in, add.info().source == Source::imm
                             ? ptr(s, add.imm + in.off)
@@ -818,7 +825,8 @@ class Emitter {
     // Folding would run the access before rT is shifted in place: only when it leaves rT alone.
     const bool touches_temp =
         at < an_.insns.size() && ((an_.reads[at] | an_.writes[at]) & lowering::reg_bit(w.temp)) != 0;
-    const bool fold = lowering::foldable_access(an_, at, w.dst, w.disp) && !(w.temp_live && touches_temp);
+    const bool fold =
+        lowering::foldable_access(an_, at, w.dst, w.disp, hoisted(at)) && !(w.temp_live && touches_temp);
     const bool in_place = w.temp == w.index;
     if (w.temp_live && !in_place) {
       a_.mov(Size::b64, temp, index);
@@ -1489,8 +1497,7 @@ class Emitter {
   static constexpr std::size_t loop_alignment = 64;
   static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2,
                                 jump_over_goto_window = 4, goto_paid_early_window = 8,
-                                folded_access_window = 16, scaled_sum_window = 32,
-                                folded_in_copy_window = 64;  // folded in a hoisted loop's unchecked copy
+                                folded_access_window = 16, scaled_sum_window = 32;
   std::vector<std::uint8_t>& window_;
   std::vector<Group>& groups_;
   std::vector<bool>& has_slow_;     // per block

@@ -212,23 +212,77 @@ TEST_CASE("loops: the analysis finds counters, bounds and ranges as worked out b
     CHECK(l.ranges[0].step == 8);
     CHECK(l.accesses == std::vector<std::uint32_t>{6});
   }
+  SECTION("code outside may jump into an exit path laid out inside") {
+    // pc 0: if r2 == 7 goto 5   into the exit path: not an entry to the loop
+    // pc 1: goto 7              the entry
+    // pc 2: r1 += 4             head
+    // pc 3: r7 += 1
+    // pc 4: if r7 < r6 goto 7   stays; else the exit path
+    // pc 5: r0 = 1              exit path: reached from pc 0 and pc 4, leaves
+    // pc 6: goto 10
+    // pc 7: r3 = *(u32 *)(r1 + 0)   entry
+    // pc 8: if r3 != 0 goto 2
+    // pc 9: r0 = 2
+    // pc 10: exit
+    const auto loops = loops_of(
+        "if r2 == 7 goto +4\n goto +5\n r1 += 4\n r7 += 1\n if r7 < r6 goto +2\n r0 = 1\n goto +3\n"
+        " r3 = *(u32 *)(r1 + 0)\n if r3 != 0 goto -7\n r0 = 2\n exit\n");
+    REQUIRE(loops.size() == 1);
+    CHECK(loops[0].head == 2);
+    CHECK(loops[0].entry == 7);
+    CHECK(loops[0].end == 9);
+    CHECK(loops[0].has_trip);
+    CHECK(loops[0].accesses == std::vector<std::uint32_t>{7});
+  }
   SECTION("loops the analysis leaves alone") {
-    // The counter moves on one path only (pc 3 is skipped when r4 > 5).
-    CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n if r4 > 5 goto +1\n r7 += 1\n r4 = *(u8 *)(r1 + 0)\n"
-                   " if r7 < 10 goto -5\n exit\n")
+    // The pointer moves, but the counter only on one path (pc 3 is skipped when r4 > 5).
+    CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n if r4 > 5 goto +1\n r7 += 1\n if r7 < 10 goto -5\n exit\n")
               .empty());
     // Counting down: no bound the analysis knows.
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n r7 += -1\n if r7 > 0 goto -4\n exit\n").empty());
     // A step that is not a power of two.
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n r7 += 3\n if r7 < 30 goto -4\n exit\n").empty());
     // The bound changes in the loop.
-    CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r2 += 1\n r7 += 1\n if r7 < r2 goto -4\n exit\n").empty());
+    CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n r2 += 1\n r7 += 1\n if r7 < r2 goto -5\n exit\n").empty());
+    // An index masked, then stepped: its last write is not the mask, so nothing bounds it.
+    CHECK(loops_of("r2 = r9\n r2 <<= 2\n r3 = r1\n r3 += r2\n r4 = *(u32 *)(r3 + 0)\n w9 &= 0x7ff\n"
+                   " w9 += 1\n if w4 != 0 goto -8\n exit\n")
+              .empty());
     // A call in the loop.
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n call 5\n r7 += 1\n if r7 < 9 goto -4\n exit\n").empty());
     // Entered at two places: pc 0 falls through into the head (pc 1) and jumps to pc 3.
     CHECK(loops_of(
               "if r2 > 5 goto +2\n r1 += 4\n r7 += 1\n r4 = *(u32 *)(r1 + 0)\n if r7 < r2 goto -4\n exit\n")
               .empty());
+  }
+  SECTION("an index masked every iteration needs no counter") {
+    // pc 0: r2 = r9            head; r9 is the index (hash_lookup's probes)
+    // pc 1: r2 <<= 2
+    // pc 2: r3 = r1
+    // pc 3: r3 += r2           r3 = r1 + (r9 << 2)
+    // pc 4: r4 = *(u32 *)(r3 + 0)
+    // pc 5: w9 += 1
+    // pc 6: w9 &= 0x7ff        r9's last write: at most 0x7ff when an iteration starts
+    // pc 7: if w4 != 0 goto 0  the only exit test is on data: no counter
+    // pc 8: exit
+    // The load reads r1 + [0, 4 + 0x7ff * 4) in every iteration, however many run.
+    const auto loops = loops_of(
+        "r2 = r9\n r2 <<= 2\n r3 = r1\n r3 += r2\n r4 = *(u32 *)(r3 + 0)\n w9 += 1\n w9 &= 0x7ff\n"
+        " if w4 != 0 goto -8\n exit\n");
+    REQUIRE(loops.size() == 1);
+    const HoistedLoop& l = loops[0];
+    CHECK(!l.has_trip);
+    REQUIRE(l.bounds.size() == 1);
+    CHECK(l.bounds[0].reg == 9);
+    CHECK(l.bounds[0].max == 0x7ff);
+    REQUIRE(l.ranges.size() == 1);
+    CHECK(l.ranges[0].count == 1);
+    CHECK(l.ranges[0].regs[0] == 1);
+    CHECK(l.ranges[0].lo == 0);
+    CHECK(l.ranges[0].hi == 4);
+    CHECK(l.ranges[0].bounded == 0x7ff * 4);
+    CHECK(l.ranges[0].step == 0);
+    CHECK(l.accesses == std::vector<std::uint32_t>{4});
   }
   SECTION("an access through a register loaded in the loop keeps its check") {
     // pc 0 reads through r1 (never written: step 0, one range [0, 8)); pc 1 through r3, which
@@ -258,10 +312,14 @@ class LoopGenerator {
     l.push_back("r0 = 0");
     l.push_back("r7 = " + value64(counter_values()) + " ll");
     l.push_back("r9 = " + value64(bound_values()) + " ll");
-    l.push_back("r3 = " + std::to_string(below(64)));
+    l.push_back("r3 = " + pick<std::string>({std::to_string(below(64)), std::to_string(below(64)), "300", "5000", "-1"}));
     const bool stack = below(5) == 0;
     l.push_back(stack ? "r8 = r10" : "r8 = r6");
     l.push_back("r8 += " + std::to_string(stack ? -static_cast<int>(below(600)) : start_offset()));
+    // An exit path laid out inside the loop: it changes the counter, the bound and the pointer,
+    // then leaves; code before the loop may jump to it too.
+    const bool exit_path = below(4) == 0;
+    if (exit_path && below(2) == 0) l.push_back("if r3 == 300 goto xpath");
     // A third of the loops are rotated: entered by a jump into their middle.
     const bool rotated = below(3) == 0;
     if (rotated) l.push_back("goto entry");
@@ -274,11 +332,19 @@ class LoopGenerator {
     if (below(5) != 0)
       items.push_back({"r8 += " + pick<std::string>({"1", "2", "4", "8", "-8", "0", "3", "16", "-1"})});
     for (int n = 1 + below(3); n > 0; --n) items.push_back(access());
+    // An index kept in bounds by a mask (r3; sometimes the mask comes first: no bound).
+    if (below(3) == 0) {
+      const std::string mask = pick<std::string>({"7", "63", "255", "1023", "0x7ff", std::to_string(below(300))});
+      const std::string w = below(2) == 0 ? "w3" : "r3";
+      const std::string step = w + " += " + pick<std::string>({"1", "3", "-1", "100"});
+      if (below(5) == 0)
+        items.push_back({w + " &= " + mask, step});
+      else
+        items.push_back({step, w + " &= " + mask});
+    }
     if (below(4) == 0) items.push_back({"if r0 > " + std::to_string(below(100000)) + " goto out"});
-    // An exit path laid out inside the loop: it changes the counter, the bound and the pointer,
-    // then leaves.
-    if (below(4) == 0)
-      items.push_back({"if r0 < " + std::to_string(below(100000)) + " goto stay", "r9 = 0", "r7 += 5",
+    if (exit_path)
+      items.push_back({"if r0 < " + std::to_string(below(100000)) + " goto stay", "xpath:", "r9 = 0", "r7 += 5",
                        "r8 += 64", "goto out", "stay:"});
     // A branch around the next item (which leaves it off the path every iteration takes).
     if (below(4) == 0 && !items.empty()) {
@@ -368,13 +434,18 @@ class LoopGenerator {
     const int o = pick<int>({0, 0, 1, 2, 4, 8, -8, -1, below(64) - 32, 32767, -32768});
     const std::string off = (o < 0 ? "- " : "+ ") + std::to_string(o < 0 ? -o : o);
     const std::string at = "(r8 " + off + ")";
-    switch (below(6)) {
+    switch (below(7)) {
       case 0: return {"r4 = *(" + width + " *)" + at, "r0 += r4"};
       case 1: return {"*(" + width + " *)" + at + " = r7"};
       case 2: return {"*(" + width + " *)" + at + " = " + std::to_string(below(1000))};
       case 3: {  // an address sum: the pointer plus the counter, an invariant or a constant
         const std::string added = pick<std::string>({"r7", "r3", std::to_string(below(64))});
         return {"r5 = r8", "r5 += " + added, "r4 = *(" + width + " *)(r5 " + off + ")", "r0 += r4"};
+      }
+      case 6: {  // an array element: the memory (or the pointer) plus the index r3 scaled
+        const std::string shift = "r2 <<= " + std::to_string(1 + below(3));
+        return {"r2 = r3", shift, below(2) == 0 ? "r5 = r6" : "r5 = r8", "r5 += r2",
+                "r4 = *(" + width + " *)(r5 " + off + ")", "r0 += r4"};
       }
       case 4:
         if (bytes >= 4) return {"lock *(" + width + " *)" + at + " += r7"};

@@ -15,27 +15,17 @@
 
 #include "api/bpfvm.hpp"
 #include "tests/jit/random_program.hpp"
+#include "tests/jit/same_result.hpp"
 #include "vm/runtime.hpp"
 
 using namespace bpfvm;
 
 namespace {
 
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 0) : fallback;
-}
-
 #if defined(__SANITIZE_ADDRESS__)
 constexpr std::uint64_t default_programs = 200;
 #else
 constexpr std::uint64_t default_programs = 2000;
-#endif
-
-#if defined(__x86_64__)
-constexpr Engine jit = Engine::jit_x64;
-#else
-constexpr Engine jit = Engine::jit_a64;
 #endif
 
 // Helpers the programs call: 5 returns r1 (the conformance helper); 6 mixes all five arguments
@@ -50,18 +40,12 @@ std::uint64_t fail_if_odd(std::uint64_t a, std::uint64_t, std::uint64_t, std::ui
   return a / 2;
 }
 
-std::string describe(const vm::RunResult& r) {
-  if (!r.trap) return "exit r0=" + std::to_string(r.r0) + " executed=" + std::to_string(r.executed);
-  const vm::Trap& t = *r.trap;
-  return "trap " + t.message() + " region=" + t.region + " executed=" + std::to_string(r.executed);
-}
-
 }  // namespace
 
 TEST_CASE("differential: random programs give the same results on the JIT and the interpreter") {
-  if (!engine_available(jit)) return;
-  const std::uint64_t first = env_or("BPFVM_DIFFERENTIAL_SEED", 1);
-  const std::uint64_t count = env_or("BPFVM_DIFFERENTIAL_PROGRAMS", default_programs);
+  if (!engine_available(test::host_jit)) return;
+  const std::uint64_t first = test::env_or("BPFVM_DIFFERENTIAL_SEED", 1);
+  const std::uint64_t count = test::env_or("BPFVM_DIFFERENTIAL_PROGRAMS", default_programs);
   int exits = 0, traps = 0;
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
     test::RandomProgramOptions options;
@@ -75,7 +59,7 @@ TEST_CASE("differential: random programs give the same results on the JIT and th
     vm::CompileOptions copts;
     copts.blind_constants = seed % 4 == 0;
     auto reference = vm.compile(Engine::interpreter, copts);
-    auto compiled = vm.compile(jit, copts);
+    auto compiled = vm.compile(test::host_jit, copts);
     INFO("seed " << seed << " (BPFVM_DIFFERENTIAL_SEED=" << seed << " BPFVM_DIFFERENTIAL_PROGRAMS=1)");
     REQUIRE(reference.ok());
     INFO((compiled ? std::string() : compiled.error().to_string()));
@@ -100,19 +84,8 @@ TEST_CASE("differential: random programs give the same results on the JIT and th
       mem = rp.memory;
       clear_stack();
       const vm::RunResult b = (*compiled)->run(ctx);
-      INFO("budget " << budget << "\ninterpreter: " << describe(a) << "\njit:         " << describe(b));
-      REQUIRE(a.trap.has_value() == b.trap.has_value());
-      CHECK(a.executed == b.executed);
-      if (a.trap) {
-        CHECK(a.trap->kind == b.trap->kind);
-        CHECK(a.trap->pc == b.trap->pc);
-        CHECK(a.trap->address == b.trap->address);
-        CHECK(a.trap->size == b.trap->size);
-        CHECK(a.trap->region == b.trap->region);
-        CHECK(a.trap->detail == b.trap->detail);
-      } else {
-        CHECK(a.r0 == b.r0);
-      }
+      INFO("budget " << budget);
+      test::check_same_result(a, b);
       REQUIRE(mem_a == mem);
       (a.trap ? traps : exits) += 1;
     }

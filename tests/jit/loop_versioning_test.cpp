@@ -18,6 +18,7 @@
 #include "isa/asm.hpp"
 #include "jit/lowering/analysis.hpp"
 #include "jit/lowering/loops.hpp"
+#include "tests/jit/same_result.hpp"
 #include "vm/runtime.hpp"
 
 using namespace bpfvm;
@@ -25,22 +26,11 @@ using namespace bpfvm::jit::lowering;
 
 namespace {
 
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 0) : fallback;
-}
-
 // Fewer under sanitizers, and on AArch64 (qemu here), whose JIT does not hoist checks yet.
 #if defined(__SANITIZE_ADDRESS__) || !defined(__x86_64__)
 constexpr std::uint64_t default_programs = 300;
 #else
 constexpr std::uint64_t default_programs = 3000;
-#endif
-
-#if defined(__x86_64__)
-constexpr Engine host_jit = Engine::jit_x64;
-#else
-constexpr Engine host_jit = Engine::jit_a64;
 #endif
 
 isa::Program assemble(std::string_view text) {
@@ -236,14 +226,16 @@ TEST_CASE("loops: the analysis finds counters, bounds and ranges as worked out b
   }
   SECTION("loops the analysis leaves alone") {
     // The pointer moves, but the counter only on one path (pc 3 is skipped when r4 > 5).
-    CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n if r4 > 5 goto +1\n r7 += 1\n if r7 < 10 goto -5\n exit\n")
-              .empty());
+    CHECK(
+        loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n if r4 > 5 goto +1\n r7 += 1\n if r7 < 10 goto -5\n exit\n")
+            .empty());
     // Counting down: no bound the analysis knows.
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n r7 += -1\n if r7 > 0 goto -4\n exit\n").empty());
     // A step that is not a power of two.
     CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n r7 += 3\n if r7 < 30 goto -4\n exit\n").empty());
     // The bound changes in the loop.
-    CHECK(loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n r2 += 1\n r7 += 1\n if r7 < r2 goto -5\n exit\n").empty());
+    CHECK(
+        loops_of("r4 = *(u8 *)(r1 + 0)\n r1 += 1\n r2 += 1\n r7 += 1\n if r7 < r2 goto -5\n exit\n").empty());
     // An index masked, then stepped: its last write is not the mask, so nothing bounds it.
     CHECK(loops_of("r2 = r9\n r2 <<= 2\n r3 = r1\n r3 += r2\n r4 = *(u32 *)(r3 + 0)\n w9 &= 0x7ff\n"
                    " w9 += 1\n if w4 != 0 goto -8\n exit\n")
@@ -312,7 +304,8 @@ class LoopGenerator {
     l.push_back("r0 = 0");
     l.push_back("r7 = " + value64(counter_values()) + " ll");
     l.push_back("r9 = " + value64(bound_values()) + " ll");
-    l.push_back("r3 = " + pick<std::string>({std::to_string(below(64)), std::to_string(below(64)), "300", "5000", "-1"}));
+    l.push_back("r3 = " + pick<std::string>(
+                              {std::to_string(below(64)), std::to_string(below(64)), "300", "5000", "-1"}));
     const bool stack = below(5) == 0;
     l.push_back(stack ? "r8 = r10" : "r8 = r6");
     l.push_back("r8 += " + std::to_string(stack ? -static_cast<int>(below(600)) : start_offset()));
@@ -334,7 +327,8 @@ class LoopGenerator {
     for (int n = 1 + below(3); n > 0; --n) items.push_back(access());
     // An index kept in bounds by a mask (r3; sometimes the mask comes first: no bound).
     if (below(3) == 0) {
-      const std::string mask = pick<std::string>({"7", "63", "255", "1023", "0x7ff", std::to_string(below(300))});
+      const std::string mask =
+          pick<std::string>({"7", "63", "255", "1023", "0x7ff", std::to_string(below(300))});
       const std::string w = below(2) == 0 ? "w3" : "r3";
       const std::string step = w + " += " + pick<std::string>({"1", "3", "-1", "100"});
       if (below(5) == 0)
@@ -344,8 +338,8 @@ class LoopGenerator {
     }
     if (below(4) == 0) items.push_back({"if r0 > " + std::to_string(below(100000)) + " goto out"});
     if (exit_path)
-      items.push_back({"if r0 < " + std::to_string(below(100000)) + " goto stay", "xpath:", "r9 = 0", "r7 += 5",
-                       "r8 += 64", "goto out", "stay:"});
+      items.push_back({"if r0 < " + std::to_string(below(100000)) + " goto stay", "xpath:", "r9 = 0",
+                       "r7 += 5", "r8 += 64", "goto out", "stay:"});
     // A branch around the next item (which leaves it off the path every iteration takes).
     if (below(4) == 0 && !items.empty()) {
       const std::size_t i = below(static_cast<int>(items.size()));
@@ -444,8 +438,12 @@ class LoopGenerator {
       }
       case 6: {  // an array element: the memory (or the pointer) plus the index r3 scaled
         const std::string shift = "r2 <<= " + std::to_string(1 + below(3));
-        return {"r2 = r3", shift, below(2) == 0 ? "r5 = r6" : "r5 = r8", "r5 += r2",
-                "r4 = *(" + width + " *)(r5 " + off + ")", "r0 += r4"};
+        return {"r2 = r3",
+                shift,
+                below(2) == 0 ? "r5 = r6" : "r5 = r8",
+                "r5 += r2",
+                "r4 = *(" + width + " *)(r5 " + off + ")",
+                "r0 += r4"};
       }
       case 4:
         if (bytes >= 4) return {"lock *(" + width + " *)" + at + " += r7"};
@@ -458,18 +456,12 @@ class LoopGenerator {
   std::uint32_t size_ = 256;
 };
 
-std::string describe(const vm::RunResult& r) {
-  if (!r.trap) return "exit r0=" + std::to_string(r.r0) + " executed=" + std::to_string(r.executed);
-  return "trap " + r.trap->message() + " region=" + r.trap->region +
-         " executed=" + std::to_string(r.executed);
-}
-
 }  // namespace
 
 TEST_CASE("loops: random loops give the same results checked once per entry and checked every time") {
-  if (!engine_available(host_jit)) return;
-  const std::uint64_t first = env_or("BPFVM_LOOP_SEED", 1);
-  const std::uint64_t count = env_or("BPFVM_LOOP_PROGRAMS", default_programs);
+  if (!engine_available(test::host_jit)) return;
+  const std::uint64_t first = test::env_or("BPFVM_LOOP_SEED", 1);
+  const std::uint64_t count = test::env_or("BPFVM_LOOP_PROGRAMS", default_programs);
   int hoisted = 0, exits = 0, traps = 0;
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
     LoopGenerator gen(seed);
@@ -480,7 +472,7 @@ TEST_CASE("loops: random loops give the same results checked once per entry and 
     Vm vm;
     REQUIRE(vm.load(assemble(text)).ok());
     auto reference = vm.compile(Engine::interpreter);
-    auto compiled = vm.compile(host_jit);
+    auto compiled = vm.compile(test::host_jit);
     REQUIRE(reference.ok());
     REQUIRE(compiled.ok());
     std::vector<std::uint8_t> initial(size);
@@ -503,21 +495,10 @@ TEST_CASE("loops: random loops give the same results checked once per entry and 
         results[e] = (e == 0 ? **reference : **compiled).run(ctx);
         after[e] = mem;
       }
-      const vm::RunResult &a = results[0], &b = results[1];
-      INFO("budget " << budget << "\ninterpreter: " << describe(a) << "\njit:         " << describe(b));
-      REQUIRE(a.trap.has_value() == b.trap.has_value());
-      CHECK(a.executed == b.executed);
-      if (a.trap) {
-        CHECK(a.trap->kind == b.trap->kind);
-        CHECK(a.trap->pc == b.trap->pc);
-        CHECK(a.trap->address == b.trap->address);
-        CHECK(a.trap->size == b.trap->size);
-        CHECK(a.trap->region == b.trap->region);
-      } else {
-        CHECK(a.r0 == b.r0);
-      }
+      INFO("budget " << budget);
+      test::check_same_result(results[0], results[1]);
       REQUIRE(after[0] == after[1]);
-      (a.trap ? traps : exits) += 1;
+      (results[0].trap ? traps : exits) += 1;
     }
   }
   // The shapes occur often enough to be compared: loops the analysis takes, runs that end and

@@ -36,7 +36,8 @@ struct Speculation {};
 struct Loop {
   std::uint32_t head = 0;
   int parent = -1;
-  std::vector<std::uint32_t> body;  // pcs in reverse postorder, head first
+  std::vector<std::uint32_t> body;     // pcs in reverse postorder, head first
+  std::vector<std::uint32_t> latches;  // sources of the back edges to the head
 };
 
 struct Cfg {
@@ -44,7 +45,15 @@ struct Cfg {
   std::vector<std::uint32_t> rpo;
   std::vector<std::int32_t> rpo_index;  // by pc - start; -1 when unreachable
   std::vector<std::int32_t> loop_of;    // innermost loop by pc - start; -1 when none
+  std::vector<std::int32_t> idom;       // immediate dominator by rpo index (the entry's is itself)
   std::vector<Loop> loops;
+
+  // True when every path from the function's entry to `pc` passes through `dom`.
+  bool dominates(std::uint32_t dom, std::uint32_t pc) const {
+    std::int32_t d = rpo_index[dom - start], x = rpo_index[pc - start];
+    while (x > d) x = idom[x];
+    return x == d;
+  }
 };
 
 }  // namespace
@@ -305,6 +314,30 @@ class Analyzer {
   // same region), the widening thresholds of the loops around it.
   std::unordered_map<std::uint32_t, std::vector<std::uint64_t>> branch_bounds_;
   void note_bound(std::uint32_t pc, const Scalar& v);
+  // Equality tests (`jeq`/`jne`, 64-bit, two numbers) met while a widened loop's iteration is
+  // followed with progress tags: the two values compared, with their progress, and how many
+  // times the test ran. exit_tests() reads them.
+  struct EqualityTest {
+    Reg a, b;
+    int visits = 0;
+  };
+  std::unordered_map<std::uint32_t, EqualityTest> equality_tests_;
+  // A test that ends a loop when its counter x reaches a bound: at most `iterations`
+  // iterations, and x at the head within [x_lo, x_hi].
+  struct ExitTest {
+    std::uint32_t pc = 0;
+    int x = 0;
+    std::int64_t offset = 0;  // the test compares x's head value plus this
+    std::int64_t step = 0;    // x's step per iteration
+    std::uint64_t iterations = UINT64_MAX;
+    std::uint64_t x_lo = 0, x_hi = UINT64_MAX;
+    // True when this test, found again, proves at least `applied`'s range for x.
+    bool confirms(const ExitTest& applied) const {
+      return pc == applied.pc && x == applied.x && offset == applied.offset && step == applied.step &&
+             x_lo >= applied.x_lo && x_hi <= applied.x_hi;
+    }
+  };
+  std::vector<ExitTest> exit_tests(int loop, const State& entry, const State& back, std::uint32_t tag) const;
   // While a widened loop's invariant is being found, failed checks throw Speculation: the
   // instruction's effect is then over-approximated (havoc) so the search goes on, and the
   // invariant found is checked for real by one more iteration.
@@ -413,8 +446,10 @@ void Analyzer::build_cfg(std::size_t f) {
     }
   }
   // Loops: natural loops of back edges whose target dominates the source.
-  std::map<std::uint32_t, std::vector<std::uint32_t>> bodies;  // head rpo index -> body rpo indices
+  std::map<std::uint32_t, std::vector<std::uint32_t>> bodies;   // head rpo index -> body rpo indices
+  std::map<std::uint32_t, std::vector<std::uint32_t>> latches;  // head rpo index -> back-edge source pcs
   for (auto [src, head] : back_edges) {
+    latches[head].push_back(g.rpo[src]);
     std::int32_t x = static_cast<std::int32_t>(src);
     while (x != static_cast<std::int32_t>(head) && x != 0) x = idom[x];
     if (x != static_cast<std::int32_t>(head)) {
@@ -444,12 +479,14 @@ void Analyzer::build_cfg(std::size_t f) {
     Loop loop;
     loop.head = g.rpo[head];
     loop.parent = g.loop_of[loop.head - g.start];
+    loop.latches = latches[head];
     std::sort(body.begin(), body.end());
     for (auto b : body) loop.body.push_back(g.rpo[b]);
     int id = static_cast<int>(g.loops.size());
     for (auto pc : loop.body) g.loop_of[pc - g.start] = id;
     g.loops.push_back(std::move(loop));
   }
+  g.idom = std::move(idom);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,6 +730,8 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
     ~Restore() { flag = value; }
   } restore{speculative_, outer_speculative};
   std::vector<Lockstep> links;
+  // Exit tests bound their counters at the head the same way, checked the same way.
+  std::vector<ExitTest> exit_bounds, found_exit_tests;
   bool guess_speculatively = true;
   State inv;
   std::optional<State> back;
@@ -701,8 +740,17 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
     for (std::size_t l = 0; l < g.loops.size(); ++l)
       if (std::find(L.body.begin(), L.body.end(), g.loops[l].head) != L.body.end()) run_->back[l].reset();
   };
+  auto forget_exit_tests = [&] {
+    for (std::uint32_t pc : L.body) equality_tests_.erase(pc);
+  };
   auto guess = [&] {
+    // Exit tests first: the counters they bound then bound the registers linked to them.
     auto reduced = [&](State st) {
+      for (const ExitTest& e : exit_bounds) {
+        Reg& x = st.regs[e.x];
+        if (x.kind != RegKind::scalar) continue;
+        if (auto v = x.val.meet(Scalar::urange(e.x_lo, e.x_hi))) x.val = *v;
+      }
       for (const Lockstep& l : links) apply_lockstep(l, st);
       return st;
     };
@@ -728,7 +776,11 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
   };
   speculative_ = true;
   try {
-    if (auto probe = iterate(loop, head, tag)) links = lockstep_links(head, *probe, tag);
+    forget_exit_tests();
+    if (auto probe = iterate(loop, head, tag)) {
+      links = lockstep_links(head, *probe, tag);
+      exit_bounds = exit_tests(loop, head, *probe, tag);
+    }
   } catch (const Speculation&) {
     if (outer_speculative) throw;
     clear_body();
@@ -753,18 +805,26 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
     // checks were made by the check above; here a failure only over-approximates.
     speculative_ = true;
     try {
+      forget_exit_tests();
       back = iterate(loop, inv, tag);
     } catch (const Speculation&) {
       if (outer_speculative) throw;
       clear_body();
       speculative_ = false;
+      forget_exit_tests();
       back = iterate(loop, inv, tag);
     }
     speculative_ = outer_speculative;
     bool links_hold = true;
     for (const Lockstep& l : links) links_hold = links_hold && back && lockstep_holds(l, *back, tag);
-    if (links_hold) break;
-    links.clear();
+    found_exit_tests = back ? exit_tests(loop, head, *back, tag) : std::vector<ExitTest>{};
+    const bool exit_bounds_hold = std::all_of(exit_bounds.begin(), exit_bounds.end(), [&](const ExitTest& e) {
+      return std::any_of(found_exit_tests.begin(), found_exit_tests.end(),
+                         [&](const ExitTest& t) { return t.confirms(e); });
+    });
+    if (links_hold && exit_bounds_hold) break;
+    if (!links_hold) links.clear();
+    if (!exit_bounds_hold) exit_bounds.clear();
   }
   if (!back) return;  // no path comes back: the loop ends
   // Termination: look for a register that moves toward a bound by a fixed step.
@@ -793,6 +853,7 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
                static_cast<std::uint64_t>(h.val.smax) ^ (std::uint64_t{1} << 63), UINT64_MAX);
     }
   }
+  for (const ExitTest& e : found_exit_tests) best = std::min(best, e.iterations);
   if (best <= opt_.max_loop_iterations) return;
   if (repeated)
     fail(L.head, inv, "loop",
@@ -805,6 +866,123 @@ void Analyzer::widen_loop(int loop, State head, std::size_t unrolled, bool repea
            "loop not proven to terminate within {} iterations: no register moves by a fixed step toward a "
            "bound every iteration",
            opt_.max_loop_iterations));
+}
+
+// Exit tests: a loop that leaves when a counter equals a bound. Some test `v != B` (or
+// `v == B` leaving) runs once in every iteration that comes back: it is in the loop itself, not
+// a nested one, and dominates every back edge; its equal side leaves the loop. B is a constant or
+// a value the loop never changes (a register's head value that the iteration leaves as it was,
+// or a fixed value of an outer loop's progress); v is the head value of a register x plus a
+// constant c, and x moves by the same step s every iteration. Then v runs through v0, v0 + s, ...
+// (64-bit, wrapping) and the loop ends at the latest when v reaches B: after (B - v0) / s
+// iterations when s divides that distance. The distance is exact when x and B are related
+// scalars at the loop's entry (one id); otherwise a unit step and v0 on the near side of B bound
+// it by the ranges. `entry` is the head state the widened iterations start from, `back` what
+// comes back from the invariant with progress `tag`.
+std::vector<Analyzer::ExitTest> Analyzer::exit_tests(int loop, const State& entry, const State& back,
+                                                     std::uint32_t tag) const {
+  const Cfg& g = *run_->cfg;
+  const Loop& L = g.loops[loop];
+  using i128 = __int128;
+  std::vector<ExitTest> found;
+  // c when r is the head value of register `origin` plus the constant c (64-bit), in activation `t`.
+  auto head_plus = [](const Reg& r, std::uint32_t t, int& origin) -> std::optional<std::int64_t> {
+    if (r.kind != RegKind::scalar || !t || r.tag != t || r.origin < 0 || r.step_lo != r.step_hi ||
+        (r.step_width != 0 && r.step_width != 64))
+      return std::nullopt;
+    origin = r.origin;
+    return r.step_lo;
+  };
+  auto fits = [](i128 v) { return v >= 0 && v <= i128{UINT64_MAX}; };
+  for (std::uint32_t pc : L.body) {
+    auto it = equality_tests_.find(pc);
+    if (it == equality_tests_.end() || it->second.visits != 1 || g.loop_of[pc - g.start] != loop) continue;
+    const auto operation = isa::info(ops_[pc]).operation;
+    const auto target = static_cast<std::uint32_t>(isa::branch_target(p_.insns[pc], ops_[pc], pc));
+    const std::uint32_t equal_side = operation == Operation::jeq ? target : pc + 1;
+    if (std::find(L.body.begin(), L.body.end(), equal_side) != L.body.end()) continue;
+    if (!std::all_of(L.latches.begin(), L.latches.end(), [&](std::uint32_t l) { return g.dominates(pc, l); }))
+      continue;
+    for (bool swap : {false, true}) {
+      const Reg& v = swap ? it->second.b : it->second.a;
+      const Reg& bound = swap ? it->second.a : it->second.b;
+      int x = -1;
+      auto c = head_plus(v, tag, x);
+      if (!c) continue;
+      const Reg& x0 = entry.regs[x];
+      const Reg& bx = back.regs[x];
+      if (x0.kind != RegKind::scalar || bx.kind != RegKind::scalar || bx.tag != tag || bx.origin != x ||
+          bx.step_width != 64 || bx.step_lo != bx.step_hi || bx.step_lo == 0)
+        continue;
+      ExitTest test{pc, x, *c, bx.step_lo};
+      // B, and its range.
+      int rb = -1;
+      Scalar b_range;
+      if (bound.kind == RegKind::scalar && bound.tag == 0 && bound.val.is_const()) {
+        b_range = bound.val;
+      } else if (auto b_plus = head_plus(bound, bound.tag, rb);
+                 b_plus && bound.tag != tag &&
+                 std::find(active_tags_.begin(), active_tags_.end(), bound.tag) != active_tags_.end()) {
+        b_range = bound.val;  // fixed while the outer loop's iteration runs
+        rb = -1;
+      } else {
+        const Reg& bb = rb >= 0 ? back.regs[rb] : bound;
+        if (!b_plus || *b_plus != 0 || bb.kind != RegKind::scalar || bb.tag != tag || bb.origin != rb ||
+            bb.step_lo != 0 || bb.step_hi != 0 || (bb.step_width != 0 && bb.step_width != 64) ||
+            entry.regs[rb].kind != RegKind::scalar)
+          continue;
+        b_range = entry.regs[rb].val;
+      }
+      const auto magnitude = static_cast<std::uint64_t>(test.step > 0 ? i128{test.step} : -i128{test.step});
+      // The distance is exact when x0 and B are one id apart, or both known.
+      std::optional<std::uint64_t> distance;
+      const std::uint64_t v0_const = x0.val.value() + static_cast<std::uint64_t>(*c);
+      if (rb >= 0 && x0.id != 0 && entry.regs[rb].id == x0.id) {
+        // x0 = var + dx, B = var + db.
+        const std::uint64_t v0_minus_var =
+            static_cast<std::uint64_t>(x0.delta) + static_cast<std::uint64_t>(*c);
+        const auto b_minus_var = static_cast<std::uint64_t>(entry.regs[rb].delta);
+        distance = test.step > 0 ? b_minus_var - v0_minus_var : v0_minus_var - b_minus_var;
+      } else if (x0.val.is_const() && b_range.is_const()) {
+        distance = test.step > 0 ? b_range.value() - v0_const : v0_const - b_range.value();
+      }
+      if (distance) {
+        if (*distance % magnitude != 0) continue;
+        test.iterations = *distance / magnitude + 1;
+        const i128 lo = test.step > 0 ? i128{x0.val.umin} : i128{x0.val.umin} - *distance;
+        const i128 hi = test.step > 0 ? i128{x0.val.umax} + *distance : i128{x0.val.umax};
+        if (fits(lo) && fits(hi))
+          test.x_lo = static_cast<std::uint64_t>(lo), test.x_hi = static_cast<std::uint64_t>(hi);
+        found.push_back(test);
+        continue;
+      }
+      // Otherwise by the ranges: the step must divide every possible distance (a power of two
+      // whose bits the known low bits of B - v0 leave zero)...
+      if (magnitude != 1) {
+        const Tnum gap =
+            tnum_sub(b_range.bits, tnum_add(x0.val.bits, Tnum::constant(static_cast<std::uint64_t>(*c))));
+        if ((magnitude & (magnitude - 1)) != 0 || ((gap.value | gap.mask) & (magnitude - 1)) != 0) continue;
+      }
+      // ... and v0 = x0 + c (without wrapping) must lie on the side of B the step moves toward;
+      // v then stays between v0 and B.
+      const i128 v0_lo = i128{x0.val.umin} + *c, v0_hi = i128{x0.val.umax} + *c;
+      if (!fits(v0_lo) || !fits(v0_hi)) continue;
+      i128 v_lo = 0, v_hi = 0;
+      if (test.step > 0 && v0_hi <= i128{b_range.umin}) {
+        v_lo = v0_lo, v_hi = b_range.umax;
+      } else if (test.step < 0 && v0_lo >= i128{b_range.umax}) {
+        v_lo = b_range.umin, v_hi = v0_hi;
+      } else {
+        continue;
+      }
+      if (v_hi - v_lo >= i128{UINT64_MAX}) continue;
+      test.iterations = static_cast<std::uint64_t>(v_hi - v_lo) / magnitude + 1;
+      if (fits(v_lo - *c) && fits(v_hi - *c))
+        test.x_lo = static_cast<std::uint64_t>(v_lo - *c), test.x_hi = static_cast<std::uint64_t>(v_hi - *c);
+      found.push_back(test);
+    }
+  }
+  return found;
 }
 
 std::optional<State> Analyzer::analyze_function(std::uint32_t f, State entry) {
@@ -1185,6 +1363,13 @@ void Analyzer::jump(std::uint32_t pc, State& s, isa::Op op, const isa::Insn& ins
   if (!a_ptr && !b_ptr) {
     note_bound(pc, a.val);
     note_bound(pc, b.val);
+    if ((info.operation == Operation::jeq || info.operation == Operation::jne) && info.width == 64 &&
+        (a.tag || b.tag)) {
+      EqualityTest& test = equality_tests_[pc];
+      test.a = a;
+      test.b = b;
+      ++test.visits;
+    }
     for (bool taken : {false, true}) {
       State st = s;
       Rel rel = relation(info.operation, taken);

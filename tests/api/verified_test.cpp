@@ -425,7 +425,8 @@ namespace {
 // A loop over the input longer than the verifier follows one iteration at a time: a counter
 // and a pointer (each starting at a constant or somewhere in a small range) move by random steps (the pointer
 // sometimes by an extra step on a data-dependent path), and the loop ends on a random compare of the counter
-// with a bound near where the pointer reaches the end of the memory, on either side of it.
+// with a bound near where the pointer reaches the end of the memory, on either side of it. The bound is
+// a constant, or a register: the counter's start plus a constant, or a small input value plus one.
 std::string random_walk(std::mt19937_64& rng, std::uint64_t mem_size) {
   auto pick = [&](std::uint64_t n) { return rng() % n; };
   const unsigned width = 1u << pick(4);  // bytes per load
@@ -440,6 +441,18 @@ std::string random_walk(std::mt19937_64& rng, std::uint64_t mem_size) {
   std::string text = "  mov %r0, 0\n  mov %r3, " + std::to_string(x0) + "\n";
   // Sometimes the counter and the pointer start from input bytes: ranges, not constants.
   if (pick(3) == 0) text += "  ldxb %r5, [%r1+0]\n  and %r5, 7\n  add %r3, %r5\n";
+  std::string bound_operand = std::to_string(bound);
+  switch (pick(4)) {
+    case 0:
+      text += "  mov %r2, %r3\n  add %r2, " + std::to_string(bound - x0) + "\n";
+      bound_operand = "%r2";
+      break;
+    case 1:
+      text += "  ldxb %r2, [%r1+2]\n  and %r2, 3\n  add %r2, " + std::to_string(bound) + "\n";
+      bound_operand = "%r2";
+      break;
+    default: break;
+  }
   if (pick(3) == 0) text += "  ldxb %r5, [%r1+1]\n  and %r5, 15\n  add %r1, %r5\n";
   text += "top:\n";
   text += std::string("  ldx") + size + " %r4, [%r1+" + std::to_string(off) + "]\n  add %r0, %r4\n";
@@ -447,7 +460,7 @@ std::string random_walk(std::mt19937_64& rng, std::uint64_t mem_size) {
     text +=
         "  jeq %r4, " + std::to_string(pick(4)) + ", skip\n  add %r1, " + std::to_string(sy) + "\nskip:\n";
   text += "  add %r1, " + std::to_string(sy) + "\n  add %r3, " + std::to_string(sx) + "\n";
-  text += std::string("  ") + cond + " %r3, " + std::to_string(bound) + ", top\n  exit\n";
+  text += std::string("  ") + cond + " %r3, " + bound_operand + ", top\n  exit\n";
   return text;
 }
 

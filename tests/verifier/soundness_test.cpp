@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "isa/asm.hpp"
 #include "isa/isa.hpp"
 #include "isa/validate.hpp"
 #include "verifier/verifier.hpp"
@@ -451,7 +452,83 @@ isa::Program random_xdp_program(std::mt19937_64& rng) {
   return prog;
 }
 
+// Counter loops that end when the counter equals a bound (`for (i = s; i != b; i += k)`): the
+// start from the input or a constant; the bound a constant, the start plus a constant, or an input
+// value unrelated to it; steps of either sign that may step over the bound; sometimes a path that
+// skips the test, a bound that moves, and reads at the counter (masked or not).
+isa::Program random_counter_loop(std::mt19937_64& rng) {
+  auto pick = [&](unsigned n) { return static_cast<int>(rng() % n); };
+  auto num = [](long v) { return std::to_string(v); };
+  std::string text = "  mov %r0, 0\n  ldxb %r7, [%r1+" + num(pick(8)) + "]\n  and %r7, 1\n";
+  if (pick(3))
+    text += std::string(pick(2) ? "  ldxb" : "  ldxh") + " %r3, [%r1+" + num(pick(8)) + "]\n";
+  else
+    text += "  mov %r3, " + num(pick(200)) + "\n";
+  // Short loops are followed iteration by iteration; longer ones need the exit test's proof.
+  const long distance = pick(2) ? pick(1200) - 300 : 1000 + pick(8000);
+  switch (pick(3)) {
+    case 0: text += "  mov %r2, %r3\n  add %r2, " + num(distance) + "\n"; break;
+    case 1:
+      text += "  ldxb %r2, [%r1+" + num(pick(8)) + "]\n  or %r2, " + num(pick(2) ? 0x100 : 0) + "\n";
+      text += "  add %r2, " + num(distance) + "\n";
+      break;
+    default: text += "  mov %r2, " + num(distance + 300) + "\n"; break;
+  }
+  const int steps[] = {1, 1, -1, 2, -2, 3};
+  const int step = steps[pick(6)];
+  text += "top:\n";
+  if (pick(2)) {  // a read at the counter, masked into the input or not
+    text += "  mov %r4, %r3\n";
+    if (pick(3)) text += "  and %r4, 63\n";
+    text += "  mov %r5, %r1\n  add %r5, %r4\n  ldxb %r6, [%r5+0]\n  add %r0, %r6\n";
+  }
+  if (pick(8) == 0) text += "  jeq %r7, 0, top\n";
+  text += "  add %r3, " + num(step) + "\n";
+  if (pick(8) == 0) text += "  add %r2, %r7\n";
+  if (pick(2))
+    text += pick(2) ? "  jne %r3, %r2, top\n" : "  jne %r2, %r3, top\n";
+  else
+    text += "  jeq %r3, %r2, out\n  ja top\nout:\n";
+  text += "  exit\n";
+  auto p = isa::assemble(text, isa::Syntax::conformance, "<counter loop>");
+  REQUIRE(p.ok());
+  return std::move(p).value();
+}
+
 }  // namespace
+
+TEST_CASE("accepted counter loops with equality exits end and stay in bounds", "[verifier][soundness]") {
+  std::mt19937_64 rng(2718);
+  verifier::Options o;
+  o.max_visits = 100'000;
+  // See below: accepted loops must end well within the executor's 1,000,000 instructions.
+  o.max_loop_iterations = std::size_t{1} << 14;
+  auto env = verifier::raw_environment(mem_size);
+  const char* env_count = std::getenv("BPFVM_SOUNDNESS_PROGRAMS");
+  long count = (env_count ? std::atol(env_count) : 5000) / 10;
+  std::size_t accepted = 0, runs = 0;
+  for (long i = 0; i < count; ++i) {
+    auto p = random_counter_loop(rng);
+    auto r = verifier::verify(p, env, o);
+    if (!r.accepted()) continue;
+    ++accepted;
+    for (int k = 0; k < 8; ++k) {
+      std::vector<std::uint8_t> input(mem_size);
+      for (auto& b : input) b = static_cast<std::uint8_t>(k < 2 ? (k ? 0xff : 0) : rng());
+      Executor ex(r.program->program(), input, rng);
+      ++runs;
+      if (auto fault = ex.run()) {
+        std::ostringstream text;
+        for (std::size_t pc = 0; pc < p.insns.size(); ++pc)
+          text << pc << ": " << verifier::describe_insn(p, pc) << "\n";
+        FAIL("accepted program faults at " << fault->pc << ": " << fault->what << "\n" << text.str());
+      }
+    }
+  }
+  WARN("counter loops: " << count << " programs, " << accepted << " accepted, " << runs
+                         << " runs, no faults");
+  CHECK(accepted * 10 > static_cast<std::size_t>(count));
+}
 
 TEST_CASE("accepted random xdp programs never touch memory outside the packet", "[verifier][soundness]") {
   std::mt19937_64 rng(4242);

@@ -350,7 +350,8 @@ class Analyzer {
   Run* run_ = nullptr;
   std::size_t visits_ = 0;
   std::uint32_t loop_tags_ = 0;
-  std::vector<std::uint32_t> active_tags_;  // widened loops being analysed
+  std::unordered_set<std::uint32_t> widened_loops_;  // heads of loops that needed widening
+  std::vector<std::uint32_t> active_tags_;           // widened loops being analysed
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -593,15 +594,20 @@ void Analyzer::run_loop(int loop) {
   head_slot.reset();
   canonicalize(s);
   // Follow iterations one by one until no path comes back: the loop then provably ends. When
-  // that takes too long, or the head state repeats, widening takes over.
+  // that takes too long, or the head state repeats, widening takes over. A loop that needed
+  // widening once is widened after its first iteration when it is entered again (each iteration
+  // of an outer loop, each round of an outer loop's widening): following it again would repeat
+  // work that gave up before, and nested inside loops that work multiplies.
   std::unordered_set<std::uint64_t> seen{state_hash(s)};
   std::size_t unroll = std::min(opt_.unroll_iterations, opt_.max_loop_iterations);
+  if (widened_loops_.contains(L.head)) unroll = 1;
   std::size_t start_visits = visits_;
   for (std::size_t it = 1;; ++it) {
     auto next = iterate(loop, s, 0);
     if (!next) return;
     bool repeated = *next == s || !seen.insert(state_hash(*next)).second;
     if (repeated || it >= unroll || visits_ - start_visits > opt_.unroll_visits) {
+      widened_loops_.insert(L.head);
       widen_loop(loop, std::move(*next), it, repeated);
       return;
     }

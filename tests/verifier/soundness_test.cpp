@@ -455,11 +455,16 @@ isa::Program random_xdp_program(std::mt19937_64& rng) {
 // Counter loops that end when the counter equals a bound (`for (i = s; i != b; i += k)`): the
 // start from the input or a constant; the bound a constant, the start plus a constant, or an input
 // value unrelated to it; steps of either sign that may step over the bound; sometimes a path that
-// skips the test, a bound that moves, and reads at the counter (masked or not).
+// skips the test, a bound that moves, and reads at the counter (masked or not). A third run
+// inside an outer loop of 2 to 4 iterations, which enters the counter loop again after it was
+// widened.
 isa::Program random_counter_loop(std::mt19937_64& rng) {
   auto pick = [&](unsigned n) { return static_cast<int>(rng() % n); };
   auto num = [](long v) { return std::to_string(v); };
-  std::string text = "  mov %r0, 0\n  ldxb %r7, [%r1+" + num(pick(8)) + "]\n  and %r7, 1\n";
+  const bool nested = pick(3) == 0;
+  std::string text = "  mov %r0, 0\n";
+  if (nested) text += "  mov %r6, 0\nouter:\n";
+  text += "  ldxb %r7, [%r1+" + num(pick(8)) + "]\n  and %r7, 1\n";
   if (pick(3))
     text += std::string(pick(2) ? "  ldxb" : "  ldxh") + " %r3, [%r1+" + num(pick(8)) + "]\n";
   else
@@ -489,6 +494,7 @@ isa::Program random_counter_loop(std::mt19937_64& rng) {
     text += pick(2) ? "  jne %r3, %r2, top\n" : "  jne %r2, %r3, top\n";
   else
     text += "  jeq %r3, %r2, out\n  ja top\nout:\n";
+  if (nested) text += "  add %r6, 1\n  jlt %r6, " + num(2 + pick(3)) + ", outer\n";
   text += "  exit\n";
   auto p = isa::assemble(text, isa::Syntax::conformance, "<counter loop>");
   REQUIRE(p.ok());

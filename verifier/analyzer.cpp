@@ -929,8 +929,14 @@ std::vector<Analyzer::ExitTest> Analyzer::exit_tests(int loop, const State& entr
       } else if (auto b_plus = head_plus(bound, bound.tag, rb);
                  b_plus && bound.tag != tag &&
                  std::find(active_tags_.begin(), active_tags_.end(), bound.tag) != active_tags_.end()) {
-        b_range = bound.val;  // fixed while the outer loop's iteration runs
+        // Fixed while the outer loop's iteration runs; an entry register with the same progress
+        // holds the same value.
+        b_range = bound.val;
         rb = -1;
+        for (int r = 0; r < isa::frame_pointer; ++r) {
+          int origin = -1;
+          if (head_plus(entry.regs[r], bound.tag, origin) == b_plus && origin == bound.origin) rb = r;
+        }
       } else {
         const Reg& bb = rb >= 0 ? back.regs[rb] : bound;
         if (!b_plus || *b_plus != 0 || bb.kind != RegKind::scalar || bb.tag != tag || bb.origin != rb ||

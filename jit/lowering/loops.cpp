@@ -76,7 +76,7 @@ class LoopScan {
     loop.head = head_;
     loop.end = end_;
     loop.entry = entry_;
-    loop.has_trip = find_trip(loop.trip);
+    if (!find_trip(loop.trip)) return std::nullopt;
     find_accesses(loop);
     if (loop.accesses.empty()) return std::nullopt;
     return loop;
@@ -413,9 +413,7 @@ class LoopScan {
     }
     const std::int64_t lo = x.disp + off, hi = lo + size;
     constexpr std::int64_t limit = std::int64_t{1} << 31;
-    if (step < 0 || step >= limit || (step != 0 && !loop.has_trip) || !fits32(lo) || !fits32(hi) ||
-        hi - lo + bounded >= limit)
-      return false;
+    if (step < 0 || step >= limit || !fits32(lo) || !fits32(hi) || hi - lo + bounded >= limit) return false;
     // One order for the terms, so that equal sums make one range.
     std::array<std::uint16_t, 3> terms{};
     for (std::uint8_t i = 0; i < range.count; ++i)

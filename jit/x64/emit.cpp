@@ -549,7 +549,7 @@ class Emitter {
       a_.alu(Alu::cmp, Size::b64, host[b.reg], static_cast<std::int32_t>(b.max));
       a_.jcc(Cond::a, fail);
     }
-    if (loop->has_trip) trips(loop->trip, fail);
+    trips(loop->trip, fail);
     for (const lowering::Range& r : loop->ranges) {
       // r11 = K * step + (hi - lo) + bounded: the span; r10 = the scaled registers + lo: the start.
       const auto span = static_cast<std::int32_t>(r.hi - r.lo + static_cast<std::int32_t>(r.bounded));

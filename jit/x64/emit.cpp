@@ -482,9 +482,10 @@ class Emitter {
     return copy_ && std::binary_search(copy_->accesses.begin(), copy_->accesses.end(), pc);
   }
 
-  // Where the fast code's jump from `from` to `to` goes: within an unchecked copy, to the copy.
-  // To a hoisted loop's entry: from inside the ordinary copy, past the entry check (it failed
-  // when the loop was entered); from outside a rotated loop, to its out-of-line check.
+  // Where a jump from `from` to `to` goes: within an unchecked copy, to the copy. In the
+  // ordinary fast copy, to a hoisted loop's entry: from inside, past the entry check (it failed
+  // when the loop was entered); from outside a rotated loop, to its out-of-line check. Slow
+  // copies go to the ordinary copy.
   Label pc_label(std::uint32_t from, std::uint32_t to) const {
     if (in_copy(to)) return copy_label(to);
     const std::int32_t entered = fast_ && !copy_ ? loop_entered_at(to) : -1;
@@ -540,9 +541,10 @@ class Emitter {
     a_.bind(loop_labels_[i].after_check);
   }
 
-  // K (lowering::Trip) from the registers, then every range [sum + lo, sum + hi + K * step) must
-  // be inside the first region (or the current frame) for the access kinds it holds: then the
-  // unchecked copy runs, from the entry; else this jumps to `fail`.
+  // Each bounded register within its bound, K (lowering::Trip) from the registers, then every
+  // range [sum + lo, sum + hi + bounded + K * step) inside the first region (or the current
+  // frame) for the access kinds it holds: then the unchecked copy runs, from the entry; else
+  // this jumps to `fail`.
   void entry_check(std::size_t i, Label fail) {
     const lowering::HoistedLoop* loop = &loops_[i];
     for (const lowering::Bound& b : loop->bounds) {
@@ -1176,7 +1178,7 @@ class Emitter {
         return;
       }
       // A goto to the next instruction is nothing in line; a slow copy must still leave.
-      if (in.target != next || !fast_) a_.jmp(fast_ ? pc_label(pc, in.target) : at_pc(in.target));
+      if (in.target != next || !fast_) a_.jmp(pc_label(pc, in.target));
       return;
     }
     if (fast_ && (window_[pc] & goto_paid_early_window) != 0) return goto_paid_early(pc, in, row);
@@ -1191,7 +1193,7 @@ class Emitter {
     // A moved constant goes to r11 before the compare (blinding's xor would clobber the flags).
     if (move && move->info().source == Source::imm) load_constant(addr_reg, sext(move->imm));
     compare(in, row);
-    if (!move) return a_.jcc(condition(row.operation), fast_ ? pc_label(pc, in.target) : at_pc(in.target));
+    if (!move) return a_.jcc(condition(row.operation), pc_label(pc, in.target));
     const Cond runs = invert(condition(row.operation));
     const Reg moved = move->info().source == Source::reg ? host[move->src] : addr_reg;
     if (!opt_.budget) return a_.cmov(runs, Size::b64, host[move->dst], moved);

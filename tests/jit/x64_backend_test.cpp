@@ -252,6 +252,96 @@ TEST_CASE("jit-x64: loops closed by a jump and a goto trap at every budget as th
   CHECK(second->insn_offset[6] == second->insn_offset[7]);
 }
 
+TEST_CASE("jit-x64: loops checked once per entry trap at every budget as the interpreter does") {
+  // Loops of the shapes jit/lowering/loops.hpp takes (their accesses checked once when the loop
+  // is entered, then a copy without those checks), run at every budget from 0 to past the end,
+  // plain and blinded (no such copy then). 64 bytes of input: the first two stay inside it; the
+  // third walks past its end and traps after some iterations, from the ordinary copy (its entry
+  // check fails); the fourth runs in a called function over that function's stack.
+  const char* texts[] = {R"(
+    r0 = 0
+    r2 = 0
+  top:
+    r4 = r1
+    r4 += r2
+    r5 = *(u16 *)(r4 + 0)
+    r0 += r5
+    *(u8 *)(r4 + 1) = r2
+    r2 += 2
+    if r2 != 40 goto top
+    exit
+  )",
+                         R"(
+    r0 = 0
+    r6 = 5
+    r7 = 0
+    goto test
+  body:
+    r2 = r6
+    r2 <<= 2
+    r4 = r1
+    r4 += r2
+    r5 = *(u32 *)(r4 + 0)
+    r0 += r5
+    w6 += 3
+    w6 &= 15
+    r7 += 1
+  test:
+    if r7 < 12 goto body
+    exit
+  )",
+                         R"(
+    r0 = 0
+    r2 = 8
+  top:
+    r5 = *(u64 *)(r1 + 0)
+    r0 ^= r5
+    r1 += 8
+    r2 += 1
+    if r2 < 20 goto top
+    exit
+  )",
+                         R"(
+    r1 = 6
+    call fill
+    exit
+  fill:
+    r2 = r10
+    r2 += -64
+    r3 = 0
+  store:
+    *(u64 *)(r2 + 0) = r3
+    r2 += 8
+    r3 += 1
+    if r3 < 8 goto store
+    r0 = 0
+    r2 = r10
+    r2 += -64
+    r3 = 0
+    goto check
+  add:
+    r4 = *(u64 *)(r2 + 0)
+    r0 += r4
+    if r0 > r1 goto out
+    r2 += 8
+    r3 += 1
+  check:
+    if r3 < 8 goto add
+  out:
+    exit
+  )"};
+  std::vector<std::uint8_t> memory(64);
+  for (std::size_t i = 0; i < memory.size(); ++i) memory[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  for (const char* text : texts) same_at_every_budget(text, memory, 130);
+  // And with enough budget: the first two end, the third traps at its load (pc 2).
+  const Both walk = run_both(texts[0], memory);
+  CHECK_FALSE(walk.jit.trap.has_value());
+  CHECK(walk.jit.r0 == walk.interp.r0);
+  const Both past = run_both(texts[2], memory);
+  same_trap(past);
+  CHECK(past.jit.trap->pc == 2);
+}
+
 TEST_CASE("jit-x64: branches around blocks with loads trap at every budget as the interpreter does") {
   // If-else shapes inside a loop whose branches depend on loaded bytes: each way, every budget
   // from 0 to past the end. In the second, the fall-through has two ways in.

@@ -97,10 +97,12 @@ struct Cold {
     helper_error,
     bad_call,
     div_zero,
-    div_minus_one
+    div_minus_one,
+    move_chain
   } what = What::budget;
   Label at;  // budget: unused (jump holds the jcc to patch)
   Label back;
+  Label exact;             // move_chain: the exact copy's entry (a slow copy's way into the chain)
   std::uint32_t jump = 0;  // budget: where the jcc's displacement sits
   std::uint32_t pc = 0;
   std::uint32_t value = 0;  // budget: the block's count
@@ -226,6 +228,7 @@ class Emitter {
     for (std::uint32_t i = 0; opt_.budget && i < an_.blocks.size(); ++i) plan_merged_goto(i);
     for (const lowering::Block& b : an_.blocks)
       if (b.end < n) mark_goto_after_jump(last_of(b));
+    plan_move_chains();
 
     prologue();
     for (std::size_t f = 0; f < an_.functions.size(); ++f) {
@@ -250,7 +253,8 @@ class Emitter {
     fast_ = false;
     for (std::size_t b = 0; b < an_.blocks.size(); ++b)
       if (has_slow_[b]) slow_copy(an_.blocks[b]);
-    for (std::size_t i = 0; i < cold_.size(); ++i) emit_cold(cold_[i]);
+    // By value: a chain's exact copy defers stubs of its own (the vector may grow).
+    for (std::size_t i = 0; i < cold_.size(); ++i) emit_cold(Cold(cold_[i]));
     if (Status s = a_.link(); !s) return s.error();
     out.code = a_.bytes();
     out.insn_offset = insn_offset_;
@@ -1190,6 +1194,8 @@ class Emitter {
     // The mov of a conditional move is the next slot (lowering::ConditionalMove).
     const std::uint32_t move_pc = pc + 1;
     const Insn* move = (window_[pc] & conditional_move_window) != 0 ? &an_.insns[move_pc] : nullptr;
+    if (move && !exact_chain_ && (window_[pc] & (chain_first_window | chain_more_window)) != 0)
+      return chained_move(pc, in, row, *move);
     // A moved constant goes to r11 before the compare (blinding's xor would clobber the flags).
     if (move && move->info().source == Source::imm) load_constant(addr_reg, sext(move->imm));
     compare(in, row);
@@ -1214,6 +1220,89 @@ class Emitter {
     }
     a_.alu(Alu::sub, Size::b64, budget_reg, tmp);
     budget_check(move_pc, 1);
+  }
+
+  // ---- chains of conditional moves ----
+  //
+  // `if c1 goto +1; mov; if c2 goto +1; mov; ...` where the block after each mov is only the next
+  // conditional move's jump, entered only from that mov (minmax's clamps): each move counted
+  // exactly is a subtraction on the budget's dependency chain (r9). A chain pays its largest
+  // count once before its first compare, adds up in r10 the moves that did not run (setcc),
+  // and gives them back after its last move: two operations on r9 instead of one per move.
+  // When the budget does not cover the largest count, an out-of-line copy of the chain with
+  // the exact per-move payments runs instead, so a budget trap comes where the interpreter's
+  // does. Not with blinding (constants go through r10 there).
+  void plan_move_chains() {
+    if (!opt_.budget || blinding()) return;
+    for (const lowering::Block& b : an_.blocks) {
+      const std::uint32_t jump = last_of(b);
+      if ((window_[jump] & conditional_move_window) == 0) continue;
+      const std::int64_t next = next_in_chain(jump);
+      if (next < 0) continue;
+      if ((window_[jump] & chain_more_window) == 0) window_[jump] |= chain_first_window;
+      window_[static_cast<std::uint32_t>(next)] |= chain_more_window;
+    }
+  }
+  // The conditional move's jump that follows the one at `jump` in a chain, or -1: the block after
+  // its mov is entered only from the mov (prepaid) and is only that jump, whose own next block is
+  // prepaid too.
+  std::int64_t next_in_chain(std::uint32_t jump) const {
+    const std::uint32_t next = an_.block_of[jump + 2];
+    const lowering::Block& b = an_.blocks[next];
+    if (!prepaid_[next] || b.end - b.first != 1) return -1;
+    if ((window_[b.first] & conditional_move_window) == 0 || !prepaid_[an_.block_of[b.first + 2]]) return -1;
+    return b.first;
+  }
+  // What a chain from `first` pays at most: each move and the block after it.
+  std::uint32_t chain_count(std::uint32_t first) const {
+    std::uint32_t count = 0;
+    for (std::int64_t j = first; j >= 0; j = next_in_chain(static_cast<std::uint32_t>(j)))
+      count += 1 + an_.blocks[an_.block_of[static_cast<std::uint32_t>(j) + 2]].count;
+    return count;
+  }
+
+  void chained_move(std::uint32_t pc, const Insn& in, const isa::OpInfo& row, const Insn& move) {
+    const bool first = (window_[pc] & chain_first_window) != 0;
+    if (first && !fast_) {
+      // A slow copy ends its block here: the ordinary copy's exact chain runs the moves.
+      const auto it = std::find_if(chain_entries_.begin(), chain_entries_.end(),
+                                   [&](const ChainEntry& e) { return e.pc == pc; });
+      a_.jmp(it->exact);
+      return;
+    }
+    // r10: the moves that did not run so far; r11: the moved constant, then the next one's bit.
+    const Reg bit = first ? tmp : addr_reg;
+    if (first) {
+      const std::uint32_t count = chain_count(pc);
+      a_.alu(Alu::sub, Size::b64, budget_reg, static_cast<std::int32_t>(count));
+      Cold& c = defer(Cold::What::move_chain, pc, count);
+      c.back = a_.new_label();
+      c.exact = a_.new_label();
+      chain_back_ = c.back;
+      if (!copy_) chain_entries_.push_back(ChainEntry{pc, c.exact});
+      a_.jcc(Cond::b, c.at);
+    }
+    if (move.info().source == Source::imm) load_constant(addr_reg, sext(move.imm));
+    compare(in, row);
+    const Cond runs = invert(condition(row.operation));
+    a_.cmov(runs, Size::b64, host[move.dst], move.info().source == Source::reg ? host[move.src] : addr_reg);
+    a_.mov_imm32(bit, 0);
+    a_.setcc(condition(row.operation), bit);
+    if (!first) a_.alu(Alu::add, Size::b64, tmp, addr_reg);
+    if (next_in_chain(pc) < 0) {  // the last move: give back what did not run
+      a_.alu(Alu::add, Size::b64, budget_reg, tmp);
+      a_.bind(chain_back_);
+    }
+  }
+
+  // The chain from `first` with each move paid exactly (the ordinary conditional moves), then
+  // back to the code after the chain.
+  void exact_chain(std::uint32_t first, Label back) {
+    exact_chain_ = true;
+    for (std::int64_t j = first; j >= 0; j = next_in_chain(static_cast<std::uint32_t>(j)))
+      instruction(static_cast<std::uint32_t>(j));
+    exact_chain_ = false;
+    a_.jmp(back);
   }
 
   // The flags for the conditional jump `in` (a blinded constant goes through r10).
@@ -1433,6 +1522,11 @@ class Emitter {
         divide_special(c.dst, c.size, c.op, c.what == Cold::What::div_zero);
         a_.jmp(c.back);
         break;
+      case Cold::What::move_chain:
+        a_.alu(Alu::add, Size::b64, budget_reg, static_cast<std::int32_t>(c.value));
+        a_.bind(c.exact);
+        exact_chain(c.pc, c.back);
+        break;
     }
   }
 
@@ -1499,7 +1593,8 @@ class Emitter {
   static constexpr std::size_t loop_alignment = 64;
   static constexpr std::uint8_t conditional_move_window = 1, address_sum_window = 2,
                                 jump_over_goto_window = 4, goto_paid_early_window = 8,
-                                folded_access_window = 16, scaled_sum_window = 32;
+                                folded_access_window = 16, scaled_sum_window = 32, chain_first_window = 64,
+                                chain_more_window = 128;
   std::vector<std::uint8_t>& window_;
   std::vector<Group>& groups_;
   std::vector<bool>& has_slow_;     // per block
@@ -1515,6 +1610,13 @@ class Emitter {
   std::vector<LoopLabels>& loop_labels_;       // per loop
   std::vector<std::int32_t>& entry_of_;  // per block, when there are loops: the loop entered there, or -1
   const lowering::HoistedLoop* copy_ = nullptr;  // the loop whose unchecked copy is being emitted
+  bool exact_chain_ = false;                     // emitting a chain of conditional moves with exact payments
+  Label chain_back_;                             // after the chain being emitted
+  struct ChainEntry {
+    std::uint32_t pc;
+    Label exact;
+  };
+  std::vector<ChainEntry> chain_entries_;  // the ordinary copy's exact chains, for slow copies
   const LoopLabels* copy_labels_ = nullptr;
   Label exit_, legacy_thunk_, trap_tail_, budget_thunk_;
   std::vector<BudgetSite>* budget_sites_ = nullptr;

@@ -342,6 +342,62 @@ TEST_CASE("jit-x64: loops checked once per entry trap at every budget as the int
   CHECK(past.jit.trap->pc == 2);
 }
 
+TEST_CASE("jit-x64: chains of conditional moves trap at every budget as the interpreter does") {
+  // Conditional moves one after another (minmax's clamps) pay the chain's largest count once
+  // and give back the moves that did not run; with less budget than that, an exact copy runs.
+  // Every budget from 0 to past the end, plain and blinded (no chains then). The third reads
+  // the read-only region (r3), not the first one: its block's slow copy runs, and enters the
+  // chain's exact copy.
+  const char* texts[] = {R"(
+    r0 = 0x7fffffff
+    r6 = -0x80000000
+    r7 = 0
+    r2 = 0
+  top:
+    r5 = *(s8 *)(r1 + 0)
+    r1 += 1
+    if r0 s< r5 goto +1
+    r0 = r5
+    if r6 s> r5 goto +1
+    r6 = r5
+    if r5 s< 40 goto +1
+    r5 = 40
+    r7 += r5
+    r2 += 1
+    if r2 < 12 goto top
+    r0 <<= 8
+    r0 ^= r6
+    r0 ^= r7
+    exit
+  )",
+                         R"(
+    r0 = *(u8 *)(r1 + 3)
+    r4 = *(u8 *)(r1 + 5)
+    if r0 > r4 goto +1
+    r0 = r4
+    if r0 < 100 goto +1
+    r0 = 100
+    exit
+  )",
+                         R"(
+    r0 = 0
+    r2 = 0
+  top:
+    r5 = *(u8 *)(r3 + 0)
+    r3 += 1
+    if r0 > r5 goto +1
+    r0 = r5
+    if r0 < 9 goto +1
+    r0 = 9
+    r2 += 1
+    if r2 < 10 goto top
+    exit
+  )"};
+  std::vector<std::uint8_t> memory(64);
+  for (std::size_t i = 0; i < memory.size(); ++i) memory[i] = static_cast<std::uint8_t>(i * 37 + 11);
+  for (const char* text : texts) same_at_every_budget(text, memory, 170);
+}
+
 TEST_CASE("jit-x64: branches around blocks with loads trap at every budget as the interpreter does") {
   // If-else shapes inside a loop whose branches depend on loaded bytes: each way, every budget
   // from 0 to past the end. In the second, the fall-through has two ways in.

@@ -3,10 +3,12 @@
 //
 // A loop qualifies when it is an innermost natural loop laid out as consecutive blocks
 // [head, end), entered only at its head or only at one pc inside (its entry: a rotated loop,
-// whose iterations run [entry, end) then [head, entry)), with no calls, exits or legacy loads,
-// and a counter c that decides how many iterations run (a loop without one, which exits on
-// data, mostly runs a few iterations per entry, where the entry check costs more than it saves:
-// hash_lookup's probes ran 2.3x native checked every time and 2.9x to 3.5x checked at entry):
+// whose iterations run [entry, end) then [head, entry)), with no calls, exits or legacy loads.
+// Blocks that cannot reach the entry again are exit paths laid out inside: their writes do not
+// count, and code outside may jump into them. It needs a counter c that decides how many
+// iterations run (a loop without one leaves on data, mostly after a few iterations, where the
+// entry check costs more than it saves: hash_lookup's probes ran 2.3x native checked every time
+// and 2.9x to 3.5x checked at entry):
 // - c is written once per iteration, by `c += s` (64-bit, s a power of two up to 2^30), in a
 //   block every iteration runs (every path from the entry back to it passes it);
 // - a 64-bit conditional jump in such a block leaves the loop unless `c < B`, `c <= B` or
@@ -22,10 +24,9 @@
 // At the entry, with the registers' values there, a backend works out K, the last iteration that
 // can start (Trip), tests each bounded register against its bound and checks each Range once
 // for k = 0..K; if every range is inside the memory the accesses may use, a copy of the loop
-// without those checks runs. The checks need
-// c <= B < 2^62 at the entry (so c stays below B + s < 2^63: it never wraps, and signed and
-// unsigned compares agree), and for `!=` that B - c is a multiple of s; otherwise the ordinary
-// copy runs.
+// without those checks runs. The checks need c <= B < 2^62 at the entry (so c stays below
+// B + s < 2^63: it never wraps, and signed and unsigned compares agree), and for `!=` that
+// B - c is a multiple of s; otherwise the ordinary copy runs.
 #pragma once
 
 #include <array>

@@ -77,6 +77,36 @@ std::optional<ScaledSum> scaled_sum(const Analysis& a, std::uint32_t pc) {
   return s;
 }
 
+std::optional<Rotate> rotate(const Analysis& a, std::uint32_t pc) {
+  if (pc + 3 >= a.insns.size()) return std::nullopt;
+  const Insn& mov = a.insns[pc];
+  const isa::OpInfo& mrow = mov.info();
+  if (mov.second_slot || mrow.kind != Kind::alu || mrow.operation != Operation::mov ||
+      mrow.source != Source::reg || mov.dst == mov.src)
+    return std::nullopt;
+  for (std::uint32_t at = pc + 1; at <= pc + 3; ++at)
+    if (a.insns[at].second_slot || a.jumps_to[at] != 0 || a.block_start(at)) return std::nullopt;
+  const std::uint8_t w = mrow.width, ra = mov.dst, rb = mov.src;
+  const Insn& first = a.insns[pc + 1];
+  const Insn& second = a.insns[pc + 2];
+  const Insn& join = a.insns[pc + 3];
+  auto shift_imm = [&](const Insn& in, std::uint8_t reg) {
+    const isa::OpInfo& row = in.info();
+    return row.kind == Kind::alu && row.source == Source::imm && row.width == w && in.dst == reg &&
+           (row.operation == Operation::lsh || row.operation == Operation::rsh) && in.imm > 0 && in.imm < w;
+  };
+  if (!shift_imm(first, ra) || !shift_imm(second, rb) || first.info().operation == second.info().operation ||
+      first.imm + second.imm != w)
+    return std::nullopt;
+  const isa::OpInfo& jrow = join.info();
+  if (jrow.kind != Kind::alu || jrow.operation != Operation::bor || jrow.source != Source::reg ||
+      jrow.width != w || join.dst != rb || join.src != ra || a.live_after(pc + 3, ra))
+    return std::nullopt;
+  const auto left =
+      static_cast<std::uint8_t>(second.info().operation == Operation::lsh ? second.imm : first.imm);
+  return Rotate{rb, w, left};
+}
+
 bool foldable_access(const Analysis& a, std::uint32_t at, std::uint8_t d, std::int64_t disp,
                      bool checked_before) {
   if (at >= a.insns.size()) return false;

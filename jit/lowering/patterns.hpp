@@ -42,6 +42,16 @@ struct ScaledSum {
 };
 std::optional<ScaledSum> scaled_sum(const Analysis& a, std::uint32_t pc);
 
+// `rA = rB; rA >>= w - k; rB <<= k; rB |= rA` (or the shifts the other way round), all at one
+// width w (32: `w` registers, 64), with rA dead after: rB rotated left by k (clang's form of
+// `(x << k) | (x >> (w - k))`).
+struct Rotate {
+  std::uint8_t reg = 0;    // rB
+  std::uint8_t width = 0;  // 32 or 64
+  std::uint8_t left = 0;   // k, 1 to width - 1
+};
+std::optional<Rotate> rotate(const Analysis& a, std::uint32_t pc);
+
 // Whether the load or store at `at` through rD (d), which the window before it (an address or
 // scaled sum) computed as some address + disp, can take that address as its operand, so that
 // rD is never computed: no check needs rD (the verifier proved the access, or `checked_before`:

@@ -790,7 +790,7 @@ class Emitter {
   // covered (0: no window at pc).
   std::uint32_t address_sum(std::uint32_t pc) {
     if ((window_[pc] & scaled_sum_window) != 0) return scaled_sum(pc);
-    if ((window_[pc] & address_sum_window) == 0) return 0;
+    if ((window_[pc] & address_sum_window) == 0) return rotate(pc);
     const Insn& mov = an_.insns[pc];
     const Insn& add = an_.insns[pc + 1];
     const Reg d = host[mov.dst], s = host[mov.src];
@@ -814,6 +814,17 @@ class Emitter {
       instruction(pc + 1);
     }
     return 1;
+  }
+
+  // rB = (rB << k) | (rB >> (w - k)) as one `rol` (lowering::Rotate). Returns how many
+  // instructions after pc it covered.
+  std::uint32_t rotate(std::uint32_t pc) {
+    const isa::Op op = an_.insns[pc].op;
+    if (op != isa::Op::mov32_reg && op != isa::Op::mov64_reg) return 0;
+    const auto r = lowering::rotate(an_, pc);
+    if (!r) return 0;
+    a_.shift(Shift::rol, r->width == 64 ? Size::b64 : Size::b32, host[r->reg], r->left);
+    return 3;
   }
 
   // Gives back what the fast copy paid for instructions it leaves to the slow copy.

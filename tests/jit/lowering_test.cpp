@@ -4,6 +4,7 @@
 
 #include "isa/asm.hpp"
 #include "jit/lowering/analysis.hpp"
+#include "jit/lowering/patterns.hpp"
 
 using namespace bpfvm;
 using namespace bpfvm::jit::lowering;
@@ -197,4 +198,28 @@ TEST_CASE("lowering: a stack pointer spilled to a frame slot and loaded back sta
   CHECK((a.frame_derived[6] & reg_bit(4)) == 0);
   CHECK((a.frame_derived[8] & reg_bit(5)) == 0);
   CHECK((a.frame_derived[8] & reg_bit(3)) != 0);
+}
+
+TEST_CASE("lowering: rotates written as a copy, two shifts and an or") {
+  // murmur3's `(h << 13) | (h >> 19)` as clang writes it: w5 = w4; w5 >>= 19; w4 <<= 13;
+  // w4 |= w5, with w5 dead after (pc 4 writes it before any read): w4 rotated left by 13.
+  const Analysis a = analyze_text("w5 = w4\n w5 >>= 19\n w4 <<= 13\n w4 |= w5\n w5 = 0\n r0 = r4\n exit\n");
+  const auto r = rotate(a, 0);
+  REQUIRE(r.has_value());
+  CHECK(r->reg == 4);
+  CHECK(r->width == 32);
+  CHECK(r->left == 13);
+  // 64-bit, the shifts the other way round: r2 = r1 << 8 | r1 >> 56, a rotate left by 8.
+  const Analysis b = analyze_text("r2 = r1\n r2 <<= 8\n r1 >>= 56\n r1 |= r2\n r0 = r1\n exit\n");
+  const auto r64 = rotate(b, 0);
+  REQUIRE(r64.has_value());
+  CHECK(r64->reg == 1);
+  CHECK(r64->width == 64);
+  CHECK(r64->left == 8);
+  // Not rotates: the copy is read afterwards; the shifts do not add up to the width; the shifts
+  // are 64-bit under a 32-bit copy; the or goes the other way.
+  CHECK_FALSE(rotate(analyze_text("w5 = w4\n w5 >>= 19\n w4 <<= 13\n w4 |= w5\n r0 = r5\n exit\n"), 0));
+  CHECK_FALSE(rotate(analyze_text("w5 = w4\n w5 >>= 18\n w4 <<= 13\n w4 |= w5\n r0 = r4\n exit\n"), 0));
+  CHECK_FALSE(rotate(analyze_text("w5 = w4\n r5 >>= 19\n r4 <<= 13\n w4 |= w5\n r0 = r4\n exit\n"), 0));
+  CHECK_FALSE(rotate(analyze_text("w5 = w4\n w5 >>= 19\n w4 <<= 13\n w5 |= w4\n r0 = r5\n exit\n"), 0));
 }

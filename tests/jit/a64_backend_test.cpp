@@ -22,17 +22,13 @@
 #include "jit/a64/backend.hpp"
 #include "jit/a64/codegen.hpp"
 #include "tests/jit/random_program.hpp"
+#include "tests/jit/same_result.hpp"
 
 using namespace bpfvm;
 
 namespace {
 
 std::uint64_t addr(const void* p) { return reinterpret_cast<std::uint64_t>(p); }
-
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 0) : fallback;
-}
 
 isa::Program assemble(std::string_view text) {
   auto program = isa::assemble(text, isa::Syntax::llvm, "<test>");
@@ -59,22 +55,12 @@ struct Both {
   std::vector<std::uint8_t> interp_memory, jit_memory;
 };
 
+// The shared comparison, and more than it: r0 and every register even at a trap, and memory.
 void require_same(const Both& b) {
   const vm::RunResult& i = b.interp;
   const vm::RunResult& j = b.jit;
-  INFO("interpreter: " << (i.trap ? i.trap->message() : "r0 = " + std::to_string(i.r0)));
-  INFO("jit-a64:     " << (j.trap ? j.trap->message() : "r0 = " + std::to_string(j.r0)));
-  REQUIRE(i.trap.has_value() == j.trap.has_value());
-  if (i.trap) {
-    CHECK(i.trap->kind == j.trap->kind);
-    CHECK(i.trap->pc == j.trap->pc);
-    CHECK(i.trap->address == j.trap->address);
-    CHECK(i.trap->size == j.trap->size);
-    CHECK(i.trap->region == j.trap->region);
-    CHECK(i.trap->detail == j.trap->detail);
-  }
+  test::check_same_result(i, j);
   CHECK(i.r0 == j.r0);
-  CHECK(i.executed == j.executed);
   for (std::size_t r = 0; r < i.regs.size(); ++r) {
     INFO("r" << r);
     CHECK(i.regs[r] == j.regs[r]);
@@ -581,8 +567,8 @@ TEST_CASE("a64: constant blinding keeps immediates out of the code", "[a64][blin
 }
 
 TEST_CASE("a64: random programs agree with the interpreter", "[a64][differential]") {
-  const std::uint64_t first = env_or("BPFVM_A64_DIFFERENTIAL_SEED", 1);
-  const std::uint64_t count = env_or("BPFVM_A64_DIFFERENTIAL_PROGRAMS", 600);
+  const std::uint64_t first = test::env_or("BPFVM_A64_DIFFERENTIAL_SEED", 1);
+  const std::uint64_t count = test::env_or("BPFVM_A64_DIFFERENTIAL_PROGRAMS", 600);
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
     test::RandomProgramOptions options;
     options.helpers = {5};

@@ -504,6 +504,25 @@ isa::Program random_counter_loop(std::mt19937_64& rng) {
   return std::move(p).value();
 }
 
+// Runs a program the verifier accepted under `raw` on eight inputs (all zeros, all ones, six
+// random) in the reference executor; fails the test, listing the program, at the first fault.
+// Returns how many runs it made.
+std::size_t run_on_raw_inputs(const isa::Program& p, const verifier::VerifiedProgram& verified,
+                              std::mt19937_64& rng) {
+  for (int k = 0; k < 8; ++k) {
+    std::vector<std::uint8_t> input(mem_size);
+    for (auto& b : input) b = static_cast<std::uint8_t>(k < 2 ? (k ? 0xff : 0) : rng());
+    Executor ex(verified.program(), input, rng);
+    if (auto fault = ex.run()) {
+      std::ostringstream text;
+      for (std::size_t pc = 0; pc < p.insns.size(); ++pc)
+        text << pc << ": " << verifier::describe_insn(p, pc) << "\n";
+      FAIL("accepted program faults at " << fault->pc << ": " << fault->what << "\n" << text.str());
+    }
+  }
+  return 8;
+}
+
 }  // namespace
 
 TEST_CASE("accepted counter loops with equality exits end and stay in bounds", "[verifier][soundness]") {
@@ -524,18 +543,7 @@ TEST_CASE("accepted counter loops with equality exits end and stay in bounds", "
     auto r = verifier::verify(p, env, o);
     if (!r.accepted()) continue;
     ++accepted;
-    for (int k = 0; k < 8; ++k) {
-      std::vector<std::uint8_t> input(mem_size);
-      for (auto& b : input) b = static_cast<std::uint8_t>(k < 2 ? (k ? 0xff : 0) : rng());
-      Executor ex(r.program->program(), input, rng);
-      ++runs;
-      if (auto fault = ex.run()) {
-        std::ostringstream text;
-        for (std::size_t pc = 0; pc < p.insns.size(); ++pc)
-          text << pc << ": " << verifier::describe_insn(p, pc) << "\n";
-        FAIL("accepted program faults at " << fault->pc << ": " << fault->what << "\n" << text.str());
-      }
-    }
+    runs += run_on_raw_inputs(p, *r.program, rng);
   }
   WARN("counter loops: " << count << " programs, " << accepted << " accepted, " << runs
                          << " runs, no faults");
@@ -596,18 +604,7 @@ TEST_CASE("accepted random programs never fault", "[verifier][soundness]") {
     auto r = verifier::verify(p, env, o);
     if (!r.accepted()) continue;
     ++accepted;
-    for (int k = 0; k < 8; ++k) {
-      std::vector<std::uint8_t> input(mem_size);
-      for (auto& b : input) b = static_cast<std::uint8_t>(k < 2 ? (k ? 0xff : 0) : rng());
-      Executor ex(r.program->program(), input, rng);
-      ++runs;
-      if (auto fault = ex.run()) {
-        std::ostringstream text;
-        for (std::size_t pc = 0; pc < p.insns.size(); ++pc)
-          text << pc << ": " << verifier::describe_insn(p, pc) << "\n";
-        FAIL("accepted program faults at " << fault->pc << ": " << fault->what << "\n" << text.str());
-      }
-    }
+    runs += run_on_raw_inputs(p, *r.program, rng);
   }
   WARN("soundness: " << programs << " programs, " << accepted << " accepted, " << runs << " runs, no faults");
   CHECK(accepted * 20 > programs);
